@@ -1,0 +1,63 @@
+# Two commands matter: `make run` (serve everything locally) and `make test` (run the whole suite).
+# Both create the project's virtualenv on Python 3.13 (the Lambda runtime) when it is missing or stale.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYENV_ROOT ?= $(HOME)/.pyenv
+# The first interpreter that really is 3.13: pyenv's install first (its shim fails when 3.13 is not selected),
+# then whatever PATH offers.
+PYTHON313 ?= $(shell for p in $(PYENV_ROOT)/versions/3.13*/bin/python3.13 "$$(command -v python3.13)" \
+	/usr/local/bin/python3.13 /usr/bin/python3.13; do [ -x "$$p" ] && "$$p" -c 'import sys; assert sys.version_info[:2] == (3, 13)' \
+	2>/dev/null && { echo "$$p"; break; }; done)
+VENV := .venv
+PY := $(VENV)/bin/python
+SAM_VENV := .venv-sam
+SAM := $(SAM_VENV)/bin/sam
+# sam build looks for `python3.13` on PATH.
+SAM_PATH := $(dir $(PYTHON313)):$(PATH)
+STACK ?= salesforce-integration-edge
+
+.PHONY: help run test lint validate build deploy bench events clean check-python
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+check-python:
+	@[ -n "$(PYTHON313)" ] || { echo "No Python 3.13 found (tried pyenv's $(PYENV_ROOT)/versions/3.13*, then PATH). Install one, e.g. 'pyenv install 3.13', or set PYTHON313=/path/to/python3.13." >&2; exit 1; }
+
+$(VENV)/.installed: requirements-dev.txt layers/sf_edge/requirements.txt | check-python
+	@[ -x $(PY) ] || $(PYTHON313) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	@touch $@
+
+$(SAM_VENV)/.installed: | check-python
+	@[ -x $(SAM_VENV)/bin/python ] || $(PYTHON313) -m venv $(SAM_VENV)
+	$(SAM_VENV)/bin/python -m pip install --quiet --disable-pip-version-check aws-sam-cli==1.170.0
+	@touch $@
+
+run: $(VENV)/.installed  ## serve every endpoint on http://127.0.0.1:3000 over an embedded moto (PORT, MOTO_PORT, WORKER=0)
+	$(PY) -m local_runtime
+
+test: $(VENV)/.installed  ## run the whole test suite
+	$(PY) -m pytest
+
+lint: $(VENV)/.installed  ## ruff and mypy
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+	$(PY) -m mypy
+
+bench: $(VENV)/.installed  ## benchmarks; writes bench/results.md
+	$(PY) -m bench
+
+validate: $(SAM_VENV)/.installed  ## sam validate --lint
+	PATH="$(SAM_PATH)" $(SAM) validate --lint
+
+build: $(SAM_VENV)/.installed  ## sam build (no Docker)
+	PATH="$(SAM_PATH)" $(SAM) build
+
+deploy: build  ## sam deploy --guided
+	PATH="$(SAM_PATH)" $(SAM) deploy --guided --stack-name $(STACK)
+
+clean:  ## remove virtualenvs and build output
+	rm -rf $(VENV) $(SAM_VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,43 @@
+"""boto3 clients and resources created once per container, with timeouts that suit a synchronous endpoint."""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBServiceResource
+    from mypy_boto3_sqs import SQSClient
+
+
+def _config() -> Any:
+    from botocore.config import Config
+
+    return Config(
+        connect_timeout=2,
+        read_timeout=5,
+        retries={"mode": "standard", "max_attempts": 3},
+        max_pool_connections=16,
+    )
+
+
+@cache
+def sqs_client() -> SQSClient:
+    """The container's SQS client (honours AWS_ENDPOINT_URL, which the local runtime sets)."""
+    import boto3
+
+    return boto3.client("sqs", config=_config())
+
+
+@cache
+def dynamodb() -> DynamoDBServiceResource:
+    """The container's DynamoDB resource."""
+    import boto3
+
+    return boto3.resource("dynamodb", config=_config())
+
+
+def reset() -> None:
+    """Forget cached clients (tests switch endpoints between cases)."""
+    sqs_client.cache_clear()
+    dynamodb.cache_clear()

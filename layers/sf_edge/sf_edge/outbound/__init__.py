@@ -1,0 +1,1 @@
+"""Outbound Message intake: hardened SOAP parsing with zeep, sender checks, enqueueing and the Ack."""

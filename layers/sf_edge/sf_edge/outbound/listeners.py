@@ -1,0 +1,182 @@
+"""Listeners: one Salesforce-generated Outbound Message WSDL each, loaded by zeep once per container.
+
+A listener named `opportunity` is the file `opportunity.wsdl` in the WSDL folder, plus an optional entry in
+`listeners.toml` beside it. Parsing is zeep's `deserialize` of the request against that WSDL, after two checks
+zeep cannot make for us: the `xsi:type` of each sObject must be the WSDL's own type (zeep's answer to an
+unknown one is a lookup error; to a known but different one, silence), and fields the WSDL does not declare,
+added in Salesforce after the WSDL was generated, are set aside as text instead of failing the message forever.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from lxml import etree
+from pydantic import ValidationError
+
+from sf_edge.outbound.soap import (
+    BODY_TAG,
+    NOTIFICATION_TAG,
+    NOTIFICATIONS_TAG,
+    OUTBOUND_NS,
+    XSI_TYPE,
+    Rejection,
+)
+from sf_edge.salesforce.outbound_messages import OutboundMessage, OutboundNotification
+
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+_SOBJECT_TAG = f"{{{OUTBOUND_NS}}}sObject"
+_NOTIFICATION_ID_TAG = f"{{{OUTBOUND_NS}}}Id"
+
+
+class UnknownListener(LookupError):  # noqa: N818 - the name says what was not found
+    """No WSDL for this listener name."""
+
+
+@dataclass(frozen=True)
+class ListenerConfig:
+    """Per-listener options from `listeners.toml`."""
+
+    include_session_id: bool = False
+    description: str = ""
+
+
+class Listener:
+    """One Outbound Message definition: its zeep operation, its sObject type and its canned Ack."""
+
+    def __init__(self, name: str, wsdl_path: Path, config: ListenerConfig) -> None:
+        from zeep.wsdl import Document
+
+        from sf_edge.outbound.zeep_settings import HARDENED, OfflineTransport
+
+        self.name = name
+        self.config = config
+        document = Document(str(wsdl_path), OfflineTransport(), settings=HARDENED)
+        bindings = [b for b in document.bindings.values() if "notifications" in b._operations]
+        if len(bindings) != 1:
+            raise ValueError(f"{wsdl_path}: expected one binding with a 'notifications' operation")
+        self._operation = bindings[0].get("notifications")
+        notifications = document.types.get_element(NOTIFICATIONS_TAG)
+        notification_type = dict(notifications.type.elements)["Notification"].type
+        sobject_type = dict(notification_type.elements)["sObject"].type
+        self.sobject_qname: str = sobject_type.qname.text
+        self.sobject_type: str = sobject_type.qname.localname
+        sobject_ns = sobject_type.qname.namespace
+        self.field_names: tuple[str, ...] = tuple(
+            name for name, _ in sobject_type.elements if name not in ("fieldsToNull",)
+        )
+        self._known_tags = frozenset(f"{{{sobject_ns}}}{name}" for name, _ in sobject_type.elements)
+        ack = self._operation.output.serialize(Ack=True).content
+        self.ack: bytes = etree.tostring(ack, xml_declaration=True, encoding="UTF-8")
+
+    def parse(self, envelope: etree._Element) -> tuple[OutboundMessage, dict[str, list[str]]]:
+        """Deserialize a checked envelope with zeep; return the message and the unknown fields per notification."""
+        from zeep.exceptions import Error as ZeepError
+
+        notifications = envelope.find(BODY_TAG).find(NOTIFICATIONS_TAG)  # type: ignore[union-attr]
+        set_aside = self._set_aside_unknown_fields(notifications)
+        try:
+            request = self._operation.input.deserialize(envelope)
+        except (ZeepError, ValueError, TypeError, ArithmeticError) as exc:
+            raise Rejection("invalid_message", 400, f"Message does not match the {self.name} WSDL: {exc}") from None
+        try:
+            message = OutboundMessage(
+                organization_id=request.OrganizationId or "",
+                action_id=request.ActionId or "",
+                session_id=request.SessionId,
+                enterprise_url=request.EnterpriseUrl or "",
+                partner_url=request.PartnerUrl or "",
+                notifications=[
+                    self._notification(n, set_aside.get(i, {})) for i, n in enumerate(request.Notification or [])
+                ],
+            )
+        except ValidationError as exc:
+            raise Rejection("missing_element", 400, _describe(exc)) from None
+        unknown = {n.id: n.unknown_fields for n in message.notifications if n.unknown_fields}
+        return message, unknown
+
+    def _notification(self, notification: Any, extra: dict[str, str]) -> OutboundNotification:
+        sobject = notification.sObject
+        values: dict[str, Any] = dict(sobject.__values__) if sobject is not None else {}
+        nulled = values.pop("fieldsToNull", None) or []
+        fields = {name: value for name, value in values.items() if value is not None}
+        null_fields = [name for name in self.field_names if name not in fields] + list(nulled)
+        fields.update(extra)
+        return OutboundNotification(
+            id=notification.Id or "",
+            sobject_type=self.sobject_type,
+            record_id=fields.get("Id") or "",
+            fields=fields,
+            null_fields=null_fields,
+            unknown_fields=list(extra),
+        )
+
+    def _set_aside_unknown_fields(self, notifications: etree._Element) -> dict[int, dict[str, str]]:
+        """Check each sObject's xsi:type; detach fields the WSDL lacks and return them as text, by position."""
+        set_aside: dict[int, dict[str, str]] = {}
+        for index, notification in enumerate(notifications.iterchildren(NOTIFICATION_TAG)):
+            sobject = notification.find(_SOBJECT_TAG)
+            if sobject is None:
+                continue  # reported as a missing element after zeep
+            declared = sobject.get(XSI_TYPE)
+            if declared is not None and _resolve_qname(sobject, declared) != self.sobject_qname:
+                raise Rejection(
+                    "unknown_xsi_type",
+                    400,
+                    f"Notification {index + 1}: xsi:type {declared!r} is not this listener's sObject type "
+                    f"{self.sobject_type!r}",
+                )
+            for child in sobject:
+                if isinstance(child.tag, str) and child.tag not in self._known_tags:
+                    set_aside.setdefault(index, {})[etree.QName(child).localname] = "".join(child.itertext())
+                    sobject.remove(child)
+        return set_aside
+
+
+def _resolve_qname(element: etree._Element, value: str) -> str:
+    prefix, _, local = value.rpartition(":")
+    namespace = element.nsmap.get(prefix or None)
+    return f"{{{namespace}}}{local}" if namespace else local
+
+
+def _describe(exc: ValidationError) -> str:
+    first = exc.errors()[0]
+    where = ".".join(str(part) for part in first["loc"])
+    return f"Missing or invalid required element {where}: {first['msg']}"
+
+
+class ListenerRegistry:
+    """Listeners by name, each WSDL loaded by zeep on first use and kept for the life of the container."""
+
+    def __init__(self, wsdl_dir: Path, config_path: Path | None = None) -> None:
+        self.wsdl_dir = wsdl_dir
+        self._configs: dict[str, ListenerConfig] = {}
+        if config_path is not None and config_path.exists():
+            raw = tomllib.loads(config_path.read_text(encoding="utf-8"))
+            self._configs = {name: ListenerConfig(**entry) for name, entry in raw.get("listeners", {}).items()}
+        self._listeners: dict[str, Listener] = {}
+        self._lock = threading.Lock()
+
+    def names(self) -> list[str]:
+        """Every listener a WSDL file defines."""
+        return sorted(path.stem for path in self.wsdl_dir.glob("*.wsdl") if _NAME_RE.match(path.stem))
+
+    def get(self, name: str) -> Listener:
+        """The listener called `name`, loading its WSDL the first time."""
+        listener = self._listeners.get(name)
+        if listener is not None:
+            return listener
+        if not _NAME_RE.match(name):
+            raise UnknownListener(name)
+        path = self.wsdl_dir / f"{name}.wsdl"
+        if not path.is_file():
+            raise UnknownListener(name)
+        with self._lock:
+            if name not in self._listeners:
+                self._listeners[name] = Listener(name, path, self._configs.get(name, ListenerConfig()))
+            return self._listeners[name]

@@ -1,0 +1,81 @@
+"""Who may deliver Outbound Messages: the shared token, the org allowlist and (optionally) source networks."""
+
+from __future__ import annotations
+
+import hmac
+import ipaddress
+import re
+from collections.abc import Callable, Iterable
+
+from sf_edge.salesforce.ids import org_prefix
+
+_TOKEN_SPLIT = re.compile(r"[\s,]+")
+
+
+class TokenVerifier:
+    """Constant-time check of the `token` query parameter against the configured token(s).
+
+    The source may hold several tokens separated by commas or whitespace, so a token can be rotated without
+    refusing messages that Salesforce already queued with the old endpoint URL.
+    """
+
+    def __init__(self, source: Callable[[], str]) -> None:
+        self._source = source
+
+    def verify(self, presented: str | None) -> bool:
+        """True when `presented` equals one of the configured tokens; every candidate is compared."""
+        if not presented:
+            return False
+        candidate = presented.encode()
+        matched = False
+        for token in self._tokens():
+            matched |= hmac.compare_digest(candidate, token)
+        return matched
+
+    def configured(self) -> bool:
+        """False when no token is set: every request is then refused (fail closed)."""
+        return bool(self._tokens())
+
+    def _tokens(self) -> list[bytes]:
+        return [t.encode() for t in _TOKEN_SPLIT.split(self._source() or "") if t]
+
+
+class OrgAllowlist:
+    """Org ids allowed to send, compared on their 15-character prefix (Salesforce sends either form)."""
+
+    def __init__(self, org_ids: Iterable[str]) -> None:
+        self._prefixes = frozenset(org_prefix(o) for o in org_ids if o.strip())
+
+    @classmethod
+    def from_csv(cls, value: str) -> OrgAllowlist:
+        """Parse the comma-separated `ALLOWED_ORG_IDS` setting."""
+        return cls(value.split(","))
+
+    def allows(self, org_id: str) -> bool:
+        """True when the org's 15-character prefix is listed (case-sensitive, as Salesforce ids are)."""
+        return len(org_id) in (15, 18) and org_prefix(org_id) in self._prefixes
+
+    def __len__(self) -> int:
+        return len(self._prefixes)
+
+
+class SourceAllowlist:
+    """Optional CIDR allowlist for the caller's address (Salesforce publishes its IP ranges). Empty allows all."""
+
+    def __init__(self, cidrs: Iterable[str]) -> None:
+        self._networks = tuple(ipaddress.ip_network(c.strip(), strict=False) for c in cidrs if c.strip())
+
+    @classmethod
+    def from_csv(cls, value: str) -> SourceAllowlist:
+        """Parse the comma-separated `ALLOWED_SOURCE_CIDRS` setting."""
+        return cls(value.split(","))
+
+    def allows(self, source_ip: str | None) -> bool:
+        """True when no ranges are configured or the address is inside one of them."""
+        if not self._networks:
+            return True
+        try:
+            address = ipaddress.ip_address(source_ip or "")
+        except ValueError:
+            return False
+        return any(address in network for network in self._networks)

@@ -1,0 +1,1 @@
+"""Salesforce concepts shared by every endpoint: record ids and Outbound Message models."""
