@@ -1,0 +1,95 @@
+"""Lambda entry point for the notification queue: one SQS batch in, partial batch failures out.
+
+Each record is one notification. It is applied at most once (Powertools idempotency keyed on the org and
+notification id, kept a week: longer than Salesforce's 24-hour retry window) by the handler the registry
+routes it to. A failing record is reported alone in `batchItemFailures`, retried by SQS, and moved to the
+dead-letter queue after `maxReceiveCount` receives.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import cache
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.batch import (
+    BatchProcessor,
+    EventType,
+    SqsFifoPartialProcessor,
+    process_partial_response,
+)
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.idempotency import (
+    DynamoDBPersistenceLayer,
+    IdempotencyConfig,
+    idempotent_function,
+)
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from sf_edge.aws.order_tables import services_from_env
+from sf_edge.notifications.reference_handlers import registry
+from sf_edge.notifications.routing import HandlerResult, Services
+from sf_edge.salesforce.outbound_messages import NotificationMessage
+
+IDEMPOTENCY_TTL_SECONDS = 7 * 24 * 3600
+
+logger = Logger()
+metrics = Metrics()
+tracer = Tracer()
+
+idempotency_config = IdempotencyConfig(
+    event_key_jmespath="[organization_id, notification_id]",
+    raise_on_no_idempotency_key=True,
+    expires_after_seconds=IDEMPOTENCY_TTL_SECONDS,
+)
+persistence = DynamoDBPersistenceLayer(table_name=os.environ.get("IDEMPOTENCY_TABLE", "IdempotencyTable"))
+
+
+@cache
+def services() -> Services:
+    """Repositories for the handlers, built on first use."""
+    return services_from_env()
+
+
+@idempotent_function(data_keyword_argument="message", config=idempotency_config, persistence_store=persistence)
+def apply_notification(message: NotificationMessage) -> HandlerResult:
+    """Route the notification to its handler; the result is remembered so a duplicate returns it unchanged."""
+    return registry.dispatch(message, services())
+
+
+@tracer.capture_method(capture_response=False)
+def record_handler(record: SQSRecord) -> HandlerResult:
+    """Apply one SQS record; an exception marks only this record as failed."""
+    message = NotificationMessage.model_validate_json(record.body)
+    logger.set_correlation_id(message.notification_id)
+    logger.append_keys(
+        organization_id=message.organization_id, listener=message.listener, sobject_type=message.sobject_type
+    )
+    try:
+        result = apply_notification(message=message)
+    except Exception:
+        logger.exception("Notification failed; SQS will redeliver it", record_id=message.record_id)
+        raise
+    logger.info("Notification processed", record_id=message.record_id, result=result)
+    return result
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler(capture_response=False)
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    """Process an SQS batch and report the records that failed."""
+    idempotency_config.register_lambda_context(context)
+    records = event.get("Records", [])
+    fifo = bool(records) and str(records[0].get("eventSourceARN", "")).endswith(".fifo")
+    processor = SqsFifoPartialProcessor() if fifo else BatchProcessor(event_type=EventType.SQS)
+    response = process_partial_response(event=event, record_handler=record_handler, processor=processor,
+                                        context=context)
+    failed = len(response.get("batchItemFailures", []))
+    metrics.add_metric(name="NotificationsProcessed", unit=MetricUnit.Count, value=len(records) - failed)
+    metrics.add_metric(name="NotificationsFailed", unit=MetricUnit.Count, value=failed)
+    if failed:
+        logger.warning("Some notifications failed and will be retried", failed=failed, total=len(records))
+    return dict(response)

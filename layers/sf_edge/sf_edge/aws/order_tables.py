@@ -1,0 +1,23 @@
+"""The order system's DynamoDB tables, named by the environment that template.yaml sets."""
+
+from __future__ import annotations
+
+import os
+
+from sf_edge.aws.clients import dynamodb
+from sf_edge.notifications.archive import NotificationArchive
+from sf_edge.notifications.routing import Services
+from sf_edge.order_system.customer_repository import CustomerRepository
+from sf_edge.order_system.key_registry import KeyRegistry
+from sf_edge.order_system.order_repository import OrderRepository
+
+
+def services_from_env() -> Services:
+    """Repositories over CUSTOMERS_TABLE, ORDERS_TABLE, KEY_REGISTRY_TABLE and NOTIFICATION_ARCHIVE_TABLE."""
+    resource = dynamodb()
+    keys = KeyRegistry(resource.Table(os.environ["KEY_REGISTRY_TABLE"]))
+    return Services(
+        customers=CustomerRepository(resource.Table(os.environ["CUSTOMERS_TABLE"]), keys),
+        orders=OrderRepository(resource.Table(os.environ["ORDERS_TABLE"]), keys),
+        archive=NotificationArchive(resource.Table(os.environ["NOTIFICATION_ARCHIVE_TABLE"])),
+    )

@@ -1,0 +1,50 @@
+"""Northwind entities as stored in DynamoDB (original column names), plus their links to Salesforce records."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Customer(BaseModel):
+    """A Northwind Customer; `SalesforceAccountId` links it to the Account it mirrors."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    CustomerID: str = Field(min_length=1, max_length=18)
+    CompanyName: str = Field(max_length=255)
+    ContactName: str | None = None
+    ContactTitle: str | None = None
+    Address: str | None = None
+    City: str | None = None
+    Region: str | None = None
+    PostalCode: str | None = None
+    Country: str | None = None
+    Phone: str | None = None
+    Fax: str | None = None
+    SalesforceAccountId: str | None = None
+    SalesforceModstamp: str | None = None
+
+
+class Order(BaseModel):
+    """A Northwind Order; `SalesforceOpportunityId` links it to the Opportunity that was won."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    OrderID: int
+    CustomerID: str
+    EmployeeID: int | None = None
+    OrderDate: str | None = None
+    RequiredDate: str | None = None
+    ShippedDate: str | None = None
+    ShipVia: int | None = None
+    Freight: Decimal | None = None
+    ShipName: str | None = None
+    ShipAddress: str | None = None
+    ShipCity: str | None = None
+    ShipRegion: str | None = None
+    ShipPostalCode: str | None = None
+    ShipCountry: str | None = None
+    SalesforceOpportunityId: str | None = None
+    SalesforceAmount: Decimal | None = None

@@ -1,0 +1,54 @@
+"""`python -m local_runtime` (what `make run` runs): serve every endpoint until Ctrl-C."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import sys
+import threading
+
+from local_runtime.stack import LocalStack
+
+
+def main() -> int:
+    """Start the stack, print what a Salesforce admin needs, wait for Ctrl-C."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s", stream=sys.stderr)
+    stack = LocalStack(
+        port=int(os.environ.get("PORT", "3000")),
+        moto_port=int(os.environ.get("MOTO_PORT", "5000")),
+        worker=os.environ.get("WORKER", "1") != "0",
+        retry_delay=int(os.environ.get("WORKER_RETRY_SECONDS", "2")),
+    )
+    stack.start()
+    token = os.environ["OUTBOUND_TOKEN"]
+    listeners = stack.functions["OutboundListenerFunction"].handler.__globals__["registry"].names()
+    print(f"""
+Salesforce integration edge, running locally
+  API                 {stack.url}
+  Outbound Messages   {stack.url}/outbound/<listener>?token={token}
+      listeners       {", ".join(listeners)}
+  OUTBOUND_TOKEN      {token}
+  ALLOWED_ORG_IDS     {os.environ["ALLOWED_ORG_IDS"]}
+  local AWS (moto)    {stack.aws.endpoint}   (MOTO_PORT; e.g. aws --endpoint-url {stack.aws.endpoint} sqs list-queues)
+  queue               {stack.physical("NotificationQueue")}
+  dead-letter queue   {stack.physical("NotificationDeadLetterQueue")}
+  worker              {"polling" if stack.worker else "off (WORKER=0): messages stay in the queue"}
+  seeded              {", ".join(f"{k}: {v} rows" for k, v in stack.seeded.items())}
+Try:  curl -s -H 'Content-Type: text/xml' --data-binary @events/samples/opportunity_closed_won.xml \\
+        '{stack.url}/outbound/opportunity?token={token}'
+Ctrl-C stops.
+""", flush=True)
+    stopped = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stopped.set())
+    try:
+        stopped.wait()
+    except KeyboardInterrupt:
+        pass
+    print("Stopping...", file=sys.stderr)
+    stack.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

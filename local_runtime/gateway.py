@@ -1,0 +1,142 @@
+"""A real HTTP/1.1 server that turns requests into API Gateway REST proxy events for the template's routes."""
+
+from __future__ import annotations
+
+import base64
+import logging
+import socket
+import time
+import uuid
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+from local_runtime.lambda_host import LocalFunction
+from local_runtime.template import Route
+
+MAX_PAYLOAD_BYTES = 10 * 1024 * 1024  # API Gateway's limit
+log = logging.getLogger("local_runtime.gateway")
+
+
+class LocalApiGateway(ThreadingHTTPServer):
+    """Serves the routes of template.yaml on loopback."""
+
+    daemon_threads = True
+
+    def __init__(self, address: tuple[str, int], routes: list[Route], functions: dict[str, LocalFunction],
+                 stage: str) -> None:
+        self.routes = routes
+        self.functions = functions
+        self.stage = stage
+        super().__init__(address, _RequestHandler)
+
+    def get_request(self) -> tuple[socket.socket, Any]:
+        conn, addr = super().get_request()
+        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return conn, addr
+
+    @property
+    def url(self) -> str:
+        host, port = self.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+
+class _RequestHandler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: LocalApiGateway
+
+    def do_GET(self) -> None:
+        self._dispatch()
+
+    do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = do_GET
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the stdlib's signature
+        log.debug(format, *args)
+
+    def _dispatch(self) -> None:
+        started = time.perf_counter()
+        length = int(self.headers.get("Content-Length") or 0)
+        if length > MAX_PAYLOAD_BYTES:
+            self.close_connection = True
+            self._send(413, {"Content-Type": "application/json"}, b'{"message":"Request Too Long"}')
+            return
+        body = self.rfile.read(length) if length else b""
+        split = urlsplit(self.path)
+        for route in self.server.routes:
+            params = route.match(self.command, split.path)
+            if params is not None:
+                break
+        else:
+            self._send(403, {"Content-Type": "application/json"}, b'{"message":"Missing Authentication Token"}')
+            return
+        event = self._event(route, params, split.path, split.query, body)
+        try:
+            response = self.server.functions[route.function].invoke(event)
+        except Exception:
+            log.exception("%s raised", route.function)
+            self._send(502, {"Content-Type": "application/json"}, b'{"message": "Internal server error"}')
+            return
+        headers = dict(response.get("headers") or {})
+        for name, values in (response.get("multiValueHeaders") or {}).items():
+            headers[name] = ", ".join(values)
+        raw = response.get("body") or ""
+        payload = base64.b64decode(raw) if response.get("isBase64Encoded") else raw.encode("utf-8")
+        self._send(int(response.get("statusCode", 200)), headers, payload)
+        log.info("%s %s -> %s in %.1f ms", self.command, split.path, response.get("statusCode"),
+                 (time.perf_counter() - started) * 1000)
+
+    def _event(self, route: Route, params: dict[str, str], path: str, query: str, body: bytes) -> dict[str, Any]:
+        pairs = parse_qsl(query, keep_blank_values=True)
+        multi_query: dict[str, list[str]] = {}
+        for key, value in pairs:
+            multi_query.setdefault(key, []).append(value)
+        multi_headers: dict[str, list[str]] = {}
+        for key, value in self.headers.items():
+            multi_headers.setdefault(key, []).append(value)
+        try:
+            text, encoded = body.decode("utf-8"), False
+        except UnicodeDecodeError:
+            text, encoded = base64.b64encode(body).decode("ascii"), True
+        request_id = str(uuid.uuid4())
+        return {
+            "resource": route.path,
+            "path": path,
+            "httpMethod": self.command,
+            "headers": {k: v[-1] for k, v in multi_headers.items()},
+            "multiValueHeaders": multi_headers,
+            "queryStringParameters": {k: v[-1] for k, v in multi_query.items()} or None,
+            "multiValueQueryStringParameters": multi_query or None,
+            "pathParameters": params or None,
+            "stageVariables": None,
+            "requestContext": {
+                "resourcePath": route.path,
+                "httpMethod": self.command,
+                "path": f"/{self.server.stage}{path}",
+                "stage": self.server.stage,
+                "requestId": request_id,
+                "extendedRequestId": request_id,
+                "accountId": "123456789012",
+                "apiId": "local",
+                "protocol": self.request_version,
+                "requestTimeEpoch": int(time.time() * 1000),
+                "identity": {"sourceIp": self.client_address[0], "userAgent": self.headers.get("User-Agent")},
+            },
+            "body": text if body else None,
+            "isBase64Encoded": encoded,
+        }
+
+    def _send(self, status: int, headers: dict[str, str], payload: bytes) -> None:
+        """Status line, headers and body in one write: no Nagle/delayed-ACK stall on keep-alive connections."""
+        phrase = HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else ""
+        lines = [f"HTTP/1.1 {status} {phrase}"]
+        headers = {k: v for k, v in headers.items() if k.lower() not in ("content-length", "connection")}
+        headers.setdefault("Content-Type", "application/json")
+        headers["x-amzn-RequestId"] = headers.get("x-amzn-RequestId", str(uuid.uuid4()))
+        lines += [f"{k}: {v}" for k, v in headers.items()]
+        lines.append(f"Content-Length: {len(payload)}")
+        if self.close_connection:
+            lines.append("Connection: close")
+        head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+        self.wfile.write(head + (b"" if self.command == "HEAD" else payload))
+

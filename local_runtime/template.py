@@ -1,0 +1,152 @@
+"""template.yaml as the one source of truth: parameters, conditions, queues, tables, functions and routes."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+TEMPLATE_PATH = ROOT / "template.yaml"
+
+_NO_VALUE = object()
+
+
+def _env_name(parameter: str) -> str:
+    """AllowedOrgIds → ALLOWED_ORG_IDS: the environment variable that overrides a parameter locally."""
+    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", parameter).upper()
+
+
+@dataclass(frozen=True)
+class Route:
+    """An API event of a function: method and path template, as API Gateway matches them."""
+
+    function: str
+    method: str
+    path: str
+    pattern: re.Pattern[str]
+
+    def match(self, method: str, path: str) -> dict[str, str] | None:
+        """Path parameters when this route takes the request, else None."""
+        if self.method not in ("ANY", method):
+            return None
+        found = self.pattern.match(path)
+        return found.groupdict() if found else None
+
+
+@dataclass(frozen=True)
+class FunctionSpec:
+    """A function as the template declares it."""
+
+    logical_id: str
+    code_dir: Path
+    module: str
+    handler: str
+    environment: dict[str, Any]
+    sqs_sources: list[dict[str, Any]] = field(default_factory=list)
+
+
+class Template:
+    """template.yaml with parameters taken from the environment (and the given local defaults)."""
+
+    def __init__(self, local_defaults: dict[str, str] | None = None, path: Path = TEMPLATE_PATH) -> None:
+        from cfn_tools import load_yaml
+
+        self.doc: dict[str, Any] = load_yaml(path.read_text(encoding="utf-8"))
+        self.parameters: dict[str, str] = {}
+        import os
+
+        for name, spec in self.doc.get("Parameters", {}).items():
+            default = (local_defaults or {}).get(name, spec.get("Default", ""))
+            self.parameters[name] = os.environ.get(_env_name(name), str(default))
+        self.conditions = {name: bool(self._eval(expr, {})) for name, expr in self.doc.get("Conditions", {}).items()}
+        self.physical: dict[str, dict[str, str]] = {}
+
+    @property
+    def resources(self) -> dict[str, Any]:
+        return self.doc["Resources"]  # type: ignore[no-any-return]
+
+    def of_type(self, resource_type: str) -> dict[str, dict[str, Any]]:
+        """Logical id → properties of every resource of this type, intrinsic functions left in place."""
+        return {k: v.get("Properties", {}) for k, v in self.resources.items() if v["Type"] == resource_type}
+
+    def resolve(self, value: Any) -> Any:
+        """Evaluate intrinsic functions with local physical ids; values that do not exist locally become absent."""
+        resolved = self._eval(value, self.physical)
+        return None if resolved is _NO_VALUE else resolved
+
+    def functions(self) -> list[FunctionSpec]:
+        """Every AWS::Serverless::Function, its environment resolved (Globals first, then its own)."""
+        global_env = self.doc.get("Globals", {}).get("Function", {}).get("Environment", {}).get("Variables", {})
+        specs = []
+        for logical_id, props in self.of_type("AWS::Serverless::Function").items():
+            module, _, handler = props["Handler"].rpartition(".")
+            env = {**global_env, **props.get("Environment", {}).get("Variables", {})}
+            resolved = {k: self.resolve(v) for k, v in env.items()}
+            sources = [
+                {k: self.resolve(v) for k, v in e["Properties"].items()}
+                for e in props.get("Events", {}).values()
+                if e["Type"] == "SQS"
+            ]
+            specs.append(
+                FunctionSpec(
+                    logical_id=logical_id,
+                    code_dir=ROOT / props["CodeUri"],
+                    module=module,
+                    handler=handler,
+                    environment={k: str(v) for k, v in resolved.items() if v is not None},
+                    sqs_sources=sources,
+                )
+            )
+        return specs
+
+    def routes(self) -> list[Route]:
+        """Every API event, most specific path first (literal segments before parameters, greedy last)."""
+        routes = []
+        for logical_id, props in self.of_type("AWS::Serverless::Function").items():
+            for event in props.get("Events", {}).values():
+                if event["Type"] != "Api":
+                    continue
+                path, method = event["Properties"]["Path"], event["Properties"]["Method"].upper()
+                regex = re.sub(r"\\\{(\w+)\\\+\\\}", r"(?P<\1>.+)", re.escape(path))
+                regex = re.sub(r"\\\{(\w+)\\\}", r"(?P<\1>[^/]+)", regex)
+                routes.append(Route(logical_id, "ANY" if method == "ANY" else method, path, re.compile(f"^{regex}$")))
+        return sorted(routes, key=lambda r: (r.path.count("{"), "+}" in r.path, -len(r.path)))
+
+    def _eval(self, value: Any, physical: dict[str, dict[str, str]]) -> Any:
+        if isinstance(value, list):
+            items = [self._eval(v, physical) for v in value]
+            return [v for v in items if v is not _NO_VALUE]
+        if not isinstance(value, dict):
+            return value
+        if len(value) != 1:
+            return {k: v for k, v in ((k, self._eval(v, physical)) for k, v in value.items()) if v is not _NO_VALUE}
+        (fn, arg), = value.items()
+        match fn:
+            case "Ref":
+                if arg == "AWS::NoValue":
+                    return _NO_VALUE
+                if arg in self.parameters:
+                    return self.parameters[arg]
+                return physical.get(arg, {}).get("Ref", _NO_VALUE)
+            case "Fn::GetAtt":
+                logical, attribute = arg.split(".", 1) if isinstance(arg, str) else arg
+                return physical.get(logical, {}).get(attribute, _NO_VALUE)
+            case "Fn::If":
+                name, when_true, when_false = arg
+                return self._eval(when_true if self.conditions[name] else when_false, physical)
+            case "Fn::Equals":
+                left, right = (self._eval(v, physical) for v in arg)
+                return str(left) == str(right)
+            case "Fn::Not":
+                return not self._eval(arg[0], physical)
+            case "Fn::Sub":
+                text = arg if isinstance(arg, str) else arg[0]
+                return re.sub(r"\$\{([\w:.]+)\}", lambda m: str(self._eval(_ref(m.group(1)), physical)), text)
+            case _:
+                return {fn: self._eval(arg, physical)}
+
+
+def _ref(name: str) -> dict[str, Any]:
+    return {"Fn::GetAtt": name} if "." in name else {"Ref": name}
