@@ -32,26 +32,30 @@ class LocalStack:
     moto_port: int = 0
     worker: bool = True
     retry_delay: int = 2
-    aws: LocalAws = field(init=False)
+    seed: bool = True
+    aws: LocalAws | None = None
     template: Template = field(init=False)
     functions: dict[str, LocalFunction] = field(init=False, default_factory=dict)
     sources: list[SqsEventSource] = field(init=False, default_factory=list)
     gateway: LocalApiGateway | None = field(init=False, default=None)
     seeded: dict[str, int] = field(init=False, default_factory=dict)
+    _own_aws: bool = field(init=False, default=True)
 
     def start(self) -> None:
         """Bring everything up; returns once the gateway accepts connections."""
         add_layer_to_path()
         for key, value in LOCAL_DEFAULTS.items():
             os.environ.setdefault(key, value)
-        self.aws = LocalAws(self.moto_port)
-        self.aws.start()
+        self._own_aws = self.aws is None
+        if self.aws is None:
+            self.aws = LocalAws(self.moto_port)
+            self.aws.start()
         from sf_edge.aws import clients
 
         clients.reset()
         self.template = Template({"AllowedOrgIds": os.environ["ALLOWED_ORG_IDS"]})
         self.aws.provision(self.template)
-        self.seeded = self._seed()
+        self.seeded = self._seed() if self.seed else {}
         self.functions = load_functions(self.template.functions())
         for spec in self.template.functions():
             for source in spec.sqs_sources:
@@ -74,7 +78,8 @@ class LocalStack:
         if self.gateway is not None:
             self.gateway.shutdown()
             self.gateway.server_close()
-        self.aws.stop()
+        if self._own_aws and self.aws is not None:
+            self.aws.stop()
 
     @property
     def url(self) -> str:

@@ -27,11 +27,22 @@ from sf_edge.outbound.soap import (
     XSI_TYPE,
     Rejection,
 )
-from sf_edge.salesforce.outbound_messages import OutboundMessage, OutboundNotification
+from sf_edge.salesforce.outbound_messages import OutboundMessage
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 _SOBJECT_TAG = f"{{{OUTBOUND_NS}}}sObject"
-_NOTIFICATION_ID_TAG = f"{{{OUTBOUND_NS}}}Id"
+_XSI_NIL = XSI_TYPE.replace("}type", "}nil")
+# zeep's wording when a required element of a sequence is absent.
+_MISSING_RE = re.compile(r"Unexpected element '([^']+)', expected '([^']+)'")
+_ELEMENT_NAMES = {
+    "organization_id": "OrganizationId",
+    "action_id": "ActionId",
+    "enterprise_url": "EnterpriseUrl",
+    "partner_url": "PartnerUrl",
+    "notifications": "Notification",
+    "id": "Id",
+    "record_id": "sObject.Id",
+}
 
 
 class UnknownListener(LookupError):  # noqa: N818 - the name says what was not found
@@ -79,46 +90,63 @@ class Listener:
         from zeep.exceptions import Error as ZeepError
 
         notifications = envelope.find(BODY_TAG).find(NOTIFICATIONS_TAG)  # type: ignore[union-attr]
-        set_aside = self._set_aside_unknown_fields(notifications)
+        sent = self._inspect_sobjects(notifications)
         try:
             request = self._operation.input.deserialize(envelope)
         except (ZeepError, ValueError, TypeError, ArithmeticError) as exc:
+            missing = _MISSING_RE.search(str(exc))
+            if missing:
+                found, expected = (etree.QName(q).localname for q in missing.groups())
+                raise Rejection(
+                    "missing_element", 400, f"Missing required element {expected} (found {found} in its place)"
+                ) from None
             raise Rejection("invalid_message", 400, f"Message does not match the {self.name} WSDL: {exc}") from None
         try:
-            message = OutboundMessage(
-                organization_id=request.OrganizationId or "",
-                action_id=request.ActionId or "",
-                session_id=request.SessionId,
-                enterprise_url=request.EnterpriseUrl or "",
-                partner_url=request.PartnerUrl or "",
-                notifications=[
-                    self._notification(n, set_aside.get(i, {})) for i, n in enumerate(request.Notification or [])
-                ],
+            message = OutboundMessage.model_validate(
+                {
+                    "organization_id": request.OrganizationId or "",
+                    "action_id": request.ActionId or "",
+                    "session_id": request.SessionId,
+                    "enterprise_url": request.EnterpriseUrl or "",
+                    "partner_url": request.PartnerUrl or "",
+                    "notifications": [
+                        self._notification(index, n, *sent.get(index, ({}, set())))
+                        for index, n in enumerate(request.Notification or [])
+                    ],
+                }
             )
         except ValidationError as exc:
             raise Rejection("missing_element", 400, _describe(exc)) from None
         unknown = {n.id: n.unknown_fields for n in message.notifications if n.unknown_fields}
         return message, unknown
 
-    def _notification(self, notification: Any, extra: dict[str, str]) -> OutboundNotification:
+    def _notification(self, index: int, notification: Any, extra: dict[str, str], valued: set[str]) -> dict[str, Any]:
         sobject = notification.sObject
         values: dict[str, Any] = dict(sobject.__values__) if sobject is not None else {}
         nulled = values.pop("fieldsToNull", None) or []
         fields = {name: value for name, value in values.items() if value is not None}
+        # zeep logs and returns None for a value its type cannot parse ('June 30th' as xsd:date): never drop it.
+        dropped = sorted(valued - fields.keys())
+        if dropped:
+            raise Rejection(
+                "invalid_value", 400,
+                f"Notification[{index + 1}]: {', '.join(dropped)} not valid for the type the {self.name} WSDL declares",
+            )
         null_fields = [name for name in self.field_names if name not in fields] + list(nulled)
         fields.update(extra)
-        return OutboundNotification(
-            id=notification.Id or "",
-            sobject_type=self.sobject_type,
-            record_id=fields.get("Id") or "",
-            fields=fields,
-            null_fields=null_fields,
-            unknown_fields=list(extra),
-        )
+        return {
+            "id": notification.Id or "",
+            "sobject_type": self.sobject_type,
+            "record_id": fields.get("Id") or "",
+            "fields": fields,
+            "null_fields": null_fields,
+            "unknown_fields": list(extra),
+        }
 
-    def _set_aside_unknown_fields(self, notifications: etree._Element) -> dict[int, dict[str, str]]:
-        """Check each sObject's xsi:type; detach fields the WSDL lacks and return them as text, by position."""
-        set_aside: dict[int, dict[str, str]] = {}
+    def _inspect_sobjects(self, notifications: etree._Element) -> dict[int, tuple[dict[str, str], set[str]]]:
+        """Per notification: check the sObject's xsi:type, detach fields the WSDL lacks (returned as text),
+        and note which declared fields carry a value (to catch values zeep could not parse)."""
+        inspected: dict[int, tuple[dict[str, str], set[str]]] = {}
         for index, notification in enumerate(notifications.iterchildren(NOTIFICATION_TAG)):
             sobject = notification.find(_SOBJECT_TAG)
             if sobject is None:
@@ -131,11 +159,18 @@ class Listener:
                     f"Notification {index + 1}: xsi:type {declared!r} is not this listener's sObject type "
                     f"{self.sobject_type!r}",
                 )
+            extra: dict[str, str] = {}
+            valued: set[str] = set()
             for child in sobject:
-                if isinstance(child.tag, str) and child.tag not in self._known_tags:
-                    set_aside.setdefault(index, {})[etree.QName(child).localname] = "".join(child.itertext())
+                if not isinstance(child.tag, str):
+                    continue
+                if child.tag not in self._known_tags:
+                    extra[etree.QName(child).localname] = "".join(child.itertext())
                     sobject.remove(child)
-        return set_aside
+                elif child.text and child.text.strip() and child.get(_XSI_NIL) not in ("true", "1"):
+                    valued.add(etree.QName(child).localname)
+            inspected[index] = (extra, valued)
+        return inspected
 
 
 def _resolve_qname(element: etree._Element, value: str) -> str:
@@ -145,9 +180,15 @@ def _resolve_qname(element: etree._Element, value: str) -> str:
 
 
 def _describe(exc: ValidationError) -> str:
+    """Name the offending element as the WSDL does: Notification[3].sObject.Id, not notifications.2.record_id."""
     first = exc.errors()[0]
-    where = ".".join(str(part) for part in first["loc"])
-    return f"Missing or invalid required element {where}: {first['msg']}"
+    parts: list[str] = []
+    for part in first["loc"]:
+        if isinstance(part, int):
+            parts[-1] += f"[{part + 1}]"
+        else:
+            parts.append(_ELEMENT_NAMES.get(part, part))
+    return f"Missing or invalid required element {'.'.join(parts)}: {first['msg']}"
 
 
 class ListenerRegistry:

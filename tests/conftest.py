@@ -1,0 +1,162 @@
+"""Shared test setup: one moto server for the session, the template's resources re-created for every test.
+
+Every boto3 client in the process (handlers included) talks to that server through AWS_ENDPOINT_URL, so the
+queues and tables are real moto SQS and DynamoDB, created from template.yaml as the local runtime does.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED = ROOT.parent / "shared" / "fixtures"
+OUTBOUND_FIXTURES = SHARED / "outbound"
+REQUESTS = OUTBOUND_FIXTURES / "requests"
+FIXTURE_WSDLS = OUTBOUND_FIXTURES / "wsdl"
+LISTENER_WSDLS = ROOT / "functions" / "outbound_listener" / "wsdl"
+
+TOKEN = "test-token-0123456789"
+FIXTURE_ORGS = "00DQ0000000EB93,00D7F00000107Xs,012345678901234,ABC90000000gNcm,0123456789ABCDE,00D000000000001"
+
+os.environ.update(
+    {
+        "OUTBOUND_TOKEN": TOKEN,
+        "ALLOWED_ORG_IDS": FIXTURE_ORGS,
+        "POWERTOOLS_TRACE_DISABLED": "true",
+        "POWERTOOLS_METRICS_DISABLED": "true",
+        "POWERTOOLS_LOG_LEVEL": "WARNING",
+        "POWERTOOLS_METRICS_NAMESPACE": "SalesforceIntegrationEdgeTests",
+    }
+)
+os.environ.pop("OUTBOUND_TOKEN_SECRET_ID", None)
+
+from local_runtime.aws_local import LocalAws  # noqa: E402
+from local_runtime.lambda_host import add_layer_to_path  # noqa: E402
+from local_runtime.template import Template  # noqa: E402
+
+add_layer_to_path()
+
+
+class Stack:
+    """The template's resources on the session's moto server."""
+
+    def __init__(self, aws: LocalAws) -> None:
+        self.aws = aws
+        self.template = Template({"AllowedOrgIds": FIXTURE_ORGS})
+
+    def provision(self) -> None:
+        self.aws.reset()
+        self.template.physical.clear()
+        self.aws.provision(self.template)
+        for spec in self.template.functions():
+            os.environ.update({k: v for k, v in spec.environment.items() if not k.startswith("POWERTOOLS_")})
+
+    def name(self, logical_id: str) -> str:
+        return self.template.physical[logical_id]["Ref"]
+
+    @property
+    def queue_url(self) -> str:
+        return self.name("NotificationQueue")
+
+    @property
+    def dlq_url(self) -> str:
+        return self.name("NotificationDeadLetterQueue")
+
+    def table(self, logical_id: str):  # type: ignore[no-untyped-def]
+        from sf_edge.aws.clients import dynamodb
+
+        return dynamodb().Table(self.name(logical_id))
+
+    def drain(self, queue_url: str | None = None) -> list[dict]:  # type: ignore[type-arg]
+        """Every message in the queue (received, then deleted)."""
+        from sf_edge.aws.clients import sqs_client
+
+        sqs = sqs_client()
+        url = queue_url or self.queue_url
+        out: list[dict] = []  # type: ignore[type-arg]
+        while True:
+            got = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, MessageAttributeNames=["All"],
+                                      MessageSystemAttributeNames=["All"]).get("Messages", [])
+            if not got:
+                return out
+            out.extend(got)
+            sqs.delete_message_batch(QueueUrl=url, Entries=[
+                {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(got)])
+
+    def queue_depth(self, queue_url: str | None = None) -> int:
+        from sf_edge.aws.clients import sqs_client
+
+        attrs = sqs_client().get_queue_attributes(
+            QueueUrl=queue_url or self.queue_url,
+            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+        )["Attributes"]
+        return int(attrs["ApproximateNumberOfMessages"]) + int(attrs["ApproximateNumberOfMessagesNotVisible"])
+
+
+@pytest.fixture(scope="session")
+def local_aws() -> Iterator[LocalAws]:
+    aws = LocalAws(0)
+    aws.start()
+    from sf_edge.aws import clients
+
+    clients.reset()
+    yield aws
+    aws.stop()
+
+
+@pytest.fixture
+def stack(local_aws: LocalAws) -> Stack:
+    """A fresh account with the template's queues and tables."""
+    s = Stack(local_aws)
+    s.provision()
+    return s
+
+
+@pytest.fixture
+def fixture_listeners(tmp_path: Path) -> Path:
+    """A WSDL folder holding every fixture WSDL (test data only: not vendored) under listener names."""
+    names = {
+        "Opportunity__mulesoft.wsdl": "opportunity_mulesoft",
+        "Account__comsave.wsdl": "account_comsave",
+        "Account__ryanbrainard.wsdl": "account_ryanbrainard",
+        "ADM_Release__c__ryanbrainard.wsdl": "adm_release",
+        "DiscountRule__c__comsave.wsdl": "discount_rule",
+        "ObjectToBeRemoved__c__comsave.wsdl": "object_to_be_removed",
+        "gwestr__Shipment__c__gwestersf.wsdl": "shipment",
+    }
+    for source, name in names.items():
+        shutil.copy(FIXTURE_WSDLS / source, tmp_path / f"{name}.wsdl")
+    for ours in ("contact", "lead", "opportunity"):
+        shutil.copy(LISTENER_WSDLS / f"{ours}.wsdl", tmp_path / f"{ours}.wsdl")
+    return tmp_path
+
+
+def fixture_request(name: str) -> bytes:
+    return (REQUESTS / name).read_bytes()
+
+
+def make_intake(wsdl_dir: Path, queue_url: str, *, config: Path | None = None, publisher=None):  # type: ignore[no-untyped-def]
+    """An intake over a WSDL folder, publishing to the given moto queue (or a test publisher)."""
+    from sf_edge.aws.sqs_publisher import SqsNotificationPublisher
+    from sf_edge.outbound.intake import OutboundIntake
+    from sf_edge.outbound.listeners import ListenerRegistry
+    from sf_edge.outbound.sender_verification import OrgAllowlist, TokenVerifier
+
+    return OutboundIntake(
+        ListenerRegistry(wsdl_dir, config),
+        TokenVerifier(lambda: TOKEN),
+        OrgAllowlist.from_csv(FIXTURE_ORGS),
+        publisher or SqsNotificationPublisher(queue_url),
+    )
+
+
+def queue_bodies(stack: Stack) -> list[dict]:  # type: ignore[type-arg]
+    """The JSON bodies in the notification queue, in notification id order (drains it)."""
+    import json
+
+    return sorted((json.loads(m["Body"]) for m in stack.drain()), key=lambda b: b["notificationId"])

