@@ -160,3 +160,38 @@ def queue_bodies(stack: Stack) -> list[dict]:  # type: ignore[type-arg]
     import json
 
     return sorted((json.loads(m["Body"]) for m in stack.drain()), key=lambda b: b["notificationId"])
+
+
+def worker_source(stack: Stack, retry_delay: int = 0):  # type: ignore[no-untyped-def]
+    """The worker function fed from the notification queue, exactly as `make run` wires it."""
+    from local_runtime.lambda_host import LocalFunction, load_functions
+    from local_runtime.sqs_worker import SqsEventSource
+
+    spec = next(s for s in stack.template.functions() if s.logical_id == "NotificationWorkerFunction")
+    function: LocalFunction = load_functions([spec])[spec.logical_id]
+    return SqsEventSource(function, stack.queue_url, stack.template.physical["NotificationQueue"]["Arn"],
+                          retry_delay=retry_delay)
+
+
+def run_worker_until_empty(source, max_polls: int = 200) -> tuple[int, int]:  # type: ignore[no-untyped-def]
+    """Poll until a poll receives nothing; return (succeeded, failed) record counts."""
+    succeeded = failed = 0
+    for _ in range(max_polls):
+        result = source.poll_once()
+        if result.received == 0:
+            return succeeded, failed
+        succeeded += result.succeeded
+        failed += result.failed
+    raise AssertionError("queue did not drain")
+
+
+def seed_customers(stack: Stack) -> None:
+    """Northwind's Customers, and the Orders sequence where Northwind's OrderIDs end."""
+    from local_runtime.stack import NORTHWIND_DIR
+
+    from sf_edge.order_system.key_registry import KeyRegistry
+    from sf_edge.order_system.northwind_seed import seed
+
+    keys = KeyRegistry(stack.table("KeyRegistryTable"))
+    seed(NORTHWIND_DIR, {"Customers": stack.table("CustomersTable")}, keys)
+    keys.ensure_sequence_at_least("Orders", 11077)

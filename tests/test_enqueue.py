@@ -1,0 +1,137 @@
+"""Enqueueing: batches of 10 sent concurrently, all-or-fault, FIFO attributes, and Salesforce's retry."""
+
+from __future__ import annotations
+
+import json
+import threading
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+from conftest import LISTENER_WSDLS, TOKEN, Stack, make_intake, run_worker_until_empty, worker_source
+from salesforce_sender import SalesforceSender, records
+
+from sf_edge.aws.clients import sqs_client
+from sf_edge.aws.sqs_publisher import EnqueueError, SqsNotificationPublisher
+from sf_edge.outbound.intake import IntakeRequest
+
+
+def won(i: int) -> dict[str, Any]:
+    return {"Id": f"0065g{i:010d}AAA", "AccountId": "0015g00000AbCdEAAA", "StageName": "Closed Won",
+            "IsWon": True, "Amount": 100.0 * (i + 1), "CloseDate": "2024-06-30", "Name": f"Deal {i}"}
+
+
+class FlakySqs:
+    """The real (moto) SQS client, except chosen SendMessageBatch calls fail."""
+
+    def __init__(self, fail_calls: set[int], partial: bool = False, sender_fault: bool = False) -> None:
+        self.real = sqs_client()
+        self.fail_calls = fail_calls
+        self.partial = partial
+        self.sender_fault = sender_fault
+        self.calls = 0
+        self.lock = threading.Lock()
+
+    def send_message_batch(self, QueueUrl: str, Entries: list[dict[str, Any]]) -> dict[str, Any]:  # noqa: N803
+        with self.lock:
+            self.calls += 1
+            call = self.calls
+        if call in self.fail_calls and not self.partial:
+            raise ClientError({"Error": {"Code": "ServiceUnavailable", "Message": "injected"}}, "SendMessageBatch")
+        if call in self.fail_calls:
+            # SQS accepted the first half only, and reports the rest as failed.
+            half = len(Entries) // 2
+            response = self.real.send_message_batch(QueueUrl=QueueUrl, Entries=Entries[:half])  # type: ignore[arg-type]
+            failed = [{"Id": e["Id"], "SenderFault": self.sender_fault, "Code": "InternalError", "Message": "injected"}
+                      for e in Entries[half:]]
+            return {"Successful": response.get("Successful", []), "Failed": failed}
+        return dict(self.real.send_message_batch(QueueUrl=QueueUrl, Entries=Entries))  # type: ignore[arg-type]
+
+
+def deliver(stack: Stack, body: bytes, client: Any = None):  # type: ignore[no-untyped-def]
+    publisher = SqsNotificationPublisher(stack.queue_url, client=client)
+    return make_intake(LISTENER_WSDLS, stack.queue_url, publisher=publisher).receive(
+        IntakeRequest("opportunity", body, TOKEN))
+
+
+def test_failed_batch_faults_and_salesforce_retry_applies_each_notification_once(stack: Stack) -> None:
+    body = SalesforceSender(LISTENER_WSDLS / "opportunity.wsdl").envelope(records(100, won))
+
+    first = deliver(stack, body, FlakySqs(fail_calls={4}))
+    assert (first.status, first.outcome) == (500, "enqueue_failed")
+    assert b"soapenv:Server" in first.body
+    assert stack.queue_depth() == 90  # nine batches made it: duplicates-to-be
+
+    retry = deliver(stack, body)  # Salesforce retries the whole message
+    assert retry.acked
+    assert stack.queue_depth() == 190
+
+    succeeded, failed = run_worker_until_empty(worker_source(stack))
+    assert (succeeded, failed) == (190, 0)
+    orders = stack.table("OrdersTable").scan()["Items"]
+    assert len(orders) == 100
+    assert len({o["SalesforceOpportunityId"] for o in orders}) == 100
+    assert len(stack.table("IdempotencyTable").scan()["Items"]) == 100
+
+
+def test_entries_sqs_reports_failed_are_retried_within_the_request(stack: Stack) -> None:
+    body = SalesforceSender(LISTENER_WSDLS / "opportunity.wsdl").envelope(records(30, won))
+    result = deliver(stack, body, FlakySqs(fail_calls={1, 2, 3}, partial=True))
+    assert result.acked
+    ids = sorted(json.loads(m["Body"])["notificationId"] for m in stack.drain())
+    assert ids == sorted(result.notification_ids) and len(ids) == 30
+
+
+def test_sender_fault_entries_are_not_retried_and_fault(stack: Stack) -> None:
+    body = SalesforceSender(LISTENER_WSDLS / "opportunity.wsdl").envelope(records(5, won))
+    result = deliver(stack, body, FlakySqs(fail_calls={1}, partial=True, sender_fault=True))
+    assert (result.status, result.outcome) == (500, "enqueue_failed")
+
+
+class BarrierSqs:
+    """Answers only when `parties` calls are in flight at once: proves the batches are sent concurrently."""
+
+    def __init__(self, parties: int) -> None:
+        self.barrier = threading.Barrier(parties, timeout=5)
+        self.entries: list[dict[str, Any]] = []
+
+    def send_message_batch(self, QueueUrl: str, Entries: list[dict[str, Any]]) -> dict[str, Any]:  # noqa: N803
+        self.barrier.wait()
+        self.entries.extend(Entries)
+        return {"Successful": [{"Id": e["Id"]} for e in Entries], "Failed": []}
+
+
+def test_ten_batches_are_in_flight_together(stack: Stack) -> None:
+    sqs = BarrierSqs(parties=10)
+    body = SalesforceSender(LISTENER_WSDLS / "opportunity.wsdl").envelope(records(100, won))
+    assert deliver(stack, body, sqs).acked  # a sequential publisher would break the barrier
+    assert len(sqs.entries) == 100
+
+
+def test_fifo_queue_groups_by_record_and_deduplicates_by_notification(stack: Stack) -> None:
+    url = sqs_client().create_queue(QueueName="fifo-test.fifo", Attributes={"FifoQueue": "true"})["QueueUrl"]
+    body = SalesforceSender(LISTENER_WSDLS / "opportunity.wsdl").envelope(records(3, won))
+    publisher = SqsNotificationPublisher(url)
+    intake = make_intake(LISTENER_WSDLS, url, publisher=publisher)
+    assert intake.receive(IntakeRequest("opportunity", body, TOKEN)).acked
+    assert intake.receive(IntakeRequest("opportunity", body, TOKEN)).acked  # a duplicate delivery
+    messages = stack.drain(url)
+    assert len(messages) == 3  # SQS dropped the duplicates within its deduplication window
+    for message in messages:
+        payload = json.loads(message["Body"])
+        assert message["Attributes"]["MessageGroupId"] == payload["recordId"]
+        assert message["Attributes"]["MessageDeduplicationId"] == f"00D000000000001-{payload['notificationId']}"
+
+
+def test_oversize_notification_is_refused_before_sending() -> None:
+    from datetime import UTC, datetime
+
+    from sf_edge.salesforce.outbound_messages import NotificationMessage
+
+    huge = NotificationMessage(
+        listener="x", organization_id="00D000000000001", action_id="04k000000000001", notification_id="04l1",
+        sObjectType="Note", record_id="002000000000001", fields={"Body": "x" * 300_000}, enterprise_url="e",
+        partner_url="p", received_at=datetime.now(UTC),
+    )
+    with pytest.raises(EnqueueError, match="over the SQS message limit"):
+        SqsNotificationPublisher("https://sqs.invalid/q", client=object()).publish([huge])  # type: ignore[arg-type]

@@ -1,0 +1,188 @@
+"""The worker: routing, the reference handlers on the order system, exactly-once, partial failures and the DLQ."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from conftest import Stack, run_worker_until_empty, seed_customers, worker_source
+
+from sf_edge.aws.clients import sqs_client
+from sf_edge.salesforce.ids import to_18
+from sf_edge.salesforce.outbound_messages import NotificationMessage
+
+ORG = "00D000000000001EAA"
+
+
+def message(notification_id: str, sobject_type: str, fields: dict[str, Any], *, listener: str | None = None,
+            null_fields: list[str] | None = None) -> NotificationMessage:
+    return NotificationMessage(
+        listener=listener or sobject_type.lower(), organization_id=ORG, action_id="04k000000000001AAA",
+        notification_id=notification_id, sObjectType=sobject_type, record_id=fields["Id"], fields=fields,
+        null_fields=null_fields or [], enterprise_url="https://example.my.salesforce.com/services/Soap/c/62.0",
+        partner_url="https://example.my.salesforce.com/services/Soap/u/62.0", received_at=datetime.now(UTC),
+    )
+
+
+def enqueue(stack: Stack, *messages: NotificationMessage | str) -> None:
+    for m in messages:
+        sqs_client().send_message(QueueUrl=stack.queue_url, MessageBody=m if isinstance(m, str) else m.to_json())
+
+
+ALFKI_ACCOUNT = {"Id": to_18("0015g00000AlFkI"), "Name": "Alfreds Futterkiste GmbH", "AccountNumber": "ALFKI",
+                 "BillingCity": "Berlin", "Phone": "030-0074321"}
+
+
+def won(notification_id: str = "04l000000000001AAA", opportunity_id: str = "0065g00000Won01AAA",
+        account_id: str = ALFKI_ACCOUNT["Id"]) -> NotificationMessage:
+    return message(notification_id, "Opportunity", {"Id": opportunity_id, "AccountId": account_id,
+                                                     "StageName": "Closed Won", "IsWon": True, "Amount": 1234.5,
+                                                     "CloseDate": "2024-06-30", "Name": "Big deal"})
+
+
+@pytest.fixture
+def seeded(stack: Stack) -> Stack:
+    seed_customers(stack)
+    return stack
+
+
+def test_account_links_to_existing_customer_by_account_number(seeded: Stack) -> None:
+    enqueue(seeded, message("04l000000000009AAA", "Account", ALFKI_ACCOUNT))
+    assert run_worker_until_empty(worker_source(seeded)) == (1, 0)
+    customer = seeded.table("CustomersTable").get_item(Key={"CustomerID": "ALFKI"})["Item"]
+    assert customer["CompanyName"] == "Alfreds Futterkiste GmbH"
+    assert customer["SalesforceAccountId"] == ALFKI_ACCOUNT["Id"]
+    assert customer["ContactName"] == "Maria Anders"  # Northwind data the Account does not carry is kept
+    assert len(seeded.table("CustomersTable").scan()["Items"]) == 91  # linked, not duplicated
+
+
+def test_closed_won_creates_one_order_for_the_customer(seeded: Stack) -> None:
+    enqueue(seeded, message("04l000000000009AAA", "Account", ALFKI_ACCOUNT))
+    run_worker_until_empty(worker_source(seeded))
+    enqueue(seeded, won())
+    assert run_worker_until_empty(worker_source(seeded)) == (1, 0)
+    [order] = seeded.table("OrdersTable").scan()["Items"]
+    assert order["OrderID"] == 11078
+    assert order["CustomerID"] == "ALFKI"
+    assert order["ShipName"] == "Alfreds Futterkiste GmbH"
+    assert order["ShipCity"] == "Berlin"
+    assert order["OrderDate"] == "2024-06-30T00:00:00Z"
+    assert str(order["SalesforceAmount"]) == "1234.5"
+
+
+def test_same_notification_twice_is_applied_once(seeded: Stack) -> None:
+    enqueue(seeded, won(), won())
+    assert run_worker_until_empty(worker_source(seeded)) == (2, 0)
+    assert len(seeded.table("OrdersTable").scan()["Items"]) == 1
+    assert len(seeded.table("IdempotencyTable").scan()["Items"]) == 1
+
+
+def test_another_notification_for_the_same_opportunity_does_not_create_a_second_order(seeded: Stack) -> None:
+    enqueue(seeded, won("04l000000000001AAA"), won("04l000000000002AAA"))
+    assert run_worker_until_empty(worker_source(seeded)) == (2, 0)
+    assert len(seeded.table("OrdersTable").scan()["Items"]) == 1
+    assert len(seeded.table("IdempotencyTable").scan()["Items"]) == 2
+
+
+def test_opportunity_before_its_account_gets_a_placeholder_that_the_account_fills(seeded: Stack) -> None:
+    new_account = {"Id": to_18("0015g00000NeWaC"), "Name": "Brand New Ltd", "BillingCity": "Leeds"}
+    enqueue(seeded, won(account_id=new_account["Id"]))
+    run_worker_until_empty(worker_source(seeded))
+    [order] = seeded.table("OrdersTable").scan()["Items"]
+    assert order["CustomerID"] == new_account["Id"]
+    enqueue(seeded, message("04l000000000010AAA", "Account", new_account))
+    run_worker_until_empty(worker_source(seeded))
+    customer = seeded.table("CustomersTable").get_item(Key={"CustomerID": new_account["Id"]})["Item"]
+    assert (customer["CompanyName"], customer["City"]) == ("Brand New Ltd", "Leeds")
+
+
+def test_other_stages_change_nothing(seeded: Stack) -> None:
+    open_opportunity = won()
+    fields = {**open_opportunity.fields, "StageName": "Prospecting", "IsWon": False}
+    enqueue(seeded, open_opportunity.model_copy(update={"fields": fields}))
+    assert run_worker_until_empty(worker_source(seeded)) == (1, 0)
+    assert seeded.table("OrdersTable").scan()["Items"] == []
+
+
+def test_null_fields_clear_customer_columns(seeded: Stack) -> None:
+    enqueue(seeded, message("04l000000000009AAA", "Account", ALFKI_ACCOUNT))
+    run_worker_until_empty(worker_source(seeded))
+    without_phone = {k: v for k, v in ALFKI_ACCOUNT.items() if k != "Phone"}
+    enqueue(seeded, message("04l000000000011AAA", "Account", without_phone, null_fields=["Phone"]))
+    run_worker_until_empty(worker_source(seeded))
+    customer = seeded.table("CustomersTable").get_item(Key={"CustomerID": "ALFKI"})["Item"]
+    assert "Phone" not in customer
+    assert customer["Fax"] == "030-0076545"  # not in the message, not null: untouched
+
+
+def test_an_older_change_arriving_late_is_ignored(seeded: Stack) -> None:
+    newer = message("04l000000000021AAA", "Account", {**ALFKI_ACCOUNT, "Name": "Newer name",
+                                                      "SystemModstamp": "2024-06-02T10:00:00Z"})
+    older = message("04l000000000020AAA", "Account", {**ALFKI_ACCOUNT, "Name": "Older name",
+                                                      "SystemModstamp": "2024-06-01T10:00:00Z"})
+    enqueue(seeded, newer)
+    run_worker_until_empty(worker_source(seeded))
+    enqueue(seeded, older)
+    run_worker_until_empty(worker_source(seeded))
+    customer = seeded.table("CustomersTable").get_item(Key={"CustomerID": "ALFKI"})["Item"]
+    assert customer["CompanyName"] == "Newer name"
+
+
+def test_notification_without_a_handler_is_archived(stack: Stack) -> None:
+    contact = message("04l000000000030AAA", "Contact", {"Id": "0035g00000CoNtAAAA", "LastName": "Black"})
+    enqueue(stack, contact)
+    assert run_worker_until_empty(worker_source(stack)) == (1, 0)
+    [item] = stack.table("NotificationArchiveTable").scan()["Items"]
+    assert item["NotificationKey"] == "00D000000000001/04l000000000030AAA"
+    assert item["Why"] == "no handler registered"
+    assert json.loads(item["Message"])["fields"]["LastName"] == "Black"
+
+
+def test_poison_record_is_reported_alone_retried_then_dead_lettered(seeded: Stack) -> None:
+    enqueue(seeded, won("04l000000000001AAA", "0065g00000Won01AAA"), "this is not a notification",
+            won("04l000000000002AAA", "0065g00000Won02AAA"))
+    source = worker_source(seeded)
+    first = source.poll_once()
+    assert (first.received, first.succeeded, first.failed) == (3, 2, 1)
+    max_receive = int(seeded.template.parameters["MaxReceiveCount"])
+    for _ in range(max_receive - 1):
+        retry = source.poll_once()
+        assert (retry.received, retry.failed) == (1, 1)
+    assert source.poll_once().received == 0  # the next receive moved it to the dead-letter queue
+    dead = seeded.drain(seeded.dlq_url)
+    assert [m["Body"] for m in dead] == ["this is not a notification"]
+    assert len(seeded.table("OrdersTable").scan()["Items"]) == 2
+
+
+def test_batch_item_failures_name_only_the_failed_record(seeded: Stack) -> None:
+    import notification_worker
+
+    enqueue(seeded, won("04l000000000001AAA", "0065g00000Won01AAA"), "{}")
+    got = sqs_client().receive_message(QueueUrl=seeded.queue_url, MaxNumberOfMessages=10)["Messages"]
+    source = worker_source(seeded)
+    event = {"Records": [source._record(m) for m in got]}
+    response = source.function.invoke(event)
+    bad = next(m["MessageId"] for m in got if m["Body"] == "{}")
+    assert response == {"batchItemFailures": [{"itemIdentifier": bad}]}
+    assert notification_worker.registry is not None
+
+
+def test_transient_handler_failure_is_retried_and_applied_once(seeded: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
+    from sf_edge.notifications import reference_handlers
+
+    calls = {"n": 0}
+    real = reference_handlers.registry.resolve("opportunity", "Opportunity")
+
+    def flaky(msg: NotificationMessage, services: Any) -> dict[str, Any]:
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise ConnectionError("DynamoDB hiccup")
+        return real(msg, services)
+
+    monkeypatch.setitem(reference_handlers.registry._handlers, (None, "Opportunity"), flaky)
+    enqueue(seeded, won())
+    assert run_worker_until_empty(worker_source(seeded)) == (1, 1)
+    assert len(seeded.table("OrdersTable").scan()["Items"]) == 1
+    assert calls["n"] == 2
