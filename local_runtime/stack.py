@@ -20,7 +20,6 @@ LOCAL_DEFAULTS = {
     # The orgs of the Salesforce captures in the README's examples and in the test fixtures.
     "ALLOWED_ORG_IDS": "00DQ0000000EB93,00D7F00000107Xs,012345678901234,ABC90000000gNcm,0123456789ABCDE",
     "POWERTOOLS_TRACE_DISABLED": "true",
-    "POWERTOOLS_METRICS_DISABLED": "true",
 }
 
 

@@ -28,8 +28,7 @@ os.environ.update(
         "OUTBOUND_TOKEN": TOKEN,
         "ALLOWED_ORG_IDS": FIXTURE_ORGS,
         "POWERTOOLS_TRACE_DISABLED": "true",
-        "POWERTOOLS_METRICS_DISABLED": "true",
-        "POWERTOOLS_LOG_LEVEL": "WARNING",
+        "POWERTOOLS_LOG_LEVEL": "INFO",
         "POWERTOOLS_METRICS_NAMESPACE": "SalesforceIntegrationEdgeTests",
     }
 )

@@ -76,7 +76,7 @@ def record_handler(record: SQSRecord) -> HandlerResult:
     return result
 
 
-@logger.inject_lambda_context
+@logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
@@ -85,6 +85,8 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     records = event.get("Records", [])
     fifo = bool(records) and str(records[0].get("eventSourceARN", "")).endswith(".fifo")
     processor = SqsFifoPartialProcessor() if fifo else BatchProcessor(event_type=EventType.SQS)
+    # A batch whose every record failed is reported like any other (all listed), so its metrics are counted.
+    processor.raise_on_entire_batch_failure = False
     response = process_partial_response(event=event, record_handler=record_handler, processor=processor,
                                         context=context)
     failed = len(response.get("batchItemFailures", []))

@@ -1,0 +1,119 @@
+"""The Lambda entry point: API Gateway event in, SOAP out, with logs that say why and never leak secrets."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from conftest import TOKEN, Stack, fixture_request
+
+SESSION_ID = "ABC90000000gNcm!ARcAQJ.8aOC5VjE5D1VicpNZqe2PZe9Z7Fq0W4wEvF_xbmqyOs3V4QwJtUsPZ84vaw2dpHcHR5aooybd9C3sbet94cJujlCY"
+
+
+class Context:
+    function_name = "OutboundListenerFunction"
+    memory_limit_in_mb = 1024
+    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:OutboundListenerFunction"
+    aws_request_id = "req-1"
+
+
+def api_event(body: bytes, *, listener: str = "account", token: str | None = TOKEN, b64: bool = False) -> dict[str, Any]:
+    return {
+        "resource": "/outbound/{listener}",
+        "path": f"/outbound/{listener}",
+        "httpMethod": "POST",
+        "headers": {"Content-Type": "text/xml; charset=utf-8", "SOAPAction": '""'},
+        "queryStringParameters": {"token": token} if token else None,
+        "pathParameters": {"listener": listener},
+        "requestContext": {"requestId": "api-req-1", "identity": {"sourceIp": "13.110.1.2"}},
+        "body": base64.b64encode(body).decode() if b64 else body.decode(),
+        "isBase64Encoded": b64,
+    }
+
+
+@pytest.fixture
+def logs() -> Iterator[io.StringIO]:
+    """What the listener's Powertools logger writes (JSON lines)."""
+    import outbound_listener
+
+    stream = io.StringIO()
+    previous = outbound_listener.logger.registered_handler.setStream(stream)  # type: ignore[attr-defined]
+    yield stream
+    outbound_listener.logger.registered_handler.setStream(previous)  # type: ignore[attr-defined]
+
+
+@pytest.fixture
+def handler(stack: Stack, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+    import outbound_listener
+
+    monkeypatch.setattr(outbound_listener, "intake", outbound_listener.build_intake())
+    return outbound_listener.lambda_handler
+
+
+def log_lines(stream: io.StringIO) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in stream.getvalue().splitlines() if line.startswith("{")]
+
+
+ACCOUNT = fixture_request("Account__sessionid_standalone__abrarsheikhsony.xml")
+
+
+@pytest.mark.parametrize("b64", [False, True])
+def test_ack_over_api_gateway(handler, stack: Stack, logs: io.StringIO, b64: bool) -> None:  # type: ignore[no-untyped-def]
+    response = handler(api_event(ACCOUNT, b64=b64), Context())
+    assert response["statusCode"] == 200
+    assert response["headers"]["Content-Type"] == "text/xml; charset=utf-8"
+    assert "<ns0:Ack>true</ns0:Ack>" in response["body"]
+    assert stack.queue_depth() == 1
+    lines = log_lines(logs)
+    acked = next(line for line in lines if line["message"] == "Acked")
+    assert acked["organization_id"] == "ABC90000000gNcmEAE"
+    assert acked["notification_ids"] == ["04l9000001olR84AAE"]
+    assert acked["correlation_id"] == "api-req-1"
+    everything = json.dumps(lines)
+    assert TOKEN not in everything and SESSION_ID not in everything
+
+
+def test_fault_is_logged_with_its_reason(handler, stack: Stack, logs: io.StringIO) -> None:  # type: ignore[no-untyped-def]
+    response = handler(api_event(ACCOUNT, token="guess"), Context())
+    assert response["statusCode"] == 401
+    assert "<faultstring>Wrong token</faultstring>" in response["body"]
+    [line] = [x for x in log_lines(logs) if x["message"] == "Rejected with a SOAP Fault"]
+    assert (line["reason"], line["status"], line["level"]) == ("wrong_token", 401, "WARNING")
+    assert "guess" not in json.dumps(line)
+    assert stack.queue_depth() == 0
+
+
+def test_wrong_org_logs_the_org(handler, stack: Stack, logs: io.StringIO) -> None:  # type: ignore[no-untyped-def]
+    response = handler(api_event(ACCOUNT.replace(b"ABC90000000gNcm", b"XYZ90000000gNcm")), Context())
+    assert response["statusCode"] == 403
+    [line] = [x for x in log_lines(logs) if x["message"] == "Rejected with a SOAP Fault"]
+    assert line["organization_id"] == "XYZ90000000gNcmEAE" and line["reason"] == "org_not_allowed"
+
+
+def test_stale_wsdl_fields_are_logged_as_a_warning(handler, stack: Stack, logs: io.StringIO) -> None:  # type: ignore[no-untyped-def]
+    body = fixture_request("Opportunity__customfield_15charIds__mulesoft.xml").replace(
+        b"<sf:AccountId>001Q000000SvOoG</sf:AccountId>",
+        b"<sf:AccountId>001Q000000SvOoG</sf:AccountId><sf:Renewal_Date__c>2025-01-01</sf:Renewal_Date__c>")
+    response = handler(api_event(body, listener="opportunity"), Context())
+    assert response["statusCode"] == 200
+    [warning] = [x for x in log_lines(logs) if x["level"] == "WARNING"]
+    assert warning["unknown_fields"] == ["Renewal_Date__c"]
+    assert "regenerate the WSDL" in warning["message"]
+
+
+def test_secret_manager_token_source(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
+    import boto3
+
+    from sf_edge.aws.secrets import outbound_token_source
+
+    arn = boto3.client("secretsmanager").create_secret(Name="outbound-token", SecretString="from-secrets-manager")["ARN"]
+    monkeypatch.setenv("OUTBOUND_TOKEN_SECRET_ID", arn)
+    assert outbound_token_source()() == "from-secrets-manager"
+    boto3.client("ssm").put_parameter(Name="/edge/token", Value='{"tokens": ["a", "b"]}', Type="SecureString")
+    monkeypatch.delenv("OUTBOUND_TOKEN_SECRET_ID")
+    monkeypatch.setenv("OUTBOUND_TOKEN_PARAMETER", "/edge/token")
+    assert outbound_token_source()() == "a,b"

@@ -1,0 +1,136 @@
+"""End to end through `make run`'s stack: a zeep client sends over HTTP, the worker applies, tables change."""
+
+from __future__ import annotations
+
+import http.client
+import time
+from collections.abc import Iterator
+from urllib.parse import urlsplit
+
+import pytest
+from conftest import LISTENER_WSDLS, TOKEN, fixture_request
+from salesforce_sender import SalesforceSender
+
+from local_runtime.aws_local import LocalAws
+from local_runtime.stack import LocalStack
+from sf_edge.salesforce.ids import to_18
+
+
+@pytest.fixture(scope="module")
+def running(local_aws: LocalAws) -> Iterator[LocalStack]:
+    local_aws.reset()
+    stack = LocalStack(port=0, aws=local_aws, worker=True, retry_delay=0)
+    stack.start()
+    yield stack
+    stack.stop()
+
+
+def post(stack: LocalStack, path: str, body: bytes, conn: http.client.HTTPConnection | None = None
+         ) -> tuple[int, dict[str, str], bytes]:
+    own = conn is None
+    conn = conn or http.client.HTTPConnection(urlsplit(stack.url).netloc, timeout=10)
+    conn.request("POST", path, body=body, headers={"Content-Type": "text/xml; charset=utf-8", "SOAPAction": '""'})
+    response = conn.getresponse()
+    data = response.read()
+    if own:
+        conn.close()
+    return response.status, dict(response.getheaders()), data
+
+
+def wait_for(predicate, timeout: float = 15.0):  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError("condition not met in time")
+
+
+def table(stack: LocalStack, logical_id: str):  # type: ignore[no-untyped-def]
+    from sf_edge.aws.clients import dynamodb
+
+    return dynamodb().Table(stack.physical(logical_id))
+
+
+def test_seeded_from_northwind(running: LocalStack) -> None:
+    assert running.seeded == {"Customers": 91, "Orders": 830}
+
+
+def test_zeep_client_gets_ack_and_the_worker_creates_the_order(running: LocalStack) -> None:
+    account = SalesforceSender(LISTENER_WSDLS / "account.wsdl",
+                               f"{running.url}/outbound/account?token={TOKEN}")
+    account_id = to_18("0015g00000BlAuS")
+    assert account.send([("04l5g00000E2E01AAA", {"Id": account_id, "AccountNumber": "BLAUS",
+                                                  "Name": "Blauer See Delikatessen", "BillingCity": "Mannheim"})]) is True
+    opportunity = SalesforceSender(LISTENER_WSDLS / "opportunity.wsdl",
+                                   f"{running.url}/outbound/opportunity?token={TOKEN}")
+    opportunity_id = to_18("0065g00000E2EoP")
+    ack = opportunity.send([("04l5g00000E2E02AAA", {"Id": opportunity_id, "AccountId": account_id,
+                                                     "StageName": "Closed Won", "IsWon": True, "Amount": 990.0,
+                                                     "CloseDate": "2024-07-01"})])
+    assert ack is True
+
+    def order():  # type: ignore[no-untyped-def]
+        items = table(running, "OrdersTable").scan(
+            FilterExpression="SalesforceOpportunityId = :o", ExpressionAttributeValues={":o": opportunity_id})["Items"]
+        return items[0] if items else None
+
+    created = wait_for(order)
+    assert created["CustomerID"] == "BLAUS"
+    assert created["ShipName"] == "Blauer See Delikatessen"
+    assert created["OrderID"] > 11077
+
+
+def test_fixture_over_http_with_keep_alive(running: LocalStack) -> None:
+    conn = http.client.HTTPConnection(urlsplit(running.url).netloc, timeout=10)
+    body = fixture_request("Account__sessionid_standalone__abrarsheikhsony.xml")
+    for _ in range(3):  # the same connection serves every request, as Salesforce's client reuses it
+        status, headers, data = post(running, f"/outbound/account?token={TOKEN}", body, conn)
+        assert status == 200
+        assert headers["Content-Type"] == "text/xml; charset=utf-8"
+        assert b"<ns0:Ack>true</ns0:Ack>" in data
+    conn.close()
+    customer = wait_for(lambda: table(running, "CustomersTable").get_item(
+        Key={"CustomerID": "0019000001KwyWtAAJ"}).get("Item"))
+    assert customer["CompanyName"] == "Salesforce.com Inc."
+
+
+def test_duplicate_delivery_is_applied_once(running: LocalStack) -> None:
+    sender = SalesforceSender(LISTENER_WSDLS / "opportunity.wsdl")
+    opportunity_id = to_18("0065g00000DuPlI")
+    body = sender.envelope([("04l5g00000DuP01AAA", {"Id": opportunity_id, "AccountId": to_18("0015g00000DuPaC"),
+                                                     "StageName": "Closed Won"})])
+    for _ in range(2):
+        assert post(running, f"/outbound/opportunity?token={TOKEN}", body)[0] == 200
+    keys = table(running, "KeyRegistryTable")
+    wait_for(lambda: keys.get_item(Key={"Key": f"opportunity#{opportunity_id}"}).get("Item"))
+    idempotency = table(running, "IdempotencyTable")
+    wait_for(lambda: len(idempotency.scan()["Items"]) >= 1)
+    time.sleep(0.5)  # let the duplicate reach the worker too
+    orders = table(running, "OrdersTable").scan(
+        FilterExpression="SalesforceOpportunityId = :o", ExpressionAttributeValues={":o": opportunity_id})["Items"]
+    assert len(orders) == 1
+
+
+def test_refusals_over_http(running: LocalStack) -> None:
+    body = fixture_request("Account__sessionid_standalone__abrarsheikhsony.xml")
+    status, headers, data = post(running, "/outbound/account?token=nope", body)
+    assert status == 401 and headers["Content-Type"] == "text/xml; charset=utf-8"
+    assert b"<faultstring>Wrong token</faultstring>" in data
+    assert post(running, f"/outbound/account?token={TOKEN}", b"<oops")[0] == 400
+    assert post(running, "/nowhere", body)[0] == 403  # API Gateway's answer for an unknown route
+
+
+def test_poison_message_ends_in_the_dead_letter_queue(running: LocalStack) -> None:
+    from sf_edge.aws.clients import sqs_client
+
+    sqs = sqs_client()
+    sqs.send_message(QueueUrl=running.physical("NotificationQueue"), MessageBody="poison")
+
+    def in_dlq():  # type: ignore[no-untyped-def]
+        got = sqs.receive_message(QueueUrl=running.physical("NotificationDeadLetterQueue"), WaitTimeSeconds=0)
+        return got.get("Messages")
+
+    [dead] = wait_for(in_dlq, timeout=30)
+    assert dead["Body"] == "poison"
