@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
@@ -21,9 +22,11 @@ def main() -> int:
         retry_delay=int(os.environ.get("WORKER_RETRY_SECONDS", "2")),
     )
     stack.start()
+    assert stack.aws is not None
     token = os.environ["OUTBOUND_TOKEN"]
     listeners = stack.functions["OutboundListenerFunction"].handler.__globals__["registry"].names()
-    print(f"""
+    print(
+        f"""
 Salesforce integration edge, running locally
   API                 {stack.url}
   Outbound Messages   {stack.url}/outbound/<listener>?token={token}
@@ -38,13 +41,13 @@ Salesforce integration edge, running locally
 Try:  curl -s -H 'Content-Type: text/xml' --data-binary @events/samples/opportunity_closed_won.xml \\
         '{stack.url}/outbound/opportunity?token={token}'
 Ctrl-C stops.
-""", flush=True)
+""",
+        flush=True,
+    )
     stopped = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopped.set())
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         stopped.wait()
-    except KeyboardInterrupt:
-        pass
     print("Stopping...", file=sys.stderr)
     stack.stop()
     return 0

@@ -47,7 +47,8 @@ class LocalAws:
         """Forget every queue, table and item (moto's reset API): tests start from an empty account."""
         import urllib.request
 
-        urllib.request.urlopen(urllib.request.Request(f"{self.endpoint}/moto-api/reset", method="POST")).close()
+        reset = urllib.request.Request(f"{self.endpoint}/moto-api/reset", method="POST")  # noqa: S310 - our loopback
+        urllib.request.urlopen(reset).close()  # noqa: S310
 
     def provision(self, template: Template) -> None:
         """Create the template's queues and tables; record their physical ids for resolving references."""
@@ -67,7 +68,7 @@ class LocalAws:
         for logical_id, props in queues.items():
             attributes = _queue_attributes(template, props)
             if attributes:
-                sqs.set_queue_attributes(QueueUrl=template.physical[logical_id]["Ref"], Attributes=attributes)
+                sqs.set_queue_attributes(QueueUrl=template.physical[logical_id]["Ref"], Attributes=attributes)  # type: ignore[arg-type]
         for logical_id, props in template.of_type("AWS::DynamoDB::Table").items():
             spec = {k: template.resolve(v) for k, v in props.items() if k in _TABLE_KEYS}
             existing = dynamodb.list_tables()["TableNames"]

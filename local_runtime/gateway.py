@@ -24,8 +24,9 @@ class LocalApiGateway(ThreadingHTTPServer):
 
     daemon_threads = True
 
-    def __init__(self, address: tuple[str, int], routes: list[Route], functions: dict[str, LocalFunction],
-                 stage: str) -> None:
+    def __init__(
+        self, address: tuple[str, int], routes: list[Route], functions: dict[str, LocalFunction], stage: str
+    ) -> None:
         self.routes = routes
         self.functions = functions
         self.stage = stage
@@ -49,9 +50,9 @@ class _RequestHandler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         self._dispatch()
 
-    do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = do_GET
+    do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = do_GET  # noqa: N815 - http.server names
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the stdlib's signature
+    def log_message(self, format: str, *args: Any) -> None:
         log.debug(format, *args)
 
     def _dispatch(self) -> None:
@@ -83,8 +84,13 @@ class _RequestHandler(BaseHTTPRequestHandler):
         raw = response.get("body") or ""
         payload = base64.b64decode(raw) if response.get("isBase64Encoded") else raw.encode("utf-8")
         self._send(int(response.get("statusCode", 200)), headers, payload)
-        log.info("%s %s -> %s in %.1f ms", self.command, split.path, response.get("statusCode"),
-                 (time.perf_counter() - started) * 1000)
+        log.info(
+            "%s %s -> %s in %.1f ms",
+            self.command,
+            split.path,
+            response.get("statusCode"),
+            (time.perf_counter() - started) * 1000,
+        )
 
     def _event(self, route: Route, params: dict[str, str], path: str, query: str, body: bytes) -> dict[str, Any]:
         pairs = parse_qsl(query, keep_blank_values=True)
@@ -139,4 +145,3 @@ class _RequestHandler(BaseHTTPRequestHandler):
             lines.append("Connection: close")
         head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
         self.wfile.write(head + (b"" if self.command == "HEAD" else payload))
-

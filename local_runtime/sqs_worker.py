@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,8 +32,9 @@ class PollResult:
 class SqsEventSource:
     """Feeds one queue to one function."""
 
-    def __init__(self, function: LocalFunction, queue_url: str, queue_arn: str, *, batch_size: int = 10,
-                 retry_delay: int = 2) -> None:
+    def __init__(
+        self, function: LocalFunction, queue_url: str, queue_arn: str, *, batch_size: int = 10, retry_delay: int = 2
+    ) -> None:
         from sf_edge.aws.clients import sqs_client
 
         self.function = function
@@ -66,7 +68,9 @@ class SqsEventSource:
         for start in range(0, len(done), 10):
             self.sqs.delete_message_batch(
                 QueueUrl=self.queue_url,
-                Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done[start:start + 10])],
+                Entries=[
+                    {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done[start : start + 10])
+                ],
             )
         for message in messages:
             if message["MessageId"] in failed_ids:
@@ -94,10 +98,14 @@ class SqsEventSource:
                 log.exception("polling %s failed", self.queue_url)
                 self._stop.wait(1)
 
-    def _record(self, message: dict[str, Any]) -> dict[str, Any]:
+    def _record(self, message: Mapping[str, Any]) -> dict[str, Any]:
         attributes = {
-            k: {"stringValue": v.get("StringValue"), "dataType": v["DataType"], "stringListValues": [],
-                "binaryListValues": []}
+            k: {
+                "stringValue": v.get("StringValue"),
+                "dataType": v["DataType"],
+                "stringListValues": [],
+                "binaryListValues": [],
+            }
             for k, v in (message.get("MessageAttributes") or {}).items()
         }
         return {
@@ -106,7 +114,8 @@ class SqsEventSource:
             "body": message["Body"],
             "attributes": message.get("Attributes", {}),
             "messageAttributes": attributes,
-            "md5OfBody": message.get("MD5OfBody") or hashlib.md5(message["Body"].encode(), usedforsecurity=False).hexdigest(),
+            "md5OfBody": message.get("MD5OfBody")
+            or hashlib.md5(message["Body"].encode(), usedforsecurity=False).hexdigest(),
             "eventSource": "aws:sqs",
             "eventSourceARN": self.queue_arn,
             "awsRegion": "us-east-1",

@@ -57,14 +57,23 @@ class LocalStack:
         self.seeded = self._seed() if self.seed else {}
         self.functions = load_functions(self.template.functions())
         for spec in self.template.functions():
-            for source in spec.sqs_sources:
-                queue = next(p for p in self.template.physical.values() if p.get("Arn") == source["Queue"])
+            for mapping in spec.sqs_sources:
+                queue = next(p for p in self.template.physical.values() if p.get("Arn") == mapping["Queue"])
                 self.sources.append(
-                    SqsEventSource(self.functions[spec.logical_id], queue["Ref"], queue["Arn"],
-                                   batch_size=int(source.get("BatchSize", 10)), retry_delay=self.retry_delay)
+                    SqsEventSource(
+                        self.functions[spec.logical_id],
+                        queue["Ref"],
+                        queue["Arn"],
+                        batch_size=int(mapping.get("BatchSize", 10)),
+                        retry_delay=self.retry_delay,
+                    )
                 )
-        self.gateway = LocalApiGateway(("127.0.0.1", self.port), self.template.routes(), self.functions,
-                                       self.template.parameters.get("ApiStageName", "live"))
+        self.gateway = LocalApiGateway(
+            ("127.0.0.1", self.port),
+            self.template.routes(),
+            self.functions,
+            self.template.parameters.get("ApiStageName", "live"),
+        )
         threading.Thread(target=self.gateway.serve_forever, name="gateway", daemon=True).start()
         if self.worker:
             for source in self.sources:

@@ -122,7 +122,7 @@ class Template:
             return value
         if len(value) != 1:
             return {k: v for k, v in ((k, self._eval(v, physical)) for k, v in value.items()) if v is not _NO_VALUE}
-        (fn, arg), = value.items()
+        ((fn, arg),) = value.items()
         match fn:
             case "Ref":
                 if arg == "AWS::NoValue":

@@ -79,13 +79,15 @@ class Stack:
         url = queue_url or self.queue_url
         out: list[dict] = []  # type: ignore[type-arg]
         while True:
-            got = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, MessageAttributeNames=["All"],
-                                      MessageSystemAttributeNames=["All"]).get("Messages", [])
+            got = sqs.receive_message(
+                QueueUrl=url, MaxNumberOfMessages=10, MessageAttributeNames=["All"], MessageSystemAttributeNames=["All"]
+            ).get("Messages", [])
             if not got:
                 return out
             out.extend(got)
-            sqs.delete_message_batch(QueueUrl=url, Entries=[
-                {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(got)])
+            sqs.delete_message_batch(
+                QueueUrl=url, Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(got)]
+            )
 
     def queue_depth(self, queue_url: str | None = None) -> int:
         from sf_edge.aws.clients import sqs_client
@@ -168,8 +170,9 @@ def worker_source(stack: Stack, retry_delay: int = 0):  # type: ignore[no-untype
 
     spec = next(s for s in stack.template.functions() if s.logical_id == "NotificationWorkerFunction")
     function: LocalFunction = load_functions([spec])[spec.logical_id]
-    return SqsEventSource(function, stack.queue_url, stack.template.physical["NotificationQueue"]["Arn"],
-                          retry_delay=retry_delay)
+    return SqsEventSource(
+        function, stack.queue_url, stack.template.physical["NotificationQueue"]["Arn"], retry_delay=retry_delay
+    )
 
 
 def run_worker_until_empty(source, max_polls: int = 200) -> tuple[int, int]:  # type: ignore[no-untyped-def]
@@ -186,10 +189,10 @@ def run_worker_until_empty(source, max_polls: int = 200) -> tuple[int, int]:  # 
 
 def seed_customers(stack: Stack) -> None:
     """Northwind's Customers, and the Orders sequence where Northwind's OrderIDs end."""
-    from local_runtime.stack import NORTHWIND_DIR
-
     from sf_edge.order_system.key_registry import KeyRegistry
     from sf_edge.order_system.northwind_seed import seed
+
+    from local_runtime.stack import NORTHWIND_DIR
 
     keys = KeyRegistry(stack.table("KeyRegistryTable"))
     seed(NORTHWIND_DIR, {"Customers": stack.table("CustomersTable")}, keys)

@@ -31,8 +31,9 @@ class SalesforceSender:
         self.sobject_type = dict(nested.elements)["sObject"].type
         self.sobject_name = self.sobject_type.qname.localname
 
-    def _kwargs(self, records: Iterable[tuple[str, Mapping[str, Any]]], org_id: str, session_id: str | None
-                ) -> dict[str, Any]:
+    def _kwargs(
+        self, records: Iterable[tuple[str, Mapping[str, Any]]], org_id: str, session_id: str | None
+    ) -> dict[str, Any]:
         return {
             "OrganizationId": org_id,
             "ActionId": ACTION_ID,
@@ -42,8 +43,9 @@ class SalesforceSender:
             "Notification": [{"Id": nid, "sObject": self.sobject_type(**fields)} for nid, fields in records],
         }
 
-    def envelope(self, records: Iterable[tuple[str, Mapping[str, Any]]], *, org_id: str = ORG_ID,
-                 session_id: str | None = None) -> bytes:
+    def envelope(
+        self, records: Iterable[tuple[str, Mapping[str, Any]]], *, org_id: str = ORG_ID, session_id: str | None = None
+    ) -> bytes:
         """The SOAP request Salesforce would POST, as bytes."""
         root = self.client.create_message(self.service, "notifications", **self._kwargs(records, org_id, session_id))
         for sobject in root.iter("{http://soap.sforce.com/2005/09/outbound}sObject"):

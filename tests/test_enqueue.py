@@ -10,15 +10,21 @@ import pytest
 from botocore.exceptions import ClientError
 from conftest import LISTENER_WSDLS, TOKEN, Stack, make_intake, run_worker_until_empty, worker_source
 from salesforce_sender import SalesforceSender, records
-
 from sf_edge.aws.clients import sqs_client
 from sf_edge.aws.sqs_publisher import EnqueueError, SqsNotificationPublisher
 from sf_edge.outbound.intake import IntakeRequest
 
 
 def won(i: int) -> dict[str, Any]:
-    return {"Id": f"0065g{i:010d}AAA", "AccountId": "0015g00000AbCdEAAA", "StageName": "Closed Won",
-            "IsWon": True, "Amount": 100.0 * (i + 1), "CloseDate": "2024-06-30", "Name": f"Deal {i}"}
+    return {
+        "Id": f"0065g{i:010d}AAA",
+        "AccountId": "0015g00000AbCdEAAA",
+        "StageName": "Closed Won",
+        "IsWon": True,
+        "Amount": 100.0 * (i + 1),
+        "CloseDate": "2024-06-30",
+        "Name": f"Deal {i}",
+    }
 
 
 class FlakySqs:
@@ -42,8 +48,10 @@ class FlakySqs:
             # SQS accepted the first half only, and reports the rest as failed.
             half = len(Entries) // 2
             response = self.real.send_message_batch(QueueUrl=QueueUrl, Entries=Entries[:half])  # type: ignore[arg-type]
-            failed = [{"Id": e["Id"], "SenderFault": self.sender_fault, "Code": "InternalError", "Message": "injected"}
-                      for e in Entries[half:]]
+            failed = [
+                {"Id": e["Id"], "SenderFault": self.sender_fault, "Code": "InternalError", "Message": "injected"}
+                for e in Entries[half:]
+            ]
             return {"Successful": response.get("Successful", []), "Failed": failed}
         return dict(self.real.send_message_batch(QueueUrl=QueueUrl, Entries=Entries))  # type: ignore[arg-type]
 
@@ -51,7 +59,8 @@ class FlakySqs:
 def deliver(stack: Stack, body: bytes, client: Any = None):  # type: ignore[no-untyped-def]
     publisher = SqsNotificationPublisher(stack.queue_url, client=client)
     return make_intake(LISTENER_WSDLS, stack.queue_url, publisher=publisher).receive(
-        IntakeRequest("opportunity", body, TOKEN))
+        IntakeRequest("opportunity", body, TOKEN)
+    )
 
 
 def test_failed_batch_faults_and_salesforce_retry_applies_each_notification_once(stack: Stack) -> None:
@@ -79,7 +88,8 @@ def test_entries_sqs_reports_failed_are_retried_within_the_request(stack: Stack)
     result = deliver(stack, body, FlakySqs(fail_calls={1, 2, 3}, partial=True))
     assert result.acked
     ids = sorted(json.loads(m["Body"])["notificationId"] for m in stack.drain())
-    assert ids == sorted(result.notification_ids) and len(ids) == 30
+    assert ids == sorted(result.notification_ids)
+    assert len(ids) == 30
 
 
 def test_sender_fault_entries_are_not_retried_and_fault(stack: Stack) -> None:
@@ -129,9 +139,16 @@ def test_oversize_notification_is_refused_before_sending() -> None:
     from sf_edge.salesforce.outbound_messages import NotificationMessage
 
     huge = NotificationMessage(
-        listener="x", organization_id="00D000000000001", action_id="04k000000000001", notification_id="04l1",
-        sObjectType="Note", record_id="002000000000001", fields={"Body": "x" * 300_000}, enterprise_url="e",
-        partner_url="p", received_at=datetime.now(UTC),
+        listener="x",
+        organization_id="00D000000000001",
+        action_id="04k000000000001",
+        notification_id="04l1",
+        sObjectType="Note",
+        record_id="002000000000001",
+        fields={"Body": "x" * 300_000},
+        enterprise_url="e",
+        partner_url="p",
+        received_at=datetime.now(UTC),
     )
     with pytest.raises(EnqueueError, match="over the SQS message limit"):
         SqsNotificationPublisher("https://sqs.invalid/q", client=object()).publish([huge])  # type: ignore[arg-type]

@@ -11,7 +11,9 @@ from typing import Any
 import pytest
 from conftest import TOKEN, Stack, fixture_request
 
-SESSION_ID = "ABC90000000gNcm!ARcAQJ.8aOC5VjE5D1VicpNZqe2PZe9Z7Fq0W4wEvF_xbmqyOs3V4QwJtUsPZ84vaw2dpHcHR5aooybd9C3sbet94cJujlCY"
+SESSION_ID = (
+    "ABC90000000gNcm!ARcAQJ.8aOC5VjE5D1VicpNZqe2PZe9Z7Fq0W4wEvF_xbmqyOs3V4QwJtUsPZ84vaw2dpHcHR5aooybd9C3sbet94cJujlCY"
+)
 
 
 class Context:
@@ -21,7 +23,9 @@ class Context:
     aws_request_id = "req-1"
 
 
-def api_event(body: bytes, *, listener: str = "account", token: str | None = TOKEN, b64: bool = False) -> dict[str, Any]:
+def api_event(
+    body: bytes, *, listener: str = "account", token: str | None = TOKEN, b64: bool = False
+) -> dict[str, Any]:
     return {
         "resource": "/outbound/{listener}",
         "path": f"/outbound/{listener}",
@@ -74,7 +78,8 @@ def test_ack_over_api_gateway(handler, stack: Stack, logs: io.StringIO, b64: boo
     assert acked["notification_ids"] == ["04l9000001olR84AAE"]
     assert acked["correlation_id"] == "api-req-1"
     everything = json.dumps(lines)
-    assert TOKEN not in everything and SESSION_ID not in everything
+    assert TOKEN not in everything
+    assert SESSION_ID not in everything
 
 
 def test_fault_is_logged_with_its_reason(handler, stack: Stack, logs: io.StringIO) -> None:  # type: ignore[no-untyped-def]
@@ -91,13 +96,15 @@ def test_wrong_org_logs_the_org(handler, stack: Stack, logs: io.StringIO) -> Non
     response = handler(api_event(ACCOUNT.replace(b"ABC90000000gNcm", b"XYZ90000000gNcm")), Context())
     assert response["statusCode"] == 403
     [line] = [x for x in log_lines(logs) if x["message"] == "Rejected with a SOAP Fault"]
-    assert line["organization_id"] == "XYZ90000000gNcmEAE" and line["reason"] == "org_not_allowed"
+    assert line["organization_id"] == "XYZ90000000gNcmEAE"
+    assert line["reason"] == "org_not_allowed"
 
 
 def test_stale_wsdl_fields_are_logged_as_a_warning(handler, stack: Stack, logs: io.StringIO) -> None:  # type: ignore[no-untyped-def]
     body = fixture_request("Opportunity__customfield_15charIds__mulesoft.xml").replace(
         b"<sf:AccountId>001Q000000SvOoG</sf:AccountId>",
-        b"<sf:AccountId>001Q000000SvOoG</sf:AccountId><sf:Renewal_Date__c>2025-01-01</sf:Renewal_Date__c>")
+        b"<sf:AccountId>001Q000000SvOoG</sf:AccountId><sf:Renewal_Date__c>2025-01-01</sf:Renewal_Date__c>",
+    )
     response = handler(api_event(body, listener="opportunity"), Context())
     assert response["statusCode"] == 200
     [warning] = [x for x in log_lines(logs) if x["level"] == "WARNING"]
@@ -107,10 +114,11 @@ def test_stale_wsdl_fields_are_logged_as_a_warning(handler, stack: Stack, logs: 
 
 def test_secret_manager_token_source(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
     import boto3
-
     from sf_edge.aws.secrets import outbound_token_source
 
-    arn = boto3.client("secretsmanager").create_secret(Name="outbound-token", SecretString="from-secrets-manager")["ARN"]
+    arn = boto3.client("secretsmanager").create_secret(Name="outbound-token", SecretString="from-secrets-manager")[
+        "ARN"
+    ]
     monkeypatch.setenv("OUTBOUND_TOKEN_SECRET_ID", arn)
     assert outbound_token_source()() == "from-secrets-manager"
     boto3.client("ssm").put_parameter(Name="/edge/token", Value='{"tokens": ["a", "b"]}', Type="SecureString")

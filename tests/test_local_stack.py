@@ -10,10 +10,10 @@ from urllib.parse import urlsplit
 import pytest
 from conftest import LISTENER_WSDLS, TOKEN, fixture_request
 from salesforce_sender import SalesforceSender
+from sf_edge.salesforce.ids import to_18
 
 from local_runtime.aws_local import LocalAws
 from local_runtime.stack import LocalStack
-from sf_edge.salesforce.ids import to_18
 
 
 @pytest.fixture(scope="module")
@@ -25,8 +25,9 @@ def running(local_aws: LocalAws) -> Iterator[LocalStack]:
     stack.stop()
 
 
-def post(stack: LocalStack, path: str, body: bytes, conn: http.client.HTTPConnection | None = None
-         ) -> tuple[int, dict[str, str], bytes]:
+def post(
+    stack: LocalStack, path: str, body: bytes, conn: http.client.HTTPConnection | None = None
+) -> tuple[int, dict[str, str], bytes]:
     own = conn is None
     conn = conn or http.client.HTTPConnection(urlsplit(stack.url).netloc, timeout=10)
     conn.request("POST", path, body=body, headers={"Content-Type": "text/xml; charset=utf-8", "SOAPAction": '""'})
@@ -58,22 +59,49 @@ def test_seeded_from_northwind(running: LocalStack) -> None:
 
 
 def test_zeep_client_gets_ack_and_the_worker_creates_the_order(running: LocalStack) -> None:
-    account = SalesforceSender(LISTENER_WSDLS / "account.wsdl",
-                               f"{running.url}/outbound/account?token={TOKEN}")
+    account = SalesforceSender(LISTENER_WSDLS / "account.wsdl", f"{running.url}/outbound/account?token={TOKEN}")
     account_id = to_18("0015g00000BlAuS")
-    assert account.send([("04l5g00000E2E01AAA", {"Id": account_id, "AccountNumber": "BLAUS",
-                                                  "Name": "Blauer See Delikatessen", "BillingCity": "Mannheim"})]) is True
-    opportunity = SalesforceSender(LISTENER_WSDLS / "opportunity.wsdl",
-                                   f"{running.url}/outbound/opportunity?token={TOKEN}")
+    assert (
+        account.send(
+            [
+                (
+                    "04l5g00000E2E01AAA",
+                    {
+                        "Id": account_id,
+                        "AccountNumber": "BLAUS",
+                        "Name": "Blauer See Delikatessen",
+                        "BillingCity": "Mannheim",
+                    },
+                )
+            ]
+        )
+        is True
+    )
+    opportunity = SalesforceSender(
+        LISTENER_WSDLS / "opportunity.wsdl", f"{running.url}/outbound/opportunity?token={TOKEN}"
+    )
     opportunity_id = to_18("0065g00000E2EoP")
-    ack = opportunity.send([("04l5g00000E2E02AAA", {"Id": opportunity_id, "AccountId": account_id,
-                                                     "StageName": "Closed Won", "IsWon": True, "Amount": 990.0,
-                                                     "CloseDate": "2024-07-01"})])
+    ack = opportunity.send(
+        [
+            (
+                "04l5g00000E2E02AAA",
+                {
+                    "Id": opportunity_id,
+                    "AccountId": account_id,
+                    "StageName": "Closed Won",
+                    "IsWon": True,
+                    "Amount": 990.0,
+                    "CloseDate": "2024-07-01",
+                },
+            )
+        ]
+    )
     assert ack is True
 
     def order():  # type: ignore[no-untyped-def]
         items = table(running, "OrdersTable").scan(
-            FilterExpression="SalesforceOpportunityId = :o", ExpressionAttributeValues={":o": opportunity_id})["Items"]
+            FilterExpression="SalesforceOpportunityId = :o", ExpressionAttributeValues={":o": opportunity_id}
+        )["Items"]
         return items[0] if items else None
 
     created = wait_for(order)
@@ -91,16 +119,23 @@ def test_fixture_over_http_with_keep_alive(running: LocalStack) -> None:
         assert headers["Content-Type"] == "text/xml; charset=utf-8"
         assert b"<ns0:Ack>true</ns0:Ack>" in data
     conn.close()
-    customer = wait_for(lambda: table(running, "CustomersTable").get_item(
-        Key={"CustomerID": "0019000001KwyWtAAJ"}).get("Item"))
+    customer = wait_for(
+        lambda: table(running, "CustomersTable").get_item(Key={"CustomerID": "0019000001KwyWtAAJ"}).get("Item")
+    )
     assert customer["CompanyName"] == "Salesforce.com Inc."
 
 
 def test_duplicate_delivery_is_applied_once(running: LocalStack) -> None:
     sender = SalesforceSender(LISTENER_WSDLS / "opportunity.wsdl")
     opportunity_id = to_18("0065g00000DuPlI")
-    body = sender.envelope([("04l5g00000DuP01AAA", {"Id": opportunity_id, "AccountId": to_18("0015g00000DuPaC"),
-                                                     "StageName": "Closed Won"})])
+    body = sender.envelope(
+        [
+            (
+                "04l5g00000DuP01AAA",
+                {"Id": opportunity_id, "AccountId": to_18("0015g00000DuPaC"), "StageName": "Closed Won"},
+            )
+        ]
+    )
     for _ in range(2):
         assert post(running, f"/outbound/opportunity?token={TOKEN}", body)[0] == 200
     keys = table(running, "KeyRegistryTable")
@@ -109,14 +144,16 @@ def test_duplicate_delivery_is_applied_once(running: LocalStack) -> None:
     wait_for(lambda: len(idempotency.scan()["Items"]) >= 1)
     time.sleep(0.5)  # let the duplicate reach the worker too
     orders = table(running, "OrdersTable").scan(
-        FilterExpression="SalesforceOpportunityId = :o", ExpressionAttributeValues={":o": opportunity_id})["Items"]
+        FilterExpression="SalesforceOpportunityId = :o", ExpressionAttributeValues={":o": opportunity_id}
+    )["Items"]
     assert len(orders) == 1
 
 
 def test_refusals_over_http(running: LocalStack) -> None:
     body = fixture_request("Account__sessionid_standalone__abrarsheikhsony.xml")
     status, headers, data = post(running, "/outbound/account?token=nope", body)
-    assert status == 401 and headers["Content-Type"] == "text/xml; charset=utf-8"
+    assert status == 401
+    assert headers["Content-Type"] == "text/xml; charset=utf-8"
     assert b"<faultstring>Wrong token</faultstring>" in data
     assert post(running, f"/outbound/account?token={TOKEN}", b"<oops")[0] == 400
     assert post(running, "/nowhere", body)[0] == 403  # API Gateway's answer for an unknown route

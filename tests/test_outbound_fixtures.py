@@ -15,7 +15,6 @@ from conftest import (
 )
 from lxml import etree
 from salesforce_sender import ORG_ID, SalesforceSender
-
 from sf_edge.outbound.intake import IntakeRequest
 
 OUTBOUND = "{http://soap.sforce.com/2005/09/outbound}"
@@ -27,18 +26,26 @@ def deliver(stack: Stack, wsdl_dir: Path, listener: str, body: bytes, config: Pa
 
 def assert_ack(body: bytes) -> None:
     """The Ack is the WSDL's notificationsResponse with Ack true, as in Salesforce's canonical sample."""
-    canonical = etree.fromstring((OUTBOUND_FIXTURES / "responses/ack_notificationsResponse__aspnet-webhooks.xml")
-                                 .read_bytes().lstrip(b"\xef\xbb\xbf"))
+    canonical = etree.fromstring(
+        (OUTBOUND_FIXTURES / "responses/ack_notificationsResponse__aspnet-webhooks.xml")
+        .read_bytes()
+        .lstrip(b"\xef\xbb\xbf")
+    )
     ours = etree.fromstring(body)
     for root in (canonical, ours):
         ack = root.find(f".//{OUTBOUND}notificationsResponse/{OUTBOUND}Ack")
-        assert ack is not None and ack.text == "true"
+        assert ack is not None
+        assert ack.text == "true"
     assert ours.tag == canonical.tag
 
 
 def test_mulesoft_opportunity_is_acked_and_enqueued(stack: Stack, fixture_listeners: Path) -> None:
-    result = deliver(stack, fixture_listeners, "opportunity_mulesoft",
-                     fixture_request("Opportunity__customfield_15charIds__mulesoft.xml"))
+    result = deliver(
+        stack,
+        fixture_listeners,
+        "opportunity_mulesoft",
+        fixture_request("Opportunity__customfield_15charIds__mulesoft.xml"),
+    )
     assert result.status == 200, result.detail
     assert_ack(result.body)
     [message] = queue_bodies(stack)
@@ -59,8 +66,12 @@ def test_mulesoft_opportunity_is_acked_and_enqueued(stack: Stack, fixture_listen
 
 
 def test_stale_wsdl_keeps_unknown_fields_as_text(stack: Stack, fixture_listeners: Path) -> None:
-    result = deliver(stack, fixture_listeners, "opportunity_mulesoft",
-                     fixture_request("Opportunity__amount_date_singleline__ejangi.xml"))
+    result = deliver(
+        stack,
+        fixture_listeners,
+        "opportunity_mulesoft",
+        fixture_request("Opportunity__amount_date_singleline__ejangi.xml"),
+    )
     assert result.status == 200, result.detail
     assert result.unknown_fields == {"04l7F000008aeAyQAI": ["Amount", "CloseDate", "LeadSource", "Name", "StageName"]}
     [message] = queue_bodies(stack)
@@ -78,13 +89,16 @@ def test_stale_wsdl_keeps_unknown_fields_as_text(stack: Stack, fixture_listeners
 
 
 def test_contact_two_notifications_typed(stack: Stack, fixture_listeners: Path) -> None:
-    result = deliver(stack, fixture_listeners, "contact", fixture_request("Contact__2notifications__aspnet-webhooks.xml"))
+    result = deliver(
+        stack, fixture_listeners, "contact", fixture_request("Contact__2notifications__aspnet-webhooks.xml")
+    )
     assert result.status == 200, result.detail
     first, second = queue_bodies(stack)
     assert [first["notificationId"], second["notificationId"]] == ["04l1I000000fzt9QAA", "04l1I000000fztEQAQ"]
     assert first["fields"]["CreatedDate"] == "2017-12-11T21:44:55Z"
     assert first["fields"]["Email"] == "drb24@cornell.edu"
-    assert "Email" in second["nullFields"] and "Email" not in second["fields"]
+    assert "Email" in second["nullFields"]
+    assert "Email" not in second["fields"]
     assert "sessionId" not in first  # the fixture carries one; listeners do not forward it by default
 
 
@@ -140,8 +154,14 @@ GENERATED = {
         },
     ),
     "discount_rule": (
-        {"Id": "a01000000000001AAA", "Discount__c": 7.5, "IsDeleted": True, "LastModifiedDate": "2024-01-02T03:04:05Z",
-         "Product__c": "01t000000000001AAA", "Type__c": "Volume"},
+        {
+            "Id": "a01000000000001AAA",
+            "Discount__c": 7.5,
+            "IsDeleted": True,
+            "LastModifiedDate": "2024-01-02T03:04:05Z",
+            "Product__c": "01t000000000001AAA",
+            "Type__c": "Volume",
+        },
         {"Discount__c": 7.5, "IsDeleted": True, "LastModifiedDate": "2024-01-02T03:04:05Z", "Type__c": "Volume"},
     ),
     "object_to_be_removed": (

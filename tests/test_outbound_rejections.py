@@ -9,7 +9,6 @@ import pytest
 from conftest import LISTENER_WSDLS, TOKEN, Stack, fixture_request, make_intake
 from lxml import etree
 from salesforce_sender import SalesforceSender, records
-
 from sf_edge.outbound.intake import IntakeRequest, IntakeResult, OutboundIntake
 from sf_edge.outbound.listeners import ListenerRegistry
 from sf_edge.outbound.sender_verification import OrgAllowlist, SourceAllowlist, TokenVerifier
@@ -19,8 +18,13 @@ MULESOFT = fixture_request("Opportunity__customfield_15charIds__mulesoft.xml")
 
 
 def opportunity(i: int) -> dict[str, object]:
-    return {"Id": f"006{i:012d}AAA"[:18], "AccountId": "001000000000001AAA", "StageName": "Closed Won",
-            "Amount": 1000.0 + i, "CloseDate": "2024-06-30"}
+    return {
+        "Id": f"006{i:012d}AAA"[:18],
+        "AccountId": "001000000000001AAA",
+        "StageName": "Closed Won",
+        "Amount": 1000.0 + i,
+        "CloseDate": "2024-06-30",
+    }
 
 
 def fault_of(result: IntakeResult) -> tuple[str, str, str]:
@@ -30,8 +34,16 @@ def fault_of(result: IntakeResult) -> tuple[str, str, str]:
     return fault.findtext("faultcode") or "", fault.findtext("faultstring") or "", fault.findtext("detail/reason") or ""
 
 
-def refuse(stack: Stack, wsdl_dir: Path, listener: str, body: bytes, *, token: str | None = TOKEN,
-           intake: OutboundIntake | None = None, source_ip: str | None = None) -> tuple[int, str, str, str]:
+def refuse(
+    stack: Stack,
+    wsdl_dir: Path,
+    listener: str,
+    body: bytes,
+    *,
+    token: str | None = TOKEN,
+    intake: OutboundIntake | None = None,
+    source_ip: str | None = None,
+) -> tuple[int, str, str, str]:
     result = (intake or make_intake(wsdl_dir, stack.queue_url)).receive(IntakeRequest(listener, body, token, source_ip))
     assert not result.acked
     assert stack.queue_depth() == 0, "a refused message must leave nothing in the queue"
@@ -55,16 +67,22 @@ def test_wrong_token(stack: Stack, wsdls: Path) -> None:
 
 
 def test_no_configured_token_refuses_everything(stack: Stack, wsdls: Path) -> None:
-    intake = OutboundIntake(ListenerRegistry(wsdls), TokenVerifier(lambda: ""), OrgAllowlist(["00DQ0000000EB93"]),
-                            make_intake(wsdls, stack.queue_url).publisher)
+    intake = OutboundIntake(
+        ListenerRegistry(wsdls),
+        TokenVerifier(lambda: ""),
+        OrgAllowlist(["00DQ0000000EB93"]),
+        make_intake(wsdls, stack.queue_url).publisher,
+    )
     status, code, _, reason = refuse(stack, wsdls, "opportunity_mulesoft", MULESOFT, token="", intake=intake)
     assert (status, code, reason) == (500, "soapenv:Server", "token_not_configured")
 
 
 def test_rotated_tokens_are_all_accepted(stack: Stack, wsdls: Path) -> None:
     verifier = TokenVerifier(lambda: "old-token, new-token")
-    assert verifier.verify("old-token") and verifier.verify("new-token")
-    assert not verifier.verify("old-token, new-token") and not verifier.verify("")
+    assert verifier.verify("old-token")
+    assert verifier.verify("new-token")
+    assert not verifier.verify("old-token, new-token")
+    assert not verifier.verify("")
 
 
 def test_org_not_in_allowlist(stack: Stack, wsdls: Path) -> None:
@@ -76,7 +94,8 @@ def test_org_not_in_allowlist(stack: Stack, wsdls: Path) -> None:
 
 def test_org_allowlist_compares_15_character_prefixes() -> None:
     orgs = OrgAllowlist(["00D7F00000107XsUAI"])
-    assert orgs.allows("00D7F00000107Xs") and orgs.allows("00D7F00000107XsUAI")
+    assert orgs.allows("00D7F00000107Xs")
+    assert orgs.allows("00D7F00000107XsUAI")
     assert not orgs.allows("00D7F00000107xs")  # ids are case-sensitive
     assert not orgs.allows("00D7F00000107XsUA")
 
@@ -85,7 +104,9 @@ def test_source_outside_allowed_ranges(stack: Stack, wsdls: Path) -> None:
     intake = make_intake(wsdls, stack.queue_url)
     intake.sources = SourceAllowlist.from_csv("13.108.0.0/14, 2001:db8::/32")
     assert refuse(stack, wsdls, "opportunity_mulesoft", MULESOFT, intake=intake, source_ip="203.0.113.9")[::3] == (
-        403, "source_not_allowed")
+        403,
+        "source_not_allowed",
+    )
     assert intake.receive(IntakeRequest("opportunity_mulesoft", MULESOFT, TOKEN, "13.110.1.2")).acked
 
 
@@ -110,14 +131,17 @@ def test_not_a_soap_message(stack: Stack, wsdls: Path, body: bytes, reason: str)
 
 
 def test_soap12_envelope_fixture(stack: Stack, wsdls: Path) -> None:
-    status, code, text, reason = refuse(stack, wsdls, "lead",
-                                        fixture_request("Lead__3notifications_soap12env__tndstudios.xml"))
+    status, code, text, reason = refuse(
+        stack, wsdls, "lead", fixture_request("Lead__3notifications_soap12env__tndstudios.xml")
+    )
     assert (status, code, reason) == (400, "soapenv:VersionMismatch", "soap12_envelope")
     assert "SOAP 1.2" in text
 
 
 def test_unknown_xsi_type_fixture(stack: Stack, wsdls: Path) -> None:
-    status, _, text, reason = refuse(stack, wsdls, "lead", fixture_request("Lead__3notifications_edited__aspnet-webhooks.xml"))
+    status, _, text, reason = refuse(
+        stack, wsdls, "lead", fixture_request("Lead__3notifications_edited__aspnet-webhooks.xml")
+    )
     assert (status, reason) == (400, "unknown_xsi_type")
     assert "sf:Lead1" in text
 
@@ -128,7 +152,9 @@ def test_known_but_wrong_xsi_type(stack: Stack, wsdls: Path) -> None:
 
 
 def test_empty_notifications_fixture(stack: Stack, wsdls: Path) -> None:
-    status, _, text, reason = refuse(stack, wsdls, "lead", fixture_request("EDGE_empty_notifications__aspnet-webhooks.xml"))
+    status, _, text, reason = refuse(
+        stack, wsdls, "lead", fixture_request("EDGE_empty_notifications__aspnet-webhooks.xml")
+    )
     assert (status, reason) == (400, "missing_element")
     assert "OrganizationId" in text
 
@@ -144,8 +170,10 @@ def test_body_that_is_not_notifications(stack: Stack, wsdls: Path) -> None:
     ("remove", "where"),
     [
         (b"<ActionId>04kV0000000CaSPIA0</ActionId>", "Missing required element ActionId"),
-        (b"<EnterpriseUrl>https://cs12-api.salesforce.com/services/Soap/c/23.0/00DV00000000dS3</EnterpriseUrl>",
-         "Missing required element EnterpriseUrl"),
+        (
+            b"<EnterpriseUrl>https://cs12-api.salesforce.com/services/Soap/c/23.0/00DV00000000dS3</EnterpriseUrl>",
+            "Missing required element EnterpriseUrl",
+        ),
         (b"<Id>04lV0000001ALshIAG</Id>", "Missing required element Id"),
         (b"<sf:Id>006Q0000009N3gf</sf:Id>", "Missing required element Id"),
         (b"04kV0000000CaSPIA0", "ActionId"),
@@ -171,7 +199,8 @@ def test_value_zeep_refuses_outright(stack: Stack) -> None:
     sender = SalesforceSender(LISTENER_WSDLS / "opportunity.wsdl")
     body = sender.envelope(records(1, opportunity)).replace(b"1000.0", b"lots")
     status, _, text, reason = refuse(stack, LISTENER_WSDLS, "opportunity", body)
-    assert status == 400 and reason in ("invalid_value", "invalid_message")
+    assert status == 400
+    assert reason in ("invalid_value", "invalid_message")
     assert "Amount" in text or "lots" in text
 
 
@@ -193,17 +222,23 @@ EXTERNAL_DTD = b"""<?xml version="1.0"?>
 <soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/"><soapenv:Body/></soapenv:Envelope>"""
 
 
-@pytest.mark.parametrize("body", [XXE_FILE, BILLION_LAUGHS, EXTERNAL_DTD, XXE_FILE.replace(b"DOCTYPE", b"doctype")],
-                         ids=["xxe", "billion-laughs", "external-dtd", "lowercase"])
+@pytest.mark.parametrize(
+    "body",
+    [XXE_FILE, BILLION_LAUGHS, EXTERNAL_DTD, XXE_FILE.replace(b"DOCTYPE", b"doctype")],
+    ids=["xxe", "billion-laughs", "external-dtd", "lowercase"],
+)
 def test_dtds_and_entities_are_refused(stack: Stack, wsdls: Path, body: bytes) -> None:
     status, _, text, reason = refuse(stack, wsdls, "opportunity_mulesoft", body)
-    assert status == 400 and reason in ("dtd_forbidden", "malformed_xml")
+    assert status == 400
+    assert reason in ("dtd_forbidden", "malformed_xml")
     assert "root:" not in text  # nothing of /etc/passwd leaks into the fault
 
 
 def test_utf16_xxe_is_refused_by_the_parser_itself(stack: Stack, wsdls: Path) -> None:
     # Bytes scanning cannot see UTF-16 markup: zeep's hardened loader must refuse the DTD on its own.
-    body = XXE_FILE.replace(b'<?xml version="1.0"?>', b'<?xml version="1.0" encoding="UTF-16"?>').decode().encode("utf-16")
+    body = (
+        XXE_FILE.replace(b'<?xml version="1.0"?>', b'<?xml version="1.0" encoding="UTF-16"?>').decode().encode("utf-16")
+    )
     assert b"<!DOCTYPE" not in body
     status, _, _, reason = refuse(stack, wsdls, "opportunity_mulesoft", body)
     assert (status, reason) == (400, "dtd_forbidden")
@@ -231,7 +266,8 @@ def test_more_than_100_notifications(stack: Stack) -> None:
 def test_exactly_100_notifications_are_enqueued_with_one_ack(stack: Stack) -> None:
     sender = SalesforceSender(LISTENER_WSDLS / "opportunity.wsdl")
     result = make_intake(LISTENER_WSDLS, stack.queue_url).receive(
-        IntakeRequest("opportunity", sender.envelope(records(100, opportunity)), TOKEN))
+        IntakeRequest("opportunity", sender.envelope(records(100, opportunity)), TOKEN)
+    )
     assert result.acked
     assert len(result.notification_ids) == 100
     assert stack.queue_depth() == 100

@@ -8,7 +8,6 @@ from typing import Any
 
 import pytest
 from conftest import Stack, run_worker_until_empty, seed_customers, worker_source
-
 from sf_edge.aws.clients import sqs_client
 from sf_edge.salesforce.ids import to_18
 from sf_edge.salesforce.outbound_messages import NotificationMessage
@@ -16,13 +15,26 @@ from sf_edge.salesforce.outbound_messages import NotificationMessage
 ORG = "00D000000000001EAA"
 
 
-def message(notification_id: str, sobject_type: str, fields: dict[str, Any], *, listener: str | None = None,
-            null_fields: list[str] | None = None) -> NotificationMessage:
+def message(
+    notification_id: str,
+    sobject_type: str,
+    fields: dict[str, Any],
+    *,
+    listener: str | None = None,
+    null_fields: list[str] | None = None,
+) -> NotificationMessage:
     return NotificationMessage(
-        listener=listener or sobject_type.lower(), organization_id=ORG, action_id="04k000000000001AAA",
-        notification_id=notification_id, sObjectType=sobject_type, record_id=fields["Id"], fields=fields,
-        null_fields=null_fields or [], enterprise_url="https://example.my.salesforce.com/services/Soap/c/62.0",
-        partner_url="https://example.my.salesforce.com/services/Soap/u/62.0", received_at=datetime.now(UTC),
+        listener=listener or sobject_type.lower(),
+        organization_id=ORG,
+        action_id="04k000000000001AAA",
+        notification_id=notification_id,
+        sObjectType=sobject_type,
+        record_id=fields["Id"],
+        fields=fields,
+        null_fields=null_fields or [],
+        enterprise_url="https://example.my.salesforce.com/services/Soap/c/62.0",
+        partner_url="https://example.my.salesforce.com/services/Soap/u/62.0",
+        received_at=datetime.now(UTC),
     )
 
 
@@ -31,15 +43,33 @@ def enqueue(stack: Stack, *messages: NotificationMessage | str) -> None:
         sqs_client().send_message(QueueUrl=stack.queue_url, MessageBody=m if isinstance(m, str) else m.to_json())
 
 
-ALFKI_ACCOUNT = {"Id": to_18("0015g00000AlFkI"), "Name": "Alfreds Futterkiste GmbH", "AccountNumber": "ALFKI",
-                 "BillingCity": "Berlin", "Phone": "030-0074321"}
+ALFKI_ACCOUNT = {
+    "Id": to_18("0015g00000AlFkI"),
+    "Name": "Alfreds Futterkiste GmbH",
+    "AccountNumber": "ALFKI",
+    "BillingCity": "Berlin",
+    "Phone": "030-0074321",
+}
 
 
-def won(notification_id: str = "04l000000000001AAA", opportunity_id: str = "0065g00000Won01AAA",
-        account_id: str = ALFKI_ACCOUNT["Id"]) -> NotificationMessage:
-    return message(notification_id, "Opportunity", {"Id": opportunity_id, "AccountId": account_id,
-                                                     "StageName": "Closed Won", "IsWon": True, "Amount": 1234.5,
-                                                     "CloseDate": "2024-06-30", "Name": "Big deal"})
+def won(
+    notification_id: str = "04l000000000001AAA",
+    opportunity_id: str = "0065g00000Won01AAA",
+    account_id: str = ALFKI_ACCOUNT["Id"],
+) -> NotificationMessage:
+    return message(
+        notification_id,
+        "Opportunity",
+        {
+            "Id": opportunity_id,
+            "AccountId": account_id,
+            "StageName": "Closed Won",
+            "IsWon": True,
+            "Amount": 1234.5,
+            "CloseDate": "2024-06-30",
+            "Name": "Big deal",
+        },
+    )
 
 
 @pytest.fixture
@@ -118,10 +148,16 @@ def test_null_fields_clear_customer_columns(seeded: Stack) -> None:
 
 
 def test_an_older_change_arriving_late_is_ignored(seeded: Stack) -> None:
-    newer = message("04l000000000021AAA", "Account", {**ALFKI_ACCOUNT, "Name": "Newer name",
-                                                      "SystemModstamp": "2024-06-02T10:00:00Z"})
-    older = message("04l000000000020AAA", "Account", {**ALFKI_ACCOUNT, "Name": "Older name",
-                                                      "SystemModstamp": "2024-06-01T10:00:00Z"})
+    newer = message(
+        "04l000000000021AAA",
+        "Account",
+        {**ALFKI_ACCOUNT, "Name": "Newer name", "SystemModstamp": "2024-06-02T10:00:00Z"},
+    )
+    older = message(
+        "04l000000000020AAA",
+        "Account",
+        {**ALFKI_ACCOUNT, "Name": "Older name", "SystemModstamp": "2024-06-01T10:00:00Z"},
+    )
     enqueue(seeded, newer)
     run_worker_until_empty(worker_source(seeded))
     enqueue(seeded, older)
@@ -141,8 +177,12 @@ def test_notification_without_a_handler_is_archived(stack: Stack) -> None:
 
 
 def test_poison_record_is_reported_alone_retried_then_dead_lettered(seeded: Stack) -> None:
-    enqueue(seeded, won("04l000000000001AAA", "0065g00000Won01AAA"), "this is not a notification",
-            won("04l000000000002AAA", "0065g00000Won02AAA"))
+    enqueue(
+        seeded,
+        won("04l000000000001AAA", "0065g00000Won01AAA"),
+        "this is not a notification",
+        won("04l000000000002AAA", "0065g00000Won02AAA"),
+    )
     source = worker_source(seeded)
     first = source.poll_once()
     assert (first.received, first.succeeded, first.failed) == (3, 2, 1)

@@ -27,7 +27,6 @@ from aws_lambda_powertools.utilities.idempotency import (
     idempotent_function,
 )
 from aws_lambda_powertools.utilities.typing import LambdaContext
-
 from sf_edge.aws.order_tables import services_from_env
 from sf_edge.notifications.reference_handlers import registry
 from sf_edge.notifications.routing import HandlerResult, Services
@@ -53,7 +52,9 @@ def services() -> Services:
     return services_from_env()
 
 
-@idempotent_function(data_keyword_argument="message", config=idempotency_config, persistence_store=persistence)
+@idempotent_function(  # type: ignore[untyped-decorator]
+    data_keyword_argument="message", config=idempotency_config, persistence_store=persistence
+)
 def apply_notification(message: NotificationMessage) -> HandlerResult:
     """Route the notification to its handler; the result is remembered so a duplicate returns it unchanged."""
     return registry.dispatch(message, services())
@@ -68,7 +69,7 @@ def record_handler(record: SQSRecord) -> HandlerResult:
         organization_id=message.organization_id, listener=message.listener, sobject_type=message.sobject_type
     )
     try:
-        result = apply_notification(message=message)
+        result: HandlerResult = apply_notification(message=message)
     except Exception:
         logger.exception("Notification failed; SQS will redeliver it", record_id=message.record_id)
         raise
@@ -87,8 +88,9 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     processor = SqsFifoPartialProcessor() if fifo else BatchProcessor(event_type=EventType.SQS)
     # A batch whose every record failed is reported like any other (all listed), so its metrics are counted.
     processor.raise_on_entire_batch_failure = False
-    response = process_partial_response(event=event, record_handler=record_handler, processor=processor,
-                                        context=context)
+    response = process_partial_response(
+        event=event, record_handler=record_handler, processor=processor, context=context
+    )
     failed = len(response.get("batchItemFailures", []))
     metrics.add_metric(name="NotificationsProcessed", unit=MetricUnit.Count, value=len(records) - failed)
     metrics.add_metric(name="NotificationsFailed", unit=MetricUnit.Count, value=failed)

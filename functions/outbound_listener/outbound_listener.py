@@ -16,7 +16,6 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
 from aws_lambda_powertools.utilities.typing import LambdaContext
-
 from sf_edge.aws.secrets import outbound_token_source
 from sf_edge.aws.sqs_publisher import SqsNotificationPublisher
 from sf_edge.outbound.intake import DEFAULT_MAX_BODY_BYTES, IntakeRequest, IntakeResult, OutboundIntake
@@ -28,9 +27,7 @@ logger = Logger()
 metrics = Metrics()
 tracer = Tracer()
 
-registry = ListenerRegistry(
-    Path(os.environ.get("LISTENER_WSDL_DIR", HERE / "wsdl")), HERE / "listeners.toml"
-)
+registry = ListenerRegistry(Path(os.environ.get("LISTENER_WSDL_DIR", HERE / "wsdl")), HERE / "listeners.toml")
 
 
 def build_intake() -> OutboundIntake:

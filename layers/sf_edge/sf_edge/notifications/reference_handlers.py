@@ -85,8 +85,11 @@ def opportunity_closed_won(message: NotificationMessage, services: Services) -> 
     if customer_id is None:
         # The Account's own notification may still be on its way (no ordering): link a placeholder it will fill.
         customer_id = services.customers.link_account(account_id, account_id)
-        services.customers.upsert(customer_id, {"CompanyName": f"Salesforce Account {account_id}",
-                                                "SalesforceAccountId": account_id}, modstamp=None)
+        services.customers.upsert(
+            customer_id,
+            {"CompanyName": f"Salesforce Account {account_id}", "SalesforceAccountId": account_id},
+            modstamp=None,
+        )
     customer = services.customers.get(customer_id)
     order_date = (opportunity.CloseDate or message.received_at.date()).isoformat() + "T00:00:00Z"
     order, created = services.orders.create_for_opportunity(
@@ -105,8 +108,11 @@ def opportunity_closed_won(message: NotificationMessage, services: Services) -> 
             SalesforceAmount=opportunity.Amount,
         ),
     )
-    return {"action": "order_created" if created else "order_exists", "orderId": order.OrderID,
-            "customerId": customer_id}
+    return {
+        "action": "order_created" if created else "order_exists",
+        "orderId": order.OrderID,
+        "customerId": customer_id,
+    }
 
 
 @registry.register("Account")

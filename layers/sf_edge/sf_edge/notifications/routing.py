@@ -46,11 +46,7 @@ class HandlerRegistry:
 
     def resolve(self, listener: str, sobject_type: str) -> Handler:
         """The handler for this notification; the default one when nothing else matches."""
-        return (
-            self._handlers.get((listener, sobject_type))
-            or self._handlers.get((None, sobject_type))
-            or self.default
-        )
+        return self._handlers.get((listener, sobject_type)) or self._handlers.get((None, sobject_type)) or self.default
 
     def dispatch(self, message: NotificationMessage, services: Services) -> HandlerResult:
         """Apply one notification; the result says what was done (stored as the idempotency record)."""

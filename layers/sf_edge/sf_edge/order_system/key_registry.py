@@ -29,8 +29,11 @@ class KeyRegistry:
         from botocore.exceptions import ClientError
 
         try:
-            self.table.put_item(Item={"Key": key, **attributes}, ConditionExpression="attribute_not_exists(#k)",
-                                ExpressionAttributeNames={"#k": "Key"})
+            self.table.put_item(
+                Item={"Key": key, **attributes},
+                ConditionExpression="attribute_not_exists(#k)",
+                ExpressionAttributeNames={"#k": "Key"},
+            )
         except ClientError as exc:
             if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
                 raise

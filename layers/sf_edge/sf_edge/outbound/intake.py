@@ -92,7 +92,9 @@ class OutboundIntake:
             notifications = notifications_element(envelope)
             org_id = self._organization_id(notifications)
             if not self.orgs.allows(org_id):
-                raise Rejection("org_not_allowed", 403, f"Organization {org_id} is not allowed to send to this endpoint")
+                raise Rejection(
+                    "org_not_allowed", 403, f"Organization {org_id} is not allowed to send to this endpoint"
+                )
             count = sum(1 for _ in notifications.iterchildren(NOTIFICATION_TAG))
             if count == 0:
                 raise Rejection("no_notifications", 400, "The message holds no Notification")
@@ -114,10 +116,15 @@ class OutboundIntake:
         except Rejection as rejection:
             detail = f"{rejection.__cause__}" if rejection.__cause__ else ""
             return IntakeResult(
-                rejection.status, fault(rejection), rejection.reason, detail or rejection.message, organization_id=org_id
+                rejection.status,
+                fault(rejection),
+                rejection.reason,
+                detail or rejection.message,
+                organization_id=org_id,
             )
-        return IntakeResult(200, listener.ack, "acked", organization_id=org_id, notification_ids=ids,
-                            unknown_fields=unknown)
+        return IntakeResult(
+            200, listener.ack, "acked", organization_id=org_id, notification_ids=ids, unknown_fields=unknown
+        )
 
     def _check_sender(self, request: IntakeRequest) -> None:
         if len(request.body) > self.max_body_bytes:

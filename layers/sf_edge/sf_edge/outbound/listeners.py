@@ -67,11 +67,11 @@ class Listener:
 
         self.name = name
         self.config = config
-        document = Document(str(wsdl_path), OfflineTransport(), settings=HARDENED)
+        document = Document(str(wsdl_path), OfflineTransport(), settings=HARDENED)  # type: ignore[arg-type,no-untyped-call]
         bindings = [b for b in document.bindings.values() if "notifications" in b._operations]
         if len(bindings) != 1:
             raise ValueError(f"{wsdl_path}: expected one binding with a 'notifications' operation")
-        self._operation = bindings[0].get("notifications")
+        self._operation = bindings[0].get("notifications")  # type: ignore[no-untyped-call]
         notifications = document.types.get_element(NOTIFICATIONS_TAG)
         notification_type = dict(notifications.type.elements)["Notification"].type
         sobject_type = dict(notification_type.elements)["sObject"].type
@@ -89,7 +89,10 @@ class Listener:
         """Deserialize a checked envelope with zeep; return the message and the unknown fields per notification."""
         from zeep.exceptions import Error as ZeepError
 
-        notifications = envelope.find(BODY_TAG).find(NOTIFICATIONS_TAG)  # type: ignore[union-attr]
+        body = envelope.find(BODY_TAG)
+        notifications = body.find(NOTIFICATIONS_TAG) if body is not None else None
+        if notifications is None:
+            raise Rejection("not_notifications", 400, "Body holds no notifications element")
         sent = self._inspect_sobjects(notifications)
         try:
             request = self._operation.input.deserialize(envelope)
@@ -129,7 +132,8 @@ class Listener:
         dropped = sorted(valued - fields.keys())
         if dropped:
             raise Rejection(
-                "invalid_value", 400,
+                "invalid_value",
+                400,
                 f"Notification[{index + 1}]: {', '.join(dropped)} not valid for the type the {self.name} WSDL declares",
             )
         null_fields = [name for name in self.field_names if name not in fields] + list(nulled)
@@ -165,7 +169,7 @@ class Listener:
                 if not isinstance(child.tag, str):
                     continue
                 if child.tag not in self._known_tags:
-                    extra[etree.QName(child).localname] = "".join(child.itertext())
+                    extra[etree.QName(child).localname] = "".join(str(text) for text in child.itertext())
                     sobject.remove(child)
                 elif child.text and child.text.strip() and child.get(_XSI_NIL) not in ("true", "1"):
                     valued.add(etree.QName(child).localname)

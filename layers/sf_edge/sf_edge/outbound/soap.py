@@ -55,7 +55,7 @@ def parse_envelope(body: bytes) -> etree._Element:
     if any(marker in body for marker in _FORBIDDEN_MARKUP):
         raise Rejection("dtd_forbidden", 400, "DTDs and entity declarations are not accepted")
     try:
-        root = parse_xml(body, transport=None, settings=HARDENED)
+        root: etree._Element = parse_xml(body, transport=None, settings=HARDENED)  # type: ignore[arg-type]
     except (DTDForbidden, EntitiesForbidden):
         raise Rejection("dtd_forbidden", 400, "DTDs and entity declarations are not accepted") from None
     except ExternalReferenceForbidden:
@@ -68,7 +68,9 @@ def parse_envelope(body: bytes) -> etree._Element:
         return root
     if root.tag == f"{{{SOAP12_ENV}}}Envelope":
         raise Rejection(
-            "soap12_envelope", 400, "SOAP 1.2 envelopes are not supported: Outbound Messages use SOAP 1.1",
+            "soap12_envelope",
+            400,
+            "SOAP 1.2 envelopes are not supported: Outbound Messages use SOAP 1.1",
             faultcode="VersionMismatch",
         )
     raise Rejection("not_soap", 400, f"Not a SOAP 1.1 envelope: root element is {root.tag}")

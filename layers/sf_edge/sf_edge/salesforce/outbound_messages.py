@@ -89,7 +89,9 @@ class NotificationMessage(BaseModel):
 
     def to_json(self) -> str:
         """The SQS body; the session id key is left out entirely when it is not carried."""
-        return self.model_dump_json(by_alias=True, exclude_none=False, exclude={"session_id"} if self.session_id is None else None)
+        return self.model_dump_json(
+            by_alias=True, exclude_none=False, exclude={"session_id"} if self.session_id is None else None
+        )
 
     @property
     def idempotency_key(self) -> str:
