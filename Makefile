@@ -16,6 +16,7 @@ SAM := $(SAM_VENV)/bin/sam
 # sam build looks for `python3.13` on PATH.
 SAM_PATH := $(dir $(PYTHON313)):$(PATH)
 STACK ?= salesforce-integration-edge
+export SAM_CLI_TELEMETRY := 0
 
 .PHONY: help run test lint validate build deploy bench events clean check-python
 
