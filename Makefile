@@ -18,7 +18,7 @@ SAM_PATH := $(dir $(PYTHON313)):$(PATH)
 STACK ?= salesforce-integration-edge
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: help run test lint validate build deploy bench events clean check-python
+.PHONY: help run test lint validate build deploy bench events invoke clean check-python
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -50,6 +50,13 @@ lint: $(VENV)/.installed  ## ruff and mypy
 
 bench: $(VENV)/.installed  ## benchmarks; writes bench/results.md
 	$(PY) -m bench
+
+events: $(VENV)/.installed  ## regenerate events/ from events/samples/
+	$(PY) events/build_events.py
+
+invoke: build  ## sam local invoke (Docker) the listener with EVENT=events/outbound_listener/opportunity_valid.json
+	PATH="$(SAM_PATH)" $(SAM) local invoke OutboundListenerFunction --env-vars events/env.json \
+		--event $(or $(EVENT),events/outbound_listener/opportunity_valid.json)
 
 validate: $(SAM_VENV)/.installed  ## sam validate --lint
 	PATH="$(SAM_PATH)" $(SAM) validate --lint

@@ -63,3 +63,51 @@ class SalesforceSender:
 def records(count: int, make: Any, prefix: str = "04l00000000") -> list[tuple[str, dict[str, Any]]]:
     """`count` (notification id, fields) pairs; `make(i)` gives the fields of record i."""
     return [(f"{prefix}{i:04d}AAA"[:15] + "AAA", make(i)) for i in range(count)]
+
+
+def salesforce_layout(
+    sobject_type: str,
+    records_: Iterable[tuple[str, Mapping[str, Any]]],
+    *,
+    org_id: str = ORG_ID,
+    action_id: str = ACTION_ID,
+    session_id: str | None = None,
+) -> bytes:
+    """The envelope byte for byte as Salesforce lays it out (prefixes, order, indentation of the captures).
+
+    Values are given as Salesforce renders them (text); fields in the order given, which should be the WSDL's.
+    """
+    from xml.sax.saxutils import escape
+
+    org15 = org_id[:15]
+    session = f"<SessionId>{escape(session_id)}</SessionId>" if session_id else '<SessionId xsi:nil="true"/>'
+    lines = [
+        '<?xml version="1.0" encoding="UTF-8"?>',
+        '<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/" '
+        'xmlns:xsd="http://www.w3.org/2001/XMLSchema" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">',
+        " <soapenv:Body>",
+        '  <notifications xmlns="http://soap.sforce.com/2005/09/outbound">',
+        f"   <OrganizationId>{org_id}</OrganizationId>",
+        f"   <ActionId>{action_id}</ActionId>",
+        f"   {session}",
+        f"   <EnterpriseUrl>https://example.my.salesforce.com/services/Soap/c/62.0/{org15}</EnterpriseUrl>",
+        f"   <PartnerUrl>https://example.my.salesforce.com/services/Soap/u/62.0/{org15}</PartnerUrl>",
+    ]
+    for notification_id, fields in records_:
+        lines += [
+            "   <Notification>",
+            f"    <Id>{notification_id}</Id>",
+            f'    <sObject xsi:type="sf:{sobject_type}" xmlns:sf="{SOBJECT_NS}">',
+        ]
+        lines += [
+            f"     <sf:{name}>{escape(_text(value))}</sf:{name}>" for name, value in fields.items() if value is not None
+        ]
+        lines += ["    </sObject>", "   </Notification>"]
+    lines += ["  </notifications>", " </soapenv:Body>", "</soapenv:Envelope>", ""]
+    return "\n".join(lines).encode("utf-8")
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)

@@ -14,7 +14,7 @@ import threading
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from lxml import etree
 from pydantic import ValidationError
@@ -24,6 +24,7 @@ from sf_edge.outbound.soap import (
     NOTIFICATION_TAG,
     NOTIFICATIONS_TAG,
     OUTBOUND_NS,
+    XSI_NS,
     XSI_TYPE,
     Rejection,
 )
@@ -43,6 +44,15 @@ _ELEMENT_NAMES = {
     "id": "Id",
     "record_id": "sObject.Id",
 }
+
+
+def _zeep_errors() -> tuple[type[Exception], ...]:
+    from zeep.exceptions import Error as ZeepError
+
+    return (ZeepError, ValueError, TypeError, ArithmeticError)
+
+
+_ZEEP_ERRORS = _zeep_errors()
 
 
 class UnknownListener(LookupError):  # noqa: N818 - the name says what was not found
@@ -75,35 +85,62 @@ class Listener:
         notifications = document.types.get_element(NOTIFICATIONS_TAG)
         notification_type = dict(notifications.type.elements)["Notification"].type
         sobject_type = dict(notification_type.elements)["sObject"].type
+        self._sobject_qname = sobject_type.qname
         self.sobject_qname: str = sobject_type.qname.text
         self.sobject_type: str = sobject_type.qname.localname
-        sobject_ns = sobject_type.qname.namespace
+        sobject_ns = self._sobject_ns = sobject_type.qname.namespace
         self.field_names: tuple[str, ...] = tuple(
             name for name, _ in sobject_type.elements if name not in ("fieldsToNull",)
         )
-        self._known_tags = frozenset(f"{{{sobject_ns}}}{name}" for name, _ in sobject_type.elements)
+        self._known_tags = {f"{{{sobject_ns}}}{name}": name for name, _ in sobject_type.elements}
+        # XPath runs in C: the common message (no unknown field, every value parsed) costs three evaluations.
+        namespaces = {"n": OUTBOUND_NS, "s": sobject_ns, "xsi": XSI_NS}
+        self._known_names = "|" + "|".join(name for name, _ in sobject_type.elements) + "|"
+        self._unknown_fields = etree.XPath(
+            "n:Notification/n:sObject/*"
+            "[namespace-uri() != $ns or not(contains($names, concat('|', local-name(), '|')))]",
+            namespaces=namespaces,
+        )
+        # sObjects whose xsi:type, resolved against their in-scope namespaces, is not the WSDL's sObject type.
+        self._foreign_types = etree.XPath(
+            "n:Notification/n:sObject[@xsi:type][not("
+            "(contains(@xsi:type, ':') and substring-after(@xsi:type, ':') = $local"
+            " and namespace::*[name() = substring-before(../@xsi:type, ':')] = $ns)"
+            " or (not(contains(@xsi:type, ':')) and @xsi:type = $local and namespace::*[name() = ''] = $ns))]",
+            namespaces=namespaces,
+        )
         ack = self._operation.output.serialize(Ack=True).content
         self.ack: bytes = etree.tostring(ack, xml_declaration=True, encoding="UTF-8")
 
     def parse(self, envelope: etree._Element) -> tuple[OutboundMessage, dict[str, list[str]]]:
         """Deserialize a checked envelope with zeep; return the message and the unknown fields per notification."""
-        from zeep.exceptions import Error as ZeepError
-
         body = envelope.find(BODY_TAG)
         notifications = body.find(NOTIFICATIONS_TAG) if body is not None else None
         if notifications is None:
             raise Rejection("not_notifications", 400, "Body holds no notifications element")
-        sent = self._inspect_sobjects(notifications)
+        # The checks zeep cannot make run only when zeep fails (or, for xsi:type, disagrees), so the common
+        # message costs zeep's deserialize and little else.
+        set_aside: dict[int, dict[str, str]] = {}
         try:
-            request = self._operation.input.deserialize(envelope)
-        except (ZeepError, ValueError, TypeError, ArithmeticError) as exc:
-            missing = _MISSING_RE.search(str(exc))
-            if missing:
-                found, expected = (etree.QName(q).localname for q in missing.groups())
-                raise Rejection(
-                    "missing_element", 400, f"Missing required element {expected} (found {found} in its place)"
-                ) from None
-            raise Rejection("invalid_message", 400, f"Message does not match the {self.name} WSDL: {exc}") from None
+            request, failures = self._deserialize(envelope)
+        except _ZEEP_ERRORS as exc:
+            self._check_types(notifications)
+            set_aside = self._set_aside_unknown_fields(notifications)
+            if not set_aside:
+                raise self._rejection(exc) from None
+            try:
+                request, failures = self._deserialize(envelope)
+            except _ZEEP_ERRORS as again:
+                raise self._rejection(again) from None
+        if any(
+            n.sObject is not None and n.sObject._xsd_type.qname != self._sobject_qname
+            for n in request.Notification or []
+        ):
+            self._check_types(notifications)
+        parsed = [self._notification(n, set_aside.get(i, {})) for i, n in enumerate(request.Notification or [])]
+        if failures:
+            # zeep logs and returns None for a value its type cannot parse ('June 30th' as xsd:date).
+            raise Rejection("invalid_value", 400, f"{self._describe_dropped(notifications, parsed)}: {failures[0]}")
         try:
             message = OutboundMessage.model_validate(
                 {
@@ -112,10 +149,7 @@ class Listener:
                     "session_id": request.SessionId,
                     "enterprise_url": request.EnterpriseUrl or "",
                     "partner_url": request.PartnerUrl or "",
-                    "notifications": [
-                        self._notification(index, n, *sent.get(index, ({}, set())))
-                        for index, n in enumerate(request.Notification or [])
-                    ],
+                    "notifications": parsed,
                 }
             )
         except ValidationError as exc:
@@ -123,23 +157,34 @@ class Listener:
         unknown = {n.id: n.unknown_fields for n in message.notifications if n.unknown_fields}
         return message, unknown
 
-    def _notification(self, index: int, notification: Any, extra: dict[str, str], valued: set[str]) -> dict[str, Any]:
-        sobject = notification.sObject
+    def _deserialize(self, envelope: etree._Element) -> tuple[Any, list[str]]:
+        from sf_edge.outbound.zeep_settings import conversion_failures
+
+        with conversion_failures() as failures:
+            request = self._operation.input.deserialize(envelope)
+        return request, failures
+
+    def _rejection(self, exc: Exception) -> Rejection:
+        """zeep's error, in the terms a Salesforce admin can act on."""
+        missing = _MISSING_RE.search(str(exc))
+        if missing:
+            found, expected = (etree.QName(q).localname for q in missing.groups())
+            return Rejection(
+                "missing_element", 400, f"Missing required element {expected} (found {found} in its place)"
+            )
+        return Rejection("invalid_message", 400, f"Message does not match the {self.name} WSDL: {exc}")
+
+    def _notification(self, notification: Any, extra: dict[str, str]) -> dict[str, Any]:
+        # __values__ directly: zeep's attribute access goes through a Python-level __getattribute__.
+        parts = notification.__values__
+        sobject = parts["sObject"]
         values: dict[str, Any] = dict(sobject.__values__) if sobject is not None else {}
         nulled = values.pop("fieldsToNull", None) or []
         fields = {name: value for name, value in values.items() if value is not None}
-        # zeep logs and returns None for a value its type cannot parse ('June 30th' as xsd:date): never drop it.
-        dropped = sorted(valued - fields.keys())
-        if dropped:
-            raise Rejection(
-                "invalid_value",
-                400,
-                f"Notification[{index + 1}]: {', '.join(dropped)} not valid for the type the {self.name} WSDL declares",
-            )
         null_fields = [name for name in self.field_names if name not in fields] + list(nulled)
         fields.update(extra)
         return {
-            "id": notification.Id or "",
+            "id": parts["Id"] or "",
             "sobject_type": self.sobject_type,
             "record_id": fields.get("Id") or "",
             "fields": fields,
@@ -147,40 +192,57 @@ class Listener:
             "unknown_fields": list(extra),
         }
 
-    def _inspect_sobjects(self, notifications: etree._Element) -> dict[int, tuple[dict[str, str], set[str]]]:
-        """Per notification: check the sObject's xsi:type, detach fields the WSDL lacks (returned as text),
-        and note which declared fields carry a value (to catch values zeep could not parse)."""
-        inspected: dict[int, tuple[dict[str, str], set[str]]] = {}
-        for index, notification in enumerate(notifications.iterchildren(NOTIFICATION_TAG)):
+    def _check_types(self, notifications: etree._Element) -> None:
+        """Each sObject's xsi:type, when given, must be this listener's type (zeep ignores a known other one)."""
+        foreign = _elements(self._foreign_types(notifications, local=self.sobject_type, ns=self._sobject_ns))
+        if foreign:
+            sobject = foreign[0]
+            index = list(notifications.iterchildren(NOTIFICATION_TAG)).index(cast(etree._Element, sobject.getparent()))
+            raise Rejection(
+                "unknown_xsi_type",
+                400,
+                f"Notification {index + 1}: xsi:type {sobject.get(XSI_TYPE)!r} is not this listener's sObject type "
+                f"{self.sobject_type!r}",
+            )
+
+    def _set_aside_unknown_fields(self, notifications: etree._Element) -> dict[int, dict[str, str]]:
+        """Detach the fields the WSDL does not declare; return them as text, by notification position."""
+        unknown = _elements(self._unknown_fields(notifications, ns=self._sobject_ns, names=self._known_names))
+        if not unknown:
+            return {}
+        position = {n: i for i, n in enumerate(notifications.iterchildren(NOTIFICATION_TAG))}
+        set_aside: dict[int, dict[str, str]] = {}
+        for child in unknown:
+            sobject = cast(etree._Element, child.getparent())
+            text = "".join(str(part) for part in child.itertext())
+            notification = cast(etree._Element, sobject.getparent())
+            set_aside.setdefault(position[notification], {})[etree.QName(child).localname] = text
+            sobject.remove(child)
+        return set_aside
+
+    def _describe_dropped(self, notifications: etree._Element, parsed: list[dict[str, Any]]) -> str:
+        """Name the values that were sent but did not survive zeep's type conversion."""
+        for index, (notification, result) in enumerate(
+            zip(notifications.iterchildren(NOTIFICATION_TAG), parsed, strict=False)
+        ):
             sobject = notification.find(_SOBJECT_TAG)
-            if sobject is None:
-                continue  # reported as a missing element after zeep
-            declared = sobject.get(XSI_TYPE)
-            if declared is not None and _resolve_qname(sobject, declared) != self.sobject_qname:
-                raise Rejection(
-                    "unknown_xsi_type",
-                    400,
-                    f"Notification {index + 1}: xsi:type {declared!r} is not this listener's sObject type "
-                    f"{self.sobject_type!r}",
+            sent = {
+                self._known_tags[child.tag]
+                for child in (sobject if sobject is not None else [])
+                if isinstance(child.tag, str) and (child.text or "").strip() and child.get(_XSI_NIL) is None
+            }
+            dropped = sorted(sent - result["fields"].keys())
+            if dropped:
+                return (
+                    f"Notification[{index + 1}]: {', '.join(dropped)} not valid for the type the {self.name} WSDL "
+                    "declares"
                 )
-            extra: dict[str, str] = {}
-            valued: set[str] = set()
-            for child in sobject:
-                if not isinstance(child.tag, str):
-                    continue
-                if child.tag not in self._known_tags:
-                    extra[etree.QName(child).localname] = "".join(str(text) for text in child.itertext())
-                    sobject.remove(child)
-                elif child.text and child.text.strip() and child.get(_XSI_NIL) not in ("true", "1"):
-                    valued.add(etree.QName(child).localname)
-            inspected[index] = (extra, valued)
-        return inspected
+        return f"Some values are not valid for the types the {self.name} WSDL declares"
 
 
-def _resolve_qname(element: etree._Element, value: str) -> str:
-    prefix, _, local = value.rpartition(":")
-    namespace = element.nsmap.get(prefix or None)
-    return f"{{{namespace}}}{local}" if namespace else local
+def _elements(result: object) -> list[etree._Element]:
+    """An XPath result that selects elements, typed as such."""
+    return cast(list[etree._Element], result)
 
 
 def _describe(exc: ValidationError) -> str:

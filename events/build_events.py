@@ -1,0 +1,118 @@
+"""Write the `sam local invoke` events from the Salesforce-shaped samples in events/samples/.
+
+Run with `make events` after changing a sample or a listener WSDL; tests fail when the events drift.
+Per listener: a valid message, one from an org that is not allowed, and a malformed body; plus an SQS batch
+for the worker, built by the listener's own parser so it is exactly what the queue would hold.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLES = ROOT / "events" / "samples"
+LOCAL_TOKEN = "local-dev-token"  # noqa: S105 - the documented local default, not a secret
+SAMPLE_BY_LISTENER = {
+    "opportunity": "opportunity_closed_won",
+    "account": "account_alfki",
+    "contact": "contact_new",
+    "lead": "lead_web",
+    "discount_rule": "discount_rule",
+    "object_to_be_removed": "object_to_be_removed",
+}
+STRANGER_ORG = b"00D000000000BAD"
+
+
+def api_event(listener: str, body: bytes) -> dict[str, Any]:
+    """An API Gateway REST proxy event for POST /outbound/{listener}?token=..."""
+    return {
+        "resource": "/outbound/{listener}",
+        "path": f"/outbound/{listener}",
+        "httpMethod": "POST",
+        "headers": {
+            "Content-Type": "text/xml; charset=utf-8",
+            "SOAPAction": '""',
+            "User-Agent": "Jakarta Commons-HttpClient/3.1",
+        },
+        "multiValueHeaders": {"Content-Type": ["text/xml; charset=utf-8"], "SOAPAction": ['""']},
+        "queryStringParameters": {"token": LOCAL_TOKEN},
+        "multiValueQueryStringParameters": {"token": [LOCAL_TOKEN]},
+        "pathParameters": {"listener": listener},
+        "stageVariables": None,
+        "requestContext": {
+            "resourcePath": "/outbound/{listener}",
+            "httpMethod": "POST",
+            "path": f"/live/outbound/{listener}",
+            "stage": "live",
+            "requestId": f"sample-{listener}",
+            "identity": {"sourceIp": "13.110.54.10"},
+        },
+        "body": body.decode("utf-8"),
+        "isBase64Encoded": False,
+    }
+
+
+def listener_events() -> dict[str, dict[str, Any]]:
+    """File name → event, for every listener with a sample."""
+    events = {}
+    for listener, sample in SAMPLE_BY_LISTENER.items():
+        body = (SAMPLES / f"{sample}.xml").read_bytes()
+        org = body.split(b"<OrganizationId>")[1][:15]
+        events[f"outbound_listener/{listener}_valid.json"] = api_event(listener, body)
+        events[f"outbound_listener/{listener}_wrong_org.json"] = api_event(listener, body.replace(org, STRANGER_ORG))
+        events[f"outbound_listener/{listener}_malformed.json"] = api_event(listener, body[: len(body) // 2])
+    return events
+
+
+def worker_event() -> dict[str, Any]:
+    """An SQS batch holding the account and the won opportunity, as the listener would have enqueued them."""
+    sys.path.insert(0, str(ROOT / "layers" / "sf_edge"))
+    from sf_edge.outbound.listeners import ListenerRegistry
+    from sf_edge.outbound.soap import parse_envelope
+
+    registry = ListenerRegistry(ROOT / "functions" / "outbound_listener" / "wsdl")
+    received = datetime(2026, 11, 20, 9, 30, 1, tzinfo=UTC)
+    records = []
+    for listener in ("account", "opportunity"):
+        body = (SAMPLES / f"{SAMPLE_BY_LISTENER[listener]}.xml").read_bytes()
+        message, _ = registry.get(listener).parse(parse_envelope(body))
+        for queued in message.queue_messages(listener, received, include_session_id=False):
+            records.append(
+                {
+                    "messageId": f"0f8a1c3e-0000-4000-8000-00000000000{len(records) + 1}",
+                    "receiptHandle": f"sample-receipt-{len(records) + 1}",
+                    "body": queued.to_json(),
+                    "attributes": {"ApproximateReceiveCount": "1", "SentTimestamp": "1795685401000"},
+                    "messageAttributes": {},
+                    "md5OfBody": "",
+                    "eventSource": "aws:sqs",
+                    "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:NotificationQueue",
+                    "awsRegion": "us-east-1",
+                }
+            )
+    return {"Records": records}
+
+
+def all_events() -> dict[str, dict[str, Any]]:
+    """Every event file under events/, by relative path."""
+    return {**listener_events(), "notification_worker/sqs_batch.json": worker_event()}
+
+
+def render(event: dict[str, Any]) -> str:
+    return json.dumps(event, indent=2, ensure_ascii=False) + "\n"
+
+
+def main() -> None:
+    for name, event in all_events().items():
+        path = ROOT / "events" / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(render(event), encoding="utf-8")
+        print(f"wrote events/{name}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,68 @@
+"""The events/ files: up to date with their samples, and each one answered as its name says."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from conftest import ROOT, Stack, run_worker_until_empty, seed_customers, worker_source
+from sf_edge.aws.clients import sqs_client
+
+EVENTS = ROOT / "events"
+
+
+def _build_events() -> Any:
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("build_events", EVENTS / "build_events.py")
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+BUILD = _build_events()
+
+
+def test_committed_events_match_their_samples() -> None:
+    expected = BUILD.all_events()
+    for name, event in expected.items():
+        assert (EVENTS / name).read_text(encoding="utf-8") == BUILD.render(event), f"{name} drifted: run make events"
+    on_disk = {p.relative_to(EVENTS).as_posix() for p in EVENTS.glob("*/*.json") if p.parent.name != "samples"}
+    assert on_disk == set(expected)
+
+
+class Context:
+    function_name = "OutboundListenerFunction"
+    memory_limit_in_mb = 1024
+    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:OutboundListenerFunction"
+    aws_request_id = "sample"
+
+
+@pytest.mark.parametrize(
+    "path", sorted(p.name for p in (EVENTS / "outbound_listener").glob("*.json")), ids=lambda n: n.removesuffix(".json")
+)
+def test_listener_event_outcome(stack: Stack, monkeypatch: pytest.MonkeyPatch, path: str) -> None:
+    import outbound_listener
+
+    monkeypatch.setenv("OUTBOUND_TOKEN", BUILD.LOCAL_TOKEN)
+    monkeypatch.setattr(outbound_listener, "intake", outbound_listener.build_intake())
+    response = outbound_listener.lambda_handler(
+        json.loads((EVENTS / "outbound_listener" / path).read_text()), Context()
+    )
+    outcome = next(kind for kind in ("valid", "wrong_org", "malformed") if path.endswith(f"_{kind}.json"))
+    expected = {"valid": 200, "wrong_org": 403, "malformed": 400}[outcome]
+    assert response["statusCode"] == expected, response["body"]
+    assert stack.queue_depth() == (1 if expected == 200 else 0)
+
+
+def test_worker_batch_event_applies_account_then_order(stack: Stack) -> None:
+    seed_customers(stack)
+    event = json.loads((EVENTS / "notification_worker" / "sqs_batch.json").read_text())
+    for record in event["Records"]:
+        sqs_client().send_message(QueueUrl=stack.queue_url, MessageBody=record["body"])
+    assert run_worker_until_empty(worker_source(stack)) == (2, 0)
+    [order] = stack.table("OrdersTable").scan()["Items"]
+    assert (order["CustomerID"], order["ShipName"]) == ("ALFKI", "Alfreds Futterkiste")
