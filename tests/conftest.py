@@ -191,10 +191,9 @@ def run_worker_until_empty(source, max_polls: int = 200) -> tuple[int, int]:  # 
 
 def seed_customers(stack: Stack) -> None:
     """Northwind's Customers, and the Orders sequence where Northwind's OrderIDs end."""
+    from local_runtime.stack import NORTHWIND_DIR
     from sf_edge.order_system.key_registry import KeyRegistry
     from sf_edge.order_system.northwind_seed import seed
-
-    from local_runtime.stack import NORTHWIND_DIR
 
     keys = KeyRegistry(stack.table("KeyRegistryTable"))
     seed(NORTHWIND_DIR, {"Customers": stack.table("CustomersTable")}, keys)

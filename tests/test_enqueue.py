@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
+
 from conftest import LISTENER_WSDLS, TOKEN, Stack, make_intake, run_worker_until_empty, worker_source
 from salesforce_sender import SalesforceSender, records
 from sf_edge.aws.clients import sqs_client

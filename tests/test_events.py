@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 import pytest
+
 from conftest import ROOT, Stack, run_worker_until_empty, seed_customers, worker_source
 from sf_edge.aws.clients import sqs_client
 

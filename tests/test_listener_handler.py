@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+
 from conftest import TOKEN, Stack, fixture_request
 
 SESSION_ID = (
@@ -114,6 +115,7 @@ def test_stale_wsdl_fields_are_logged_as_a_warning(handler, stack: Stack, logs: 
 
 def test_secret_manager_token_source(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
     import boto3
+
     from sf_edge.aws.secrets import outbound_token_source
 
     arn = boto3.client("secretsmanager").create_secret(Name="outbound-token", SecretString="from-secrets-manager")[

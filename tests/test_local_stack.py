@@ -8,12 +8,12 @@ from collections.abc import Iterator
 from urllib.parse import urlsplit
 
 import pytest
-from conftest import LISTENER_WSDLS, TOKEN, fixture_request
-from salesforce_sender import SalesforceSender
-from sf_edge.salesforce.ids import to_18
 
+from conftest import LISTENER_WSDLS, TOKEN, fixture_request
 from local_runtime.aws_local import LocalAws
 from local_runtime.stack import LocalStack
+from salesforce_sender import SalesforceSender
+from sf_edge.salesforce.ids import to_18
 
 
 @pytest.fixture(scope="module")

@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from lxml import etree
+
 from conftest import (
     OUTBOUND_FIXTURES,
     TOKEN,
@@ -13,7 +15,6 @@ from conftest import (
     make_intake,
     queue_bodies,
 )
-from lxml import etree
 from salesforce_sender import ORG_ID, SalesforceSender
 from sf_edge.outbound.intake import IntakeRequest
 

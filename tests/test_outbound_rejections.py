@@ -6,8 +6,9 @@ import copy
 from pathlib import Path
 
 import pytest
-from conftest import LISTENER_WSDLS, TOKEN, Stack, fixture_request, make_intake
 from lxml import etree
+
+from conftest import LISTENER_WSDLS, TOKEN, Stack, fixture_request, make_intake
 from salesforce_sender import SalesforceSender, records
 from sf_edge.outbound.intake import IntakeRequest, IntakeResult, OutboundIntake
 from sf_edge.outbound.listeners import ListenerRegistry

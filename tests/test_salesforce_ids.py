@@ -1,6 +1,7 @@
 """Salesforce id handling: the 18-character checksum and the org prefix."""
 
 import pytest
+
 from sf_edge.salesforce.ids import org_prefix, to_18
 
 

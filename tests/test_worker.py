@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+
 from conftest import Stack, run_worker_until_empty, seed_customers, worker_source
 from sf_edge.aws.clients import sqs_client
 from sf_edge.salesforce.ids import to_18

@@ -12,7 +12,7 @@ import os
 from functools import cache
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import (
     BatchProcessor,
@@ -27,16 +27,18 @@ from aws_lambda_powertools.utilities.idempotency import (
     idempotent_function,
 )
 from aws_lambda_powertools.utilities.typing import LambdaContext
+
 from sf_edge.aws.order_tables import services_from_env
 from sf_edge.notifications.reference_handlers import registry
 from sf_edge.notifications.routing import HandlerResult, Services
+from sf_edge.observability import build_tracer
 from sf_edge.salesforce.outbound_messages import NotificationMessage
 
 IDEMPOTENCY_TTL_SECONDS = 7 * 24 * 3600
 
 logger = Logger()
 metrics = Metrics()
-tracer = Tracer()
+tracer = build_tracer()
 
 idempotency_config = IdempotencyConfig(
     event_key_jmespath="[organization_id, notification_id]",

@@ -6,18 +6,19 @@ and the result mapped back to an HTTP response with logs and metrics. The logic 
 
 from __future__ import annotations
 
-import base64
 import os
 from pathlib import Path
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
 from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from sf_edge.aws.api_gateway import RestApiRequest
 from sf_edge.aws.secrets import outbound_token_source
 from sf_edge.aws.sqs_publisher import SqsNotificationPublisher
+from sf_edge.observability import build_tracer
 from sf_edge.outbound.intake import DEFAULT_MAX_BODY_BYTES, IntakeRequest, IntakeResult, OutboundIntake
 from sf_edge.outbound.listeners import ListenerRegistry
 from sf_edge.outbound.sender_verification import OrgAllowlist, SourceAllowlist, TokenVerifier
@@ -25,9 +26,10 @@ from sf_edge.outbound.sender_verification import OrgAllowlist, SourceAllowlist, 
 HERE = Path(__file__).resolve().parent
 logger = Logger()
 metrics = Metrics()
-tracer = Tracer()
+tracer = build_tracer()
 
 registry = ListenerRegistry(Path(os.environ.get("LISTENER_WSDL_DIR", HERE / "wsdl")), HERE / "listeners.toml")
+LISTENERS = frozenset(registry.names())
 
 
 def build_intake() -> OutboundIntake:
@@ -50,9 +52,10 @@ intake = build_intake()
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """Answer one Outbound Message delivery."""
-    request = to_intake_request(APIGatewayProxyEvent(event))
+    request = to_intake_request(RestApiRequest.model_validate(event))
     logger.append_keys(listener=request.listener)
-    metrics.add_dimension("listener", request.listener if request.listener in registry.names() else "unknown")
+    # Only known names become a dimension: a caller must not be able to mint metric series.
+    metrics.add_dimension("listener", request.listener if request.listener in LISTENERS else "unknown")
     result = intake.receive(request)
     record(result)
     return {
@@ -63,14 +66,12 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     }
 
 
-def to_intake_request(event: APIGatewayProxyEvent) -> IntakeRequest:
+def to_intake_request(event: RestApiRequest) -> IntakeRequest:
     """Map the API Gateway proxy event; the body stays bytes so the XML parser sees the declared encoding."""
-    raw = event.body or ""
-    body = base64.b64decode(raw) if event.is_base64_encoded else raw.encode("utf-8")
     return IntakeRequest(
-        listener=(event.path_parameters or {}).get("listener", ""),
-        body=body,
-        token=(event.query_string_parameters or {}).get("token"),
+        listener=event.path_parameter("listener"),
+        body=event.raw_body,
+        token=event.query_parameter("token"),
         source_ip=event.request_context.identity.source_ip,
     )
 
