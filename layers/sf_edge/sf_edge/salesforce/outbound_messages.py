@@ -88,10 +88,8 @@ class NotificationMessage(BaseModel):
     received_at: datetime
 
     def to_json(self) -> str:
-        """The SQS body; the session id key is left out entirely when it is not carried."""
-        return self.model_dump_json(
-            by_alias=True, exclude_none=False, exclude={"session_id"} if self.session_id is None else None
-        )
+        """The SQS body; keys with no value (the session id, unless carried) are left out."""
+        return self.model_dump_json(by_alias=True, exclude_none=True)
 
     @property
     def idempotency_key(self) -> str:

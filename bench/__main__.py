@@ -1,0 +1,210 @@
+"""`make bench`: the Outbound Message listener's cold start, warm CPU and ack latency, each beside a reference.
+
+These machines are shared and noisy, so every figure is measured interleaved with its reference in the same
+run and reported as a ratio (medians of repeated rounds). Results are printed and written to bench/results.md.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(ROOT / "layers" / "sf_edge"), str(ROOT / "functions" / "outbound_listener"), str(ROOT)]
+
+from bench.workloads import WSDL_DIR, opportunity_message  # noqa: E402
+
+RESULTS = ROOT / "bench" / "results.md"
+COLD_ROUNDS = int(os.environ.get("BENCH_COLD_ROUNDS", "15"))
+WARM_ROUNDS = int(os.environ.get("BENCH_WARM_ROUNDS", "15"))
+
+LISTENER_ENV = {
+    "PYTHONPATH": os.pathsep.join([str(ROOT / "layers" / "sf_edge"), str(ROOT / "functions" / "outbound_listener")]),
+    "POWERTOOLS_SERVICE_NAME": "outbound_listener",
+    "POWERTOOLS_METRICS_NAMESPACE": "Bench",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_ACCESS_KEY_ID": "bench",
+    "AWS_SECRET_ACCESS_KEY": "bench",
+    "NOTIFICATION_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/NotificationQueue",
+    "ALLOWED_ORG_IDS": "00D5g00000LoCaL",
+    "OUTBOUND_TOKEN": "bench",
+}
+LISTENER_INIT = "import outbound_listener; outbound_listener.registry.get('opportunity')"
+LISTENER_READY = LISTENER_INIT + "; from sf_edge.aws.clients import sqs_client; sqs_client()"
+
+
+def _process_seconds(code: str, env: dict[str, str]) -> float:
+    started = time.perf_counter()
+    subprocess.run([sys.executable, "-c", code], env={**os.environ, **env}, check=True)
+    return time.perf_counter() - started
+
+
+def cold_start() -> list[tuple[str, float, float, str]]:
+    """Fresh processes, interleaved with `python -c "import boto3"`; ratio of medians."""
+    variants = {
+        "listener cold start: imports + WSDL load (tracing off, the default)": (
+            LISTENER_INIT,
+            {**LISTENER_ENV, "POWERTOOLS_TRACE_DISABLED": "true"},
+        ),
+        "listener cold start: imports + WSDL load + SQS client (tracing off)": (
+            LISTENER_READY,
+            {**LISTENER_ENV, "POWERTOOLS_TRACE_DISABLED": "true"},
+        ),
+        "listener cold start: imports + WSDL load (PowertoolsTracing=true)": (
+            LISTENER_INIT,
+            {**LISTENER_ENV, "AWS_LAMBDA_FUNCTION_NAME": "bench", "POWERTOOLS_TRACE_DISABLED": "false"},
+        ),
+    }
+    reference: list[float] = []
+    samples: dict[str, list[float]] = {name: [] for name in variants}
+    for code, env in variants.values():  # warm the bytecode caches once
+        _process_seconds(code, env)
+    for _ in range(COLD_ROUNDS):
+        reference.append(_process_seconds("import boto3", {}))
+        for name, (code, env) in variants.items():
+            samples[name].append(_process_seconds(code, env))
+    ref = statistics.median(reference)
+    return [(name, statistics.median(s), ref, 'python -c "import boto3"') for name, s in samples.items()]
+
+
+class _InstantSqs:
+    """SQS stubbed in process: accepts every entry at once."""
+
+    def send_message_batch(self, QueueUrl: str, Entries: list[dict[str, Any]]) -> dict[str, Any]:  # noqa: N803
+        return {"Successful": [{"Id": e["Id"]} for e in Entries], "Failed": []}
+
+
+class _SlowSqs(_InstantSqs):
+    """SQS stubbed in process: every call takes 20 ms, like a real round trip."""
+
+    def send_message_batch(self, QueueUrl: str, Entries: list[dict[str, Any]]) -> dict[str, Any]:  # noqa: N803
+        time.sleep(0.020)
+        return super().send_message_batch(QueueUrl, Entries)
+
+
+def _intake(client: Any) -> Any:
+    from sf_edge.aws.sqs_publisher import SqsNotificationPublisher
+    from sf_edge.outbound.intake import OutboundIntake
+    from sf_edge.outbound.listeners import ListenerRegistry
+    from sf_edge.outbound.sender_verification import OrgAllowlist, TokenVerifier
+
+    return OutboundIntake(
+        ListenerRegistry(WSDL_DIR),
+        TokenVerifier(lambda: "bench"),
+        OrgAllowlist(["00D5g00000LoCaL"]),
+        SqsNotificationPublisher("https://sqs.invalid/q", client=client),
+    )
+
+
+def _cpu_per_call(fn: Callable[[], object], calls: int) -> float:
+    started = time.process_time()
+    for _ in range(calls):
+        fn()
+    return (time.process_time() - started) / calls
+
+
+def warm_cpu() -> list[tuple[str, float, float, str]]:
+    """Process CPU per 100-notification message, interleaved with plain lxml parsing and zeep's deserialize."""
+    from lxml import etree
+
+    from sf_edge.outbound.intake import IntakeRequest
+
+    body = opportunity_message(100)
+    intake = _intake(_InstantSqs())
+    request = IntakeRequest("opportunity", body, "bench")
+    assert intake.receive(request).acked
+    operation = intake.registry.get("opportunity")._operation
+
+    def ours() -> object:
+        return intake.receive(request)
+
+    def lxml_parse() -> object:
+        return etree.fromstring(body)
+
+    def zeep_deserialize() -> object:
+        return operation.input.deserialize(etree.fromstring(body))
+
+    samples: dict[str, list[float]] = {"ours": [], "lxml": [], "zeep": []}
+    for _ in range(WARM_ROUNDS):
+        samples["lxml"].append(_cpu_per_call(lxml_parse, 40))
+        samples["zeep"].append(_cpu_per_call(zeep_deserialize, 8))
+        samples["ours"].append(_cpu_per_call(ours, 8))
+    ours_cpu, lxml_cpu, zeep_cpu = (statistics.median(samples[k]) for k in ("ours", "lxml", "zeep"))
+    name = "warm CPU per 100-notification Opportunity message (SQS stubbed)"
+    return [
+        (name, ours_cpu, lxml_cpu, "lxml.etree.fromstring of the same bytes"),
+        (name, ours_cpu, zeep_cpu, "zeep's own deserialize of the message"),
+    ]
+
+
+def ack_latency() -> list[tuple[str, float, float, str]]:
+    """Wall time to the Ack when every SendMessageBatch takes 20 ms (ten batches go out concurrently)."""
+    from sf_edge.outbound.intake import IntakeRequest
+
+    body = opportunity_message(100)
+    intake = _intake(_SlowSqs())
+    request = IntakeRequest("opportunity", body, "bench")
+    walls = []
+    for _ in range(WARM_ROUNDS * 2):
+        started = time.perf_counter()
+        assert intake.receive(request).acked
+        walls.append(time.perf_counter() - started)
+    return [
+        (
+            "ack latency, 100 notifications, SQS call = 20 ms (p50)",
+            statistics.median(walls),
+            0.020,
+            "one 20 ms SQS call",
+        )
+    ]
+
+
+# Targets from the issue, by reference: (limit, unit) where unit is "x" for a ratio or "s" for seconds.
+TARGETS: dict[str, tuple[float, str]] = {
+    'python -c "import boto3"': (2.0, "x"),
+    "lxml.etree.fromstring of the same bytes": (10.0, "x"),
+    "zeep's own deserialize of the message": (1.2, "x"),
+    "one 20 ms SQS call": (0.060, "s"),
+}
+
+
+def _target(name: str, ours: float, ratio: float, reference: str) -> str:
+    if reference not in TARGETS or "SQS client" in name or "PowertoolsTracing" in name:
+        return ""
+    limit, unit = TARGETS[reference]
+    value, shown = (ratio, f"<= {limit:g}x") if unit == "x" else (ours, f"<= {limit * 1e3:g} ms")
+    return f"{shown}: {'met' if value <= limit else 'missed'}"
+
+
+def main() -> None:
+    rows = cold_start() + warm_cpu() + ack_latency()
+    stamp = f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, Python {sys.version.split()[0]}, {os.cpu_count()} cores"
+    lines = [
+        f"# Benchmark results ({stamp})",
+        "",
+        "Each figure is measured interleaved with its reference in the same run; the ratio is what to compare.",
+        "",
+        "| measurement | ours | reference | ratio | target |",
+        "|---|---:|---:|---:|---|",
+    ]
+    for name, ours, reference, what in rows:
+        ratio = ours / reference
+        lines.append(
+            f"| {name} | {ours * 1e3:.1f} ms | {what}: {reference * 1e3:.1f} ms | {ratio:.2f}x "
+            f"| {_target(name, ours, ratio, what)} |"
+        )
+    text = "\n".join(lines) + "\n"
+    print(text)
+    RESULTS.write_text(text, encoding="utf-8")
+    print(f"written to {RESULTS.relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    main()
