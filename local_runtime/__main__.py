@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import importlib
 import logging
 import os
 import signal
@@ -15,6 +16,7 @@ from local_runtime.stack import LocalStack
 def main() -> int:
     """Start the stack, print what a Salesforce admin needs, wait for Ctrl-C."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s", stream=sys.stderr)
+    logging.getLogger("botocore").setLevel(logging.WARNING)
     stack = LocalStack(
         port=int(os.environ.get("PORT", "3000")),
         moto_port=int(os.environ.get("MOTO_PORT", "5000")),
@@ -24,7 +26,7 @@ def main() -> int:
     stack.start()
     assert stack.aws is not None
     token = os.environ["OUTBOUND_TOKEN"]
-    listeners = stack.functions["OutboundListenerFunction"].handler.__globals__["registry"].names()
+    listeners = importlib.import_module(stack.functions["OutboundListenerFunction"].spec.module).registry.names()
     print(
         f"""
 Salesforce integration edge, running locally

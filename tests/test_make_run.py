@@ -1,0 +1,45 @@
+"""`make run`'s entry point as a user runs it: a process that serves, acknowledges, and stops on Ctrl-C."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+
+from conftest import ROOT
+
+
+def test_local_runtime_serves_and_stops_cleanly_on_ctrl_c() -> None:
+    env = {**os.environ, "PORT": "0", "MOTO_PORT": "0", "OUTBOUND_TOKEN": "run-token", "PYTHONUNBUFFERED": "1"}
+    env.pop("AWS_ENDPOINT_URL", None)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "local_runtime"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        url = None
+        deadline = time.monotonic() + 90
+        assert process.stdout is not None
+        while url is None and time.monotonic() < deadline:
+            line = process.stdout.readline()
+            found = re.match(r"\s+API\s+(http://\S+)", line)
+            url = found.group(1) if found else None
+        assert url, "the local runtime never printed its URL"
+        body = (ROOT / "events" / "samples" / "account_alfki.xml").read_bytes()
+        request = urllib.request.Request(
+            f"{url}/outbound/account?token=run-token", data=body, headers={"Content-Type": "text/xml; charset=utf-8"}
+        )
+        with urllib.request.urlopen(request, timeout=20) as response:  # noqa: S310 - loopback
+            assert response.status == 200
+            assert b"<ns0:Ack>true</ns0:Ack>" in response.read()
+    finally:
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=20) == 0
