@@ -37,7 +37,7 @@ def test_local_runtime_serves_and_stops_cleanly_on_ctrl_c() -> None:
         request = urllib.request.Request(
             f"{url}/outbound/account?token=run-token", data=body, headers={"Content-Type": "text/xml; charset=utf-8"}
         )
-        with urllib.request.urlopen(request, timeout=20) as response:  # noqa: S310 - loopback
+        with urllib.request.urlopen(request, timeout=20) as response:
             assert response.status == 200
             assert b"<ns0:Ack>true</ns0:Ack>" in response.read()
     finally:
