@@ -34,6 +34,9 @@ Salesforce integration edge, running locally
   Outbound Messages   {stack.url}/outbound/<listener>?token={token}
       listeners       {", ".join(listeners)}
   OUTBOUND_TOKEN      {token}
+  Callouts            {stack.url}/api/v1/...   (OpenAPI: {stack.url}/api/v1/openapi.json)
+      CALLOUT_AUTH    {os.environ["CALLOUT_AUTH"]}
+      CALLOUT_API_KEY {os.environ.get("CALLOUT_API_KEY", "")}   (send it as the x-api-key header)
   ALLOWED_ORG_IDS     {os.environ["ALLOWED_ORG_IDS"]}
   local AWS (moto)    {stack.aws.endpoint}   (MOTO_PORT; e.g. aws --endpoint-url {stack.aws.endpoint} sqs list-queues)
   queue               {stack.physical("NotificationQueue")}

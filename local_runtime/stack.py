@@ -22,6 +22,9 @@ LOCAL_DEFAULTS = {
         "00D5g00000LoCaL,00DQ0000000EB93,00D7F00000107Xs,012345678901234,ABC90000000gNcm,0123456789ABCDE"
     ),
     "POWERTOOLS_TRACE_DISABLED": "true",
+    # Locally the callout API checks an API key (SigV4 is API Gateway's job, which has no local equivalent here).
+    "CALLOUT_AUTH": "ApiKey",
+    "CALLOUT_API_KEY": "local-dev-key",
 }
 
 

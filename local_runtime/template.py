@@ -60,16 +60,26 @@ class Template:
         for name, spec in self.doc.get("Parameters", {}).items():
             default = (local_defaults or {}).get(name, spec.get("Default", ""))
             self.parameters[name] = os.environ.get(_env_name(name), str(default))
-        self.conditions = {name: bool(self._eval(expr, {})) for name, expr in self.doc.get("Conditions", {}).items()}
+        self.conditions: dict[str, bool] = {}
+        for name, expr in self.doc.get("Conditions", {}).items():  # in order: a condition may use earlier ones
+            self.conditions[name] = bool(self._eval(expr, {}))
         self.physical: dict[str, dict[str, str]] = {}
 
     @property
     def resources(self) -> dict[str, Any]:
         return self.doc["Resources"]  # type: ignore[no-any-return]
 
+    def active(self, resource: dict[str, Any]) -> bool:
+        """False for a resource whose Condition is false with these parameters."""
+        return "Condition" not in resource or self.conditions[resource["Condition"]]
+
     def of_type(self, resource_type: str) -> dict[str, dict[str, Any]]:
-        """Logical id → properties of every resource of this type, intrinsic functions left in place."""
-        return {k: v.get("Properties", {}) for k, v in self.resources.items() if v["Type"] == resource_type}
+        """Logical id → properties of every active resource of this type, intrinsic functions left in place."""
+        return {
+            k: v.get("Properties", {})
+            for k, v in self.resources.items()
+            if v["Type"] == resource_type and self.active(v)
+        }
 
     def resolve(self, value: Any) -> Any:
         """Evaluate intrinsic functions with local physical ids; values that do not exist locally become absent."""
@@ -141,6 +151,8 @@ class Template:
                 return str(left) == str(right)
             case "Fn::Not":
                 return not self._eval(arg[0], physical)
+            case "Condition":
+                return self.conditions[arg]
             case "Fn::Sub":
                 text = arg if isinstance(arg, str) else arg[0]
                 return re.sub(r"\$\{([\w:.]+)\}", lambda m: str(self._eval(_ref(m.group(1)), physical)), text)

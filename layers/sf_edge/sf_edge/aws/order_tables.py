@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import os
+from decimal import Decimal
 
 from sf_edge.aws.clients import dynamodb
+from sf_edge.callouts.order_desk import OrderDesk
 from sf_edge.notifications.archive import NotificationArchive
 from sf_edge.notifications.routing import Services
 from sf_edge.order_system.customer_repository import CustomerRepository
 from sf_edge.order_system.key_registry import KeyRegistry
 from sf_edge.order_system.order_repository import OrderRepository
+from sf_edge.order_system.product_repository import ProductRepository
 
 
 def services_from_env() -> Services:
@@ -20,4 +23,18 @@ def services_from_env() -> Services:
         customers=CustomerRepository(resource.Table(os.environ["CUSTOMERS_TABLE"]), keys),
         orders=OrderRepository(resource.Table(os.environ["ORDERS_TABLE"]), keys),
         archive=NotificationArchive(resource.Table(os.environ["NOTIFICATION_ARCHIVE_TABLE"])),
+    )
+
+
+def order_desk_from_env() -> OrderDesk:
+    """The callouts' service over the tables the environment names (CUSTOMERS_TABLE, ORDERS_TABLE, ...)."""
+    resource = dynamodb()
+    keys = KeyRegistry(resource.Table(os.environ["KEY_REGISTRY_TABLE"]))
+    return OrderDesk(
+        customers=CustomerRepository(resource.Table(os.environ["CUSTOMERS_TABLE"]), keys),
+        orders=OrderRepository(
+            resource.Table(os.environ["ORDERS_TABLE"]), keys, resource.Table(os.environ["ORDER_DETAILS_TABLE"])
+        ),
+        products=ProductRepository(resource.Table(os.environ["PRODUCTS_TABLE"]), resource),
+        default_credit_limit=Decimal(os.environ.get("DEFAULT_CREDIT_LIMIT", "25000")),
     )

@@ -1,4 +1,8 @@
-"""Where the Outbound Message token comes from: Secrets Manager or SSM in AWS, the environment locally."""
+"""Where secrets come from: Secrets Manager or SSM in AWS, the environment locally.
+
+For a setting NAME, `NAME_SECRET_ID` names a Secrets Manager secret, `NAME_PARAMETER` an SSM SecureString, and
+`NAME` itself holds the value (local runs and tests). Values are cached by Powertools for five minutes.
+"""
 
 from __future__ import annotations
 
@@ -9,15 +13,20 @@ from collections.abc import Callable
 CACHE_SECONDS = 300
 
 
-def outbound_token_source() -> Callable[[], str]:
-    """A callable returning the configured token(s); secrets are cached by Powertools for five minutes."""
-    secret_id = os.environ.get("OUTBOUND_TOKEN_SECRET_ID")
-    parameter = os.environ.get("OUTBOUND_TOKEN_PARAMETER")
+def secret_source(name: str) -> Callable[[], str]:
+    """A callable returning the setting's current value ('' when unset)."""
+    secret_id = os.environ.get(f"{name}_SECRET_ID")
+    parameter = os.environ.get(f"{name}_PARAMETER")
     if secret_id:
         return lambda: _tokens_from(_secret(secret_id))
     if parameter:
         return lambda: _tokens_from(_parameter(parameter))
-    return lambda: os.environ.get("OUTBOUND_TOKEN", "")
+    return lambda: os.environ.get(name, "")
+
+
+def outbound_token_source() -> Callable[[], str]:
+    """The Outbound Message token(s): OUTBOUND_TOKEN_SECRET_ID, OUTBOUND_TOKEN_PARAMETER or OUTBOUND_TOKEN."""
+    return secret_source("OUTBOUND_TOKEN")
 
 
 def _secret(secret_id: str) -> str:
@@ -33,7 +42,7 @@ def _parameter(name: str) -> str:
 
 
 def _tokens_from(value: str) -> str:
-    """Accept a plain token, or JSON {"token": ...} / {"tokens": [...]} for rotation."""
+    """Accept a plain value, or JSON {"token": ...} / {"tokens": [...]} for rotation."""
     if value.lstrip().startswith("{"):
         data = json.loads(value)
         tokens = data.get("tokens") or [data.get("token", "")]

@@ -23,6 +23,7 @@ class Customer(BaseModel):
     Country: str | None = None
     Phone: str | None = None
     Fax: str | None = None
+    CreditLimit: Decimal | None = None
     SalesforceAccountId: str | None = None
     SalesforceModstamp: str | None = None
 
@@ -48,3 +49,37 @@ class Order(BaseModel):
     ShipCountry: str | None = None
     SalesforceOpportunityId: str | None = None
     SalesforceAmount: Decimal | None = None
+
+
+class Product(BaseModel):
+    """A Northwind Product: list price and stock."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    ProductID: int
+    ProductName: str
+    SupplierID: int | None = None
+    CategoryID: int | None = None
+    QuantityPerUnit: str | None = None
+    UnitPrice: Decimal = Decimal(0)
+    UnitsInStock: int = 0
+    UnitsOnOrder: int = 0
+    ReorderLevel: int = 0
+    Discontinued: bool = False
+
+
+class OrderDetail(BaseModel):
+    """A Northwind order line (key: OrderID + ProductID)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    OrderID: int
+    ProductID: int
+    UnitPrice: Decimal
+    Quantity: int
+    Discount: Decimal = Decimal(0)
+
+    @property
+    def total(self) -> Decimal:
+        """Line value after its discount."""
+        return self.UnitPrice * self.Quantity * (1 - self.Discount)

@@ -2,23 +2,42 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from sf_edge.order_system.entities import Order
+from sf_edge.order_system.entities import Order, OrderDetail
 from sf_edge.order_system.key_registry import KeyRegistry
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.service_resource import Table
 
 ORDER_SEQUENCE = "Orders"
+CUSTOMER_INDEX = "CustomerID-index"
 
 
 class OrderRepository:
     """Reads and writes Orders (partition key `OrderID`)."""
 
-    def __init__(self, table: Table, keys: KeyRegistry) -> None:
+    def __init__(self, table: Table, keys: KeyRegistry, details: Table | None = None) -> None:
         self.table = table
         self.keys = keys
+        self.details = details
+
+    def lines(self, order_id: int) -> list[OrderDetail]:
+        """The Order's lines (a Query on the Order_Details key)."""
+        from boto3.dynamodb.conditions import Key
+
+        assert self.details is not None, "OrderRepository built without the Order_Details table"
+        items = _query_all(self.details, KeyConditionExpression=Key("OrderID").eq(order_id))
+        return [OrderDetail.model_validate(item) for item in items]
+
+    def for_customer(self, customer_id: str) -> list[Order]:
+        """Every Order of a Customer (a Query on the CustomerID index)."""
+        from boto3.dynamodb.conditions import Key
+
+        items = _query_all(
+            self.table, IndexName=CUSTOMER_INDEX, KeyConditionExpression=Key("CustomerID").eq(customer_id)
+        )
+        return [Order.model_validate(item) for item in items]
 
     def get(self, order_id: int) -> Order | None:
         """The Order with this id, if any."""
@@ -47,3 +66,14 @@ class OrderRepository:
             existing = self.get(claimed.OrderID)
             return (existing or claimed), False
         return claimed, True
+
+
+def _query_all(table: Table, **kwargs: Any) -> list[dict[str, Any]]:
+    """Every item a Query returns, following LastEvaluatedKey."""
+    items: list[dict[str, Any]] = []
+    while True:
+        response = table.query(**kwargs)
+        items.extend(response.get("Items", []))
+        if "LastEvaluatedKey" not in response:
+            return items
+        kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]

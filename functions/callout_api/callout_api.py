@@ -1,0 +1,184 @@
+"""Lambda entry point for the callout API (`/api/v1/...`): JSON request-reply for Apex and External Services.
+
+Powertools' REST resolver validates requests and responses against the pydantic contract; every router module
+in `callout_routers/` is included, so adding an operation is adding one module. Errors of any kind leave as the one
+documented JSON shape (`ApiError`), with the request id echoed in `X-Request-Id`.
+"""
+
+from __future__ import annotations
+
+import base64
+import importlib
+import json
+import pkgutil
+import re
+from functools import cache
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
+from aws_lambda_powertools.event_handler.exceptions import NotFoundError
+from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
+from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.openapi.models import Server
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+import callout_routers
+from sf_edge.callouts.auth import authenticator_from_env
+from sf_edge.callouts.errors import ApiError, ApiProblem, FieldError
+from sf_edge.callouts.openapi import to_openapi_30
+from sf_edge.observability import build_tracer
+
+PREFIX = "/api/v1"
+logger = Logger()
+metrics = Metrics()
+tracer = build_tracer()
+app = APIGatewayRestResolver(enable_validation=True)
+
+for module in pkgutil.iter_modules(callout_routers.__path__):
+    app.include_router(importlib.import_module(f"callout_routers.{module.name}").router, prefix=PREFIX)
+
+_REQUEST_ID = re.compile(r"^[\w.:-]{1,128}$")
+
+
+def request_id() -> str:
+    """The caller's X-Request-Id when it is sane, else API Gateway's request id."""
+    sent = app.current_event.headers.get("X-Request-Id") or app.current_event.headers.get("x-request-id") or ""
+    return sent if _REQUEST_ID.match(sent) else app.current_event.request_context.request_id
+
+
+def error_response(status: int, code: str, message: str, field_errors: list[FieldError] | None = None) -> Response[str]:
+    """The ApiError body every failure uses."""
+    body = ApiError(status=status, code=code, message=message, request_id=request_id(), field_errors=field_errors or [])
+    metrics.add_metric(name="CalloutErrors", unit=MetricUnit.Count, value=1)
+    logger.warning("Callout refused", status=status, code=code, detail=message)
+    return Response(
+        status_code=status,
+        content_type="application/json",
+        body=body.model_dump_json(by_alias=True),
+        headers={"X-Request-Id": request_id()},
+    )
+
+
+def refuse_early(event: dict[str, Any]) -> dict[str, Any] | None:
+    """Checks that come before routing and validation: credentials (401), media type (415), JSON syntax (400)."""
+    headers = {k.lower(): v for k, v in (event.get("headers") or {}).items()}
+    denied = authenticator_from_env().check(headers)
+    if denied is not None:
+        return _early(
+            event,
+            401,
+            denied.code,
+            denied.message,
+            {"WWW-Authenticate": "Bearer" if "BEARER" in denied.code else "ApiKey"},
+        )
+    body = event.get("body")
+    if body and event.get("httpMethod") in ("POST", "PUT", "PATCH"):
+        if "json" not in headers.get("content-type", "application/json").lower():
+            return _early(event, 415, "UNSUPPORTED_MEDIA_TYPE", "Send the body as application/json")
+        try:
+            json.loads(base64.b64decode(body) if event.get("isBase64Encoded") else body)
+        except (ValueError, UnicodeDecodeError):
+            return _early(event, 400, "MALFORMED_JSON", "The request body is not valid JSON")
+    return None
+
+
+def _early(
+    event: dict[str, Any], status: int, code: str, message: str, headers: dict[str, str] | None = None
+) -> dict[str, Any]:
+    sent = {k.lower(): v for k, v in (event.get("headers") or {}).items()}.get("x-request-id", "")
+    rid = sent if _REQUEST_ID.match(sent) else (event.get("requestContext") or {}).get("requestId")
+    body = ApiError(status=status, code=code, message=message, request_id=rid)
+    metrics.add_metric(name="CalloutErrors", unit=MetricUnit.Count, value=1)
+    logger.warning("Callout refused", status=status, code=code, detail=message)
+    return {
+        "statusCode": status,
+        "headers": {"Content-Type": "application/json", "X-Request-Id": rid or "", **(headers or {})},
+        "body": body.model_dump_json(by_alias=True),
+        "isBase64Encoded": False,
+    }
+
+
+def echo_request_id(app: APIGatewayRestResolver, next_middleware: NextMiddleware) -> Response[Any]:
+    """Every answer carries the request id the caller can quote."""
+    response = next_middleware(app)
+    response.headers["X-Request-Id"] = request_id()
+    return response
+
+
+app.use(middlewares=[echo_request_id])
+
+TITLE = "Salesforce integration edge: callouts"
+DESCRIPTION = (
+    "Request-reply endpoints for Apex callouts, Named Credentials and External Services over the order system. "
+    "Errors share one JSON shape (ApiError). POST operations honour an Idempotency-Key header."
+)
+
+
+@cache
+def openapi_document() -> dict[str, Any]:
+    """This API as OpenAPI 3.0 (External Services does not take 3.1)."""
+    document = app.get_openapi_json_schema(
+        title=TITLE, version="1.0.0", description=DESCRIPTION, servers=[Server(url="/")]
+    )
+    return to_openapi_30(json.loads(document))
+
+
+@app.get(f"{PREFIX}/openapi.json", include_in_schema=False)
+def get_openapi() -> Response[str]:
+    """The document External Services imports (the same as openapi/callouts.json)."""
+    return Response(status_code=200, content_type="application/json", body=json.dumps(openapi_document()))
+
+
+@app.exception_handler(RequestValidationError)  # type: ignore[untyped-decorator]
+def invalid_request(error: RequestValidationError) -> Response[str]:
+    """Well-formed input that breaks the contract: a 422 naming every field (bad JSON never gets here)."""
+    errors = error.errors()
+    fields = [
+        FieldError(
+            field=_field_path(e.get("loc", ())),
+            code=str(e.get("type", "invalid")),
+            message=str(e.get("msg", "invalid")),
+        )
+        for e in errors
+    ]
+    return error_response(422, "VALIDATION_FAILED", f"{len(fields)} field(s) failed validation", fields)
+
+
+@app.exception_handler(ApiProblem)  # type: ignore[untyped-decorator]
+def problem(error: ApiProblem) -> Response[str]:
+    """Domain refusals: 404 unknown ids, 409 idempotency conflicts, ..."""
+    return error_response(error.status, error.code, error.message, error.field_errors)
+
+
+@app.not_found
+def no_route(error: NotFoundError) -> Response[str]:
+    return error_response(
+        404, "ROUTE_NOT_FOUND", f"No operation at {app.current_event.http_method} {app.current_event.path}"
+    )
+
+
+@app.exception_handler(Exception)  # type: ignore[untyped-decorator]
+def unexpected(error: Exception) -> Response[str]:
+    """Our fault, never the caller's: logged with its stack, answered without internals."""
+    logger.exception("Callout failed")
+    return error_response(500, "INTERNAL_ERROR", "Something went wrong on our side; retry later")
+
+
+def _field_path(loc: tuple[Any, ...] | list[Any]) -> str:
+    """('body', 'lines', 0, 'quantity') → 'lines[0].quantity'; ('path', 'orderId') → 'orderId'."""
+    path = ""
+    for part in list(loc)[1:] if loc and loc[0] in ("body", "path", "query", "header") else list(loc):
+        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+    return path or "body"
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True)
+@tracer.capture_lambda_handler(capture_response=False)
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    """Route one callout."""
+    metrics.add_metric(name="CalloutRequests", unit=MetricUnit.Count, value=1)
+    return refuse_early(event) or app.resolve(event, context)

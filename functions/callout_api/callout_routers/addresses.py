@@ -1,0 +1,45 @@
+"""POST /api/v1/addresses/validate: normalize and validate a postal address."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from aws_lambda_powertools.event_handler.api_gateway import Router
+from aws_lambda_powertools.event_handler.openapi.params import Body, Header
+
+from callout_routers import idempotency_table
+from sf_edge.callouts.addresses import validate_address
+from sf_edge.callouts.contract import AddressRequest, AddressValidation
+from sf_edge.callouts.errors import ApiError
+from sf_edge.callouts.idempotency import run_once
+
+router = Router()  # type: ignore[no-untyped-call]
+
+
+@router.post(
+    "/addresses/validate",
+    operation_id="validateAddress",
+    summary="Normalize and validate a postal address",
+    description="ISO 3166 country (code or name) and subdivision, required parts and postal-code formats of the "
+    "main countries, and suggestions for what can be fixed. An address with problems is still a 200 with "
+    "valid=false and its issues.",
+    responses={
+        200: {"description": "Validation result", "content": {"application/json": {"model": AddressValidation}}},
+        422: {"description": "Invalid request", "content": {"application/json": {"model": ApiError}}},
+    },
+    tags=["Addresses"],
+)
+def validate(
+    request: Annotated[AddressRequest, Body(description="The address as entered")],
+    idempotency_key: Annotated[
+        str | None, Header(alias="Idempotency-Key", description="Client-chosen retry key", max_length=255)
+    ] = None,
+) -> dict[str, Any]:
+    payload = request.model_dump(mode="json", by_alias=True)
+    return run_once(
+        idempotency_table(),
+        "validateAddress",
+        idempotency_key,
+        payload,
+        lambda: validate_address(request).model_dump(mode="json", by_alias=True),
+    )

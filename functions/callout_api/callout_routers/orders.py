@@ -1,0 +1,32 @@
+"""GET /api/v1/orders/{orderId}: an order with its lines and total."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from aws_lambda_powertools.event_handler.api_gateway import Router
+from aws_lambda_powertools.event_handler.openapi.params import Path
+
+from callout_routers import desk
+from sf_edge.callouts.contract import OrderView
+from sf_edge.callouts.errors import ApiError
+
+router = Router()  # type: ignore[no-untyped-call]
+
+
+@router.get(
+    "/orders/<orderId>",
+    operation_id="getOrder",
+    summary="An order with its lines",
+    description="Header, lines (product, unit price, quantity, discount, line total), status and total of an order.",
+    responses={
+        200: {"description": "The order", "content": {"application/json": {"model": OrderView}}},
+        404: {"description": "Unknown order", "content": {"application/json": {"model": ApiError}}},
+        422: {"description": "Malformed order id", "content": {"application/json": {"model": ApiError}}},
+    },
+    tags=["Orders"],
+)
+def get_order(
+    orderId: Annotated[int, Path(ge=1, le=2_147_483_647, description="Northwind OrderID", examples=[10248])],
+) -> OrderView:
+    return desk().order(orderId)

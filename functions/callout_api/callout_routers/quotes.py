@@ -1,0 +1,49 @@
+"""POST /api/v1/quotes: price product lines for a customer."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from aws_lambda_powertools.event_handler.api_gateway import Router
+from aws_lambda_powertools.event_handler.openapi.params import Body, Header
+
+from callout_routers import desk, idempotency_table
+from sf_edge.callouts.contract import Quote, QuoteRequest
+from sf_edge.callouts.errors import ApiError
+from sf_edge.callouts.idempotency import run_once
+
+router = Router()  # type: ignore[no-untyped-call]
+
+
+@router.post(
+    "/quotes",
+    operation_id="createQuote",
+    summary="Price product lines for a customer",
+    description="List prices from Products, quantity-break discounts per line (10+ units 5%, 50+ 10%, 100+ 15%), "
+    "stock availability per line, subtotal, discount and total. Send an Idempotency-Key header so that a retry "
+    "after a timeout returns the same quote.",
+    responses={
+        200: {"description": "The quote", "content": {"application/json": {"model": Quote}}},
+        404: {"description": "Unknown account or product", "content": {"application/json": {"model": ApiError}}},
+        409: {
+            "description": "Idempotency-Key reused with another body",
+            "content": {"application/json": {"model": ApiError}},
+        },
+        422: {"description": "Invalid request", "content": {"application/json": {"model": ApiError}}},
+    },
+    tags=["Quotes"],
+)
+def create_quote(
+    request: Annotated[QuoteRequest, Body(description="The customer and the product lines to price")],
+    idempotency_key: Annotated[
+        str | None, Header(alias="Idempotency-Key", description="Client-chosen retry key", max_length=255)
+    ] = None,
+) -> dict[str, Any]:
+    payload = request.model_dump(mode="json", by_alias=True)
+    return run_once(
+        idempotency_table(),
+        "createQuote",
+        idempotency_key,
+        payload,
+        lambda: desk().quote(request).model_dump(mode="json", by_alias=True),
+    )

@@ -1,0 +1,42 @@
+"""The one error shape every callout answers with: status, code, message, request id and field errors."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from sf_edge.callouts.contract import Contract
+
+
+class FieldError(Contract):
+    field: str = Field(
+        description="Path of the offending field, e.g. lines[0].quantity", examples=["lines[0].quantity"]
+    )
+    code: str = Field(description="Machine-readable reason", examples=["greater_than_equal"])
+    message: str
+
+
+class ApiError(Contract):
+    """Apex: `ApiError e = (ApiError) JSON.deserialize(res.getBody(), ApiError.class);`"""
+
+    status: int = Field(examples=[422])
+    code: str = Field(examples=["VALIDATION_FAILED"])
+    message: str
+    request_id: str | None = None
+    field_errors: list[FieldError] = Field(default_factory=list)
+
+
+class ApiProblem(Exception):  # noqa: N818 - a problem report, in the RFC 7807 sense
+    """Raised by the domain; mapped to ApiError with its status."""
+
+    def __init__(self, status: int, code: str, message: str, field_errors: list[FieldError] | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.field_errors = field_errors or []
+
+
+def not_found(what: str, identifier: object, field: str | None = None) -> ApiProblem:
+    """404 for an id that does not exist."""
+    errors = [FieldError(field=field, code="not_found", message=f"No {what} {identifier}")] if field else []
+    return ApiProblem(404, "NOT_FOUND", f"No {what} {identifier}", errors)
