@@ -18,7 +18,7 @@ SAM_PATH := $(dir $(PYTHON313)):$(PATH)
 STACK ?= salesforce-integration-edge
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: help run test lint validate build deploy bench events invoke clean check-python
+.PHONY: help run test lint validate build deploy bench events openapi invoke clean check-python
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -53,6 +53,9 @@ bench: $(VENV)/.installed  ## benchmarks; writes bench/results.md
 
 events: $(VENV)/.installed  ## regenerate events/ from events/samples/
 	$(PY) events/build_events.py
+
+openapi: $(VENV)/.installed  ## write openapi/callouts.json (OpenAPI 3.0, for External Services)
+	$(PY) openapi/generate.py
 
 invoke: build  ## sam local invoke (Docker) the listener with EVENT=events/outbound_listener/opportunity_valid.json
 	PATH="$(SAM_PATH)" $(SAM) local invoke OutboundListenerFunction --env-vars events/env.json \

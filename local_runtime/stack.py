@@ -104,14 +104,21 @@ class LocalStack:
         return self.template.physical[logical_id]["Ref"]
 
     def _seed(self) -> dict[str, int]:
-        from sf_edge.aws.clients import dynamodb
-        from sf_edge.order_system.key_registry import KeyRegistry
-        from sf_edge.order_system.northwind_seed import seed
+        return seed_order_system(self.template)
 
-        resource = dynamodb()
-        tables = {
-            resource_def["Metadata"]["EntitySet"]: resource.Table(self.physical(logical_id))
-            for logical_id, resource_def in self.template.resources.items()
-            if resource_def["Type"] == "AWS::DynamoDB::Table" and "EntitySet" in resource_def.get("Metadata", {})
-        }
-        return seed(NORTHWIND_DIR, tables, KeyRegistry(resource.Table(self.physical("KeyRegistryTable"))))
+
+def seed_order_system(template: Template, entity_sets: set[str] | None = None) -> dict[str, int]:
+    """Load Northwind into every table whose template Metadata names an EntitySet (or only those given)."""
+    from sf_edge.aws.clients import dynamodb
+    from sf_edge.order_system.key_registry import KeyRegistry
+    from sf_edge.order_system.northwind_seed import seed
+
+    resource = dynamodb()
+    tables = {
+        definition["Metadata"]["EntitySet"]: resource.Table(template.physical[logical_id]["Ref"])
+        for logical_id, definition in template.resources.items()
+        if definition["Type"] == "AWS::DynamoDB::Table"
+        and "EntitySet" in definition.get("Metadata", {})
+        and (entity_sets is None or definition["Metadata"]["EntitySet"] in entity_sets)
+    }
+    return seed(NORTHWIND_DIR, tables, KeyRegistry(resource.Table(template.physical["KeyRegistryTable"]["Ref"])))

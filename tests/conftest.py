@@ -202,10 +202,8 @@ def run_worker_until_empty(source, max_polls: int = 200) -> tuple[int, int]:  # 
 
 def seed_customers(stack: Stack) -> None:
     """Northwind's Customers, and the Orders sequence where Northwind's OrderIDs end."""
-    from local_runtime.stack import NORTHWIND_DIR
+    from local_runtime.stack import seed_order_system
     from sf_edge.order_system.key_registry import KeyRegistry
-    from sf_edge.order_system.northwind_seed import seed
 
-    keys = KeyRegistry(stack.table("KeyRegistryTable"))
-    seed(NORTHWIND_DIR, {"Customers": stack.table("CustomersTable")}, keys)
-    keys.ensure_sequence_at_least("Orders", 11077)
+    seed_order_system(stack.template, {"Customers"})
+    KeyRegistry(stack.table("KeyRegistryTable")).ensure_sequence_at_least("Orders", 11077)

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from conftest import ROOT, Stack, run_worker_until_empty, seed_customers, worker_source
+from local_runtime.lambda_host import LocalContext
 from sf_edge.aws.clients import sqs_client
 
 EVENTS = ROOT / "events"
@@ -35,13 +36,6 @@ def test_committed_events_match_their_samples() -> None:
     assert on_disk == set(expected)
 
 
-class Context:
-    function_name = "OutboundListenerFunction"
-    memory_limit_in_mb = 1024
-    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:OutboundListenerFunction"
-    aws_request_id = "sample"
-
-
 @pytest.mark.parametrize(
     "path", sorted(p.name for p in (EVENTS / "outbound_listener").glob("*.json")), ids=lambda n: n.removesuffix(".json")
 )
@@ -51,7 +45,7 @@ def test_listener_event_outcome(stack: Stack, monkeypatch: pytest.MonkeyPatch, p
     monkeypatch.setenv("OUTBOUND_TOKEN", BUILD.LOCAL_TOKEN)
     monkeypatch.setattr(outbound_listener, "intake", outbound_listener.build_intake())
     response = outbound_listener.lambda_handler(
-        json.loads((EVENTS / "outbound_listener" / path).read_text()), Context()
+        json.loads((EVENTS / "outbound_listener" / path).read_text()), LocalContext("OutboundListenerFunction")
     )
     outcome = next(kind for kind in ("valid", "wrong_org", "malformed") if path.endswith(f"_{kind}.json"))
     expected = {"valid": 200, "wrong_org": 403, "malformed": 400}[outcome]

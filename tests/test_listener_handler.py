@@ -11,17 +11,11 @@ from typing import Any
 import pytest
 
 from conftest import TOKEN, Stack, fixture_request
+from local_runtime.lambda_host import LocalContext
 
 SESSION_ID = (
     "ABC90000000gNcm!ARcAQJ.8aOC5VjE5D1VicpNZqe2PZe9Z7Fq0W4wEvF_xbmqyOs3V4QwJtUsPZ84vaw2dpHcHR5aooybd9C3sbet94cJujlCY"
 )
-
-
-class Context:
-    function_name = "OutboundListenerFunction"
-    memory_limit_in_mb = 1024
-    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:OutboundListenerFunction"
-    aws_request_id = "req-1"
 
 
 def api_event(
@@ -68,7 +62,7 @@ ACCOUNT = fixture_request("Account__sessionid_standalone__abrarsheikhsony.xml")
 
 @pytest.mark.parametrize("b64", [False, True])
 def test_ack_over_api_gateway(handler, stack: Stack, logs: io.StringIO, b64: bool) -> None:  # type: ignore[no-untyped-def]
-    response = handler(api_event(ACCOUNT, b64=b64), Context())
+    response = handler(api_event(ACCOUNT, b64=b64), LocalContext("OutboundListenerFunction"))
     assert response["statusCode"] == 200
     assert response["headers"]["Content-Type"] == "text/xml; charset=utf-8"
     assert "<ns0:Ack>true</ns0:Ack>" in response["body"]
@@ -84,7 +78,7 @@ def test_ack_over_api_gateway(handler, stack: Stack, logs: io.StringIO, b64: boo
 
 
 def test_fault_is_logged_with_its_reason(handler, stack: Stack, logs: io.StringIO) -> None:  # type: ignore[no-untyped-def]
-    response = handler(api_event(ACCOUNT, token="guess"), Context())
+    response = handler(api_event(ACCOUNT, token="guess"), LocalContext("OutboundListenerFunction"))
     assert response["statusCode"] == 401
     assert "<faultstring>Wrong token</faultstring>" in response["body"]
     [line] = [x for x in log_lines(logs) if x["message"] == "Rejected with a SOAP Fault"]
@@ -94,7 +88,9 @@ def test_fault_is_logged_with_its_reason(handler, stack: Stack, logs: io.StringI
 
 
 def test_wrong_org_logs_the_org(handler, stack: Stack, logs: io.StringIO) -> None:  # type: ignore[no-untyped-def]
-    response = handler(api_event(ACCOUNT.replace(b"ABC90000000gNcm", b"XYZ90000000gNcm")), Context())
+    response = handler(
+        api_event(ACCOUNT.replace(b"ABC90000000gNcm", b"XYZ90000000gNcm")), LocalContext("OutboundListenerFunction")
+    )
     assert response["statusCode"] == 403
     [line] = [x for x in log_lines(logs) if x["message"] == "Rejected with a SOAP Fault"]
     assert line["organization_id"] == "XYZ90000000gNcmEAE"
@@ -106,7 +102,7 @@ def test_stale_wsdl_fields_are_logged_as_a_warning(handler, stack: Stack, logs: 
         b"<sf:AccountId>001Q000000SvOoG</sf:AccountId>",
         b"<sf:AccountId>001Q000000SvOoG</sf:AccountId><sf:Renewal_Date__c>2025-01-01</sf:Renewal_Date__c>",
     )
-    response = handler(api_event(body, listener="opportunity"), Context())
+    response = handler(api_event(body, listener="opportunity"), LocalContext("OutboundListenerFunction"))
     assert response["statusCode"] == 200
     [warning] = [x for x in log_lines(logs) if x["level"] == "WARNING"]
     assert warning["unknown_fields"] == ["Renewal_Date__c"]

@@ -9,7 +9,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Path
 
 from callout_routers import desk
 from sf_edge.callouts.contract import CreditStatus
-from sf_edge.callouts.errors import ApiError
+from sf_edge.callouts.errors import error_responses
 
 router = Router()  # type: ignore[no-untyped-call]
 
@@ -23,8 +23,7 @@ router = Router()  # type: ignore[no-untyped-call]
     "Account Id linked to it.",
     responses={
         200: {"description": "Credit status", "content": {"application/json": {"model": CreditStatus}}},
-        404: {"description": "Unknown account", "content": {"application/json": {"model": ApiError}}},
-        422: {"description": "Malformed account id", "content": {"application/json": {"model": ApiError}}},
+        **error_responses(404, 422),
     },
     tags=["Accounts"],
 )

@@ -10,7 +10,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Body, Header
 from callout_routers import idempotency_table
 from sf_edge.callouts.addresses import validate_address
 from sf_edge.callouts.contract import AddressRequest, AddressValidation
-from sf_edge.callouts.errors import ApiError
+from sf_edge.callouts.errors import error_responses
 from sf_edge.callouts.idempotency import run_once
 
 router = Router()  # type: ignore[no-untyped-call]
@@ -25,7 +25,7 @@ router = Router()  # type: ignore[no-untyped-call]
     "valid=false and its issues.",
     responses={
         200: {"description": "Validation result", "content": {"application/json": {"model": AddressValidation}}},
-        422: {"description": "Invalid request", "content": {"application/json": {"model": ApiError}}},
+        **error_responses(422, 415),
     },
     tags=["Addresses"],
 )
@@ -42,4 +42,5 @@ def validate(
         idempotency_key,
         payload,
         lambda: validate_address(request).model_dump(mode="json", by_alias=True),
+        router.lambda_context,
     )

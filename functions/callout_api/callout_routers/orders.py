@@ -9,7 +9,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Path
 
 from callout_routers import desk
 from sf_edge.callouts.contract import OrderView
-from sf_edge.callouts.errors import ApiError
+from sf_edge.callouts.errors import error_responses
 
 router = Router()  # type: ignore[no-untyped-call]
 
@@ -21,8 +21,7 @@ router = Router()  # type: ignore[no-untyped-call]
     description="Header, lines (product, unit price, quantity, discount, line total), status and total of an order.",
     responses={
         200: {"description": "The order", "content": {"application/json": {"model": OrderView}}},
-        404: {"description": "Unknown order", "content": {"application/json": {"model": ApiError}}},
-        422: {"description": "Malformed order id", "content": {"application/json": {"model": ApiError}}},
+        **error_responses(404, 422),
     },
     tags=["Orders"],
 )

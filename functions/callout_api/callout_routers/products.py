@@ -9,7 +9,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 
 from callout_routers import desk
 from sf_edge.callouts.contract import Availability
-from sf_edge.callouts.errors import ApiError
+from sf_edge.callouts.errors import error_responses
 
 router = Router()  # type: ignore[no-untyped-call]
 
@@ -22,8 +22,7 @@ router = Router()  # type: ignore[no-untyped-call]
     "ships from stock.",
     responses={
         200: {"description": "Availability", "content": {"application/json": {"model": Availability}}},
-        404: {"description": "Unknown product", "content": {"application/json": {"model": ApiError}}},
-        422: {"description": "Malformed product id or quantity", "content": {"application/json": {"model": ApiError}}},
+        **error_responses(404, 422),
     },
     tags=["Products"],
 )

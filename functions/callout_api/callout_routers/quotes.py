@@ -9,7 +9,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Body, Header
 
 from callout_routers import desk, idempotency_table
 from sf_edge.callouts.contract import Quote, QuoteRequest
-from sf_edge.callouts.errors import ApiError
+from sf_edge.callouts.errors import error_responses
 from sf_edge.callouts.idempotency import run_once
 
 router = Router()  # type: ignore[no-untyped-call]
@@ -24,12 +24,7 @@ router = Router()  # type: ignore[no-untyped-call]
     "after a timeout returns the same quote.",
     responses={
         200: {"description": "The quote", "content": {"application/json": {"model": Quote}}},
-        404: {"description": "Unknown account or product", "content": {"application/json": {"model": ApiError}}},
-        409: {
-            "description": "Idempotency-Key reused with another body",
-            "content": {"application/json": {"model": ApiError}},
-        },
-        422: {"description": "Invalid request", "content": {"application/json": {"model": ApiError}}},
+        **error_responses(404, 409, 422, 415),
     },
     tags=["Quotes"],
 )
@@ -46,4 +41,5 @@ def create_quote(
         idempotency_key,
         payload,
         lambda: desk().quote(request).model_dump(mode="json", by_alias=True),
+        router.lambda_context,
     )

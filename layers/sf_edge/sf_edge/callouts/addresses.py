@@ -189,10 +189,9 @@ def validate_address(request: AddressRequest) -> AddressValidation:
 
 
 def _fuzzy_country(raw: str) -> str | None:
-    import pycountry
+    """The country whose name is closest to a misspelling ('Untied States' gives US)."""
+    import difflib
 
-    try:
-        matches = pycountry.countries.search_fuzzy(raw.strip())
-    except LookupError:
-        return None
-    return str(matches[0].alpha_2) if matches else None
+    names = {key: country for key, country in _countries().items() if len(key) > 3}
+    close = difflib.get_close_matches(raw.strip().upper(), list(names), n=1, cutoff=0.75)
+    return str(names[close[0]].alpha_2) if close else None

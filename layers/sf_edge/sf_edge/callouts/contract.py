@@ -34,9 +34,17 @@ class QuoteLineRequest(Contract):
     quantity: int = Field(ge=1, le=100_000, description="Units wanted", examples=[12])
 
 
+class PricingMode(StrEnum):
+    STANDARD = "STANDARD"
+    LIST = "LIST"
+
+
 class QuoteRequest(Contract):
     account_id: AccountId
     lines: list[QuoteLineRequest] = Field(min_length=1, max_length=200, description="One line per product")
+    pricing: PricingMode = Field(
+        default=PricingMode.STANDARD, description="STANDARD applies quantity-break discounts; LIST quotes list prices"
+    )
 
 
 class StockStatus(StrEnum):

@@ -25,7 +25,12 @@ def _persistence(table_name: str) -> Any:
 
 
 def run_once(
-    table_name: str, operation: str, key: str | None, payload: dict[str, Any], compute: Callable[[], dict[str, Any]]
+    table_name: str,
+    operation: str,
+    key: str | None,
+    payload: dict[str, Any],
+    compute: Callable[[], dict[str, Any]],
+    context: Any = None,
 ) -> dict[str, Any]:
     """compute() the first time (operation, key) is seen, the stored result afterwards."""
     if key is None:
@@ -46,6 +51,8 @@ def run_once(
     config = IdempotencyConfig(
         event_key_jmespath="[operation, key]", payload_validation_jmespath="payload", expires_after_seconds=TTL_SECONDS
     )
+    if context is not None:
+        config.register_lambda_context(context)  # an in-progress record expires if the invocation times out
 
     @idempotent_function(  # type: ignore[untyped-decorator]
         data_keyword_argument="request", config=config, persistence_store=_persistence(table_name)

@@ -19,7 +19,29 @@ def to_openapi_30(document: dict[str, Any]) -> dict[str, Any]:
     converted: dict[str, Any] = _convert(document, in_schema=False)
     converted["openapi"] = OPENAPI_30
     converted.get("info", {}).get("license", {}).pop("identifier", None)
+    _prune_unreferenced(converted)
     return converted
+
+
+def _prune_unreferenced(document: dict[str, Any]) -> None:
+    """Drop component schemas no operation reaches (Powertools' default 422 models, once we replace them)."""
+    schemas = document.get("components", {}).get("schemas", {})
+    reached: set[str] = set()
+    pending = [document.get("paths", {})]
+    while pending:
+        node = pending.pop()
+        if isinstance(node, dict):
+            ref = node.get("$ref")
+            if isinstance(ref, str) and ref.startswith("#/components/schemas/"):
+                name = ref.rsplit("/", 1)[1]
+                if name not in reached:
+                    reached.add(name)
+                    pending.append(schemas.get(name, {}))
+            pending.extend(node.values())
+        elif isinstance(node, list):
+            pending.extend(node)
+    for name in set(schemas) - reached:
+        del schemas[name]
 
 
 def _convert(node: Any, *, in_schema: bool) -> Any:

@@ -18,6 +18,7 @@ from sf_edge.callouts.contract import (
     CreditStatus,
     OrderLine,
     OrderView,
+    PricingMode,
     Quote,
     QuoteLine,
     QuoteRequest,
@@ -111,7 +112,7 @@ class OrderDesk:
         lines = []
         for line in request.lines:
             product = products[line.product_id]
-            rate = break_discount(line.quantity)
+            rate = break_discount(line.quantity) if request.pricing is PricingMode.STANDARD else Decimal(0)
             subtotal = money(product.UnitPrice * line.quantity)
             discount = money(subtotal * rate)
             status = stock_status(product, line.quantity)

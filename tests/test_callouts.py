@@ -1,0 +1,505 @@
+"""The callout API through its Lambda entry point: every operation, the error contract, auth and idempotency.
+
+Expected figures are computed here, independently, from the Northwind JSON the tables were seeded from.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from conftest import CALLOUT_KEY, ROOT, Stack
+from local_runtime.aws_local import LocalAws
+from local_runtime.lambda_host import LocalContext
+
+NORTHWIND = ROOT / "data" / "northwind"
+PRODUCTS = {p["ProductID"]: p for p in json.loads((NORTHWIND / "Products.json").read_text())}
+ORDERS = json.loads((NORTHWIND / "Orders.json").read_text())
+DETAILS = json.loads((NORTHWIND / "Order_Details.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def seeded(local_aws: LocalAws) -> Iterator[Stack]:
+    """One provisioned and fully seeded account for the module (the tests only read the order system)."""
+    from local_runtime.stack import seed_order_system
+
+    stack = Stack(local_aws)
+    stack.provision()
+    seed_order_system(stack.template)
+    return stack
+
+
+@pytest.fixture
+def api(seeded: Stack, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+    import callout_api
+    from sf_edge.callouts.auth import authenticator_from_env
+
+    monkeypatch.setenv("CALLOUT_AUTH", "ApiKey")
+    monkeypatch.setenv("CALLOUT_API_KEY", CALLOUT_KEY)
+    authenticator_from_env.cache_clear()
+    yield callout_api
+    authenticator_from_env.cache_clear()
+
+
+def call(
+    api: Any,
+    method: str,
+    path: str,
+    body: Any = None,
+    *,
+    headers: dict[str, str] | None = None,
+    query: dict[str, str] | None = None,
+    raw: str | None = None,
+) -> tuple[int, dict[str, str], Any]:
+    sent = {"Content-Type": "application/json", "x-api-key": CALLOUT_KEY, **(headers or {})}
+    sent = {k: v for k, v in sent.items() if v is not None}
+    event = {
+        "resource": "/api/v1/{proxy+}",
+        "path": path,
+        "httpMethod": method,
+        "headers": sent,
+        "multiValueHeaders": {k: [v] for k, v in sent.items()},
+        "queryStringParameters": query,
+        "multiValueQueryStringParameters": {k: [v] for k, v in (query or {}).items()} or None,
+        "pathParameters": {"proxy": path.removeprefix("/api/v1/")},
+        "requestContext": {"requestId": "gw-request-1", "stage": "live", "identity": {"sourceIp": "13.110.1.2"}},
+        "body": raw if raw is not None else (json.dumps(body) if body is not None else None),
+        "isBase64Encoded": False,
+    }
+    response = api.lambda_handler(event, LocalContext("CalloutTokenFunction"))
+    headers_out = {
+        **response.get("headers", {}),
+        **{k: v[-1] for k, v in (response.get("multiValueHeaders") or {}).items()},
+    }
+    return response["statusCode"], headers_out, json.loads(response["body"]) if response.get("body") else None
+
+
+def expected_line(product_id: int, quantity: int) -> tuple[Decimal, Decimal]:
+    price = Decimal(str(PRODUCTS[product_id]["UnitPrice"]))
+    rate = (
+        Decimal("0.15")
+        if quantity >= 100
+        else Decimal("0.10")
+        if quantity >= 50
+        else Decimal("0.05")
+        if quantity >= 10
+        else Decimal(0)
+    )
+    subtotal = (price * quantity).quantize(Decimal("0.01"))
+    return subtotal, (subtotal * rate).quantize(Decimal("0.01"))
+
+
+# ---- operations with valid input -------------------------------------------------------------------------------
+
+
+def test_quote_prices_every_line(api: Any) -> None:
+    lines = [(11, 12), (2, 120), (42, 5), (72, 50)]
+    status, headers, quote = call(
+        api,
+        "POST",
+        "/api/v1/quotes",
+        {"accountId": "ALFKI", "lines": [{"productId": p, "quantity": q} for p, q in lines]},
+    )
+    assert status == 200, quote
+    assert (quote["customerId"], quote["customerName"], quote["currency"]) == ("ALFKI", "Alfreds Futterkiste", "USD")
+    for (product_id, quantity), line in zip(lines, quote["lines"], strict=True):
+        subtotal, discount = expected_line(product_id, quantity)
+        assert Decimal(str(line["lineSubtotal"])) == subtotal
+        assert Decimal(str(line["lineDiscount"])) == discount
+        assert Decimal(str(line["lineTotal"])) == subtotal - discount
+        stock, discontinued = PRODUCTS[product_id]["UnitsInStock"], PRODUCTS[product_id]["Discontinued"]
+        assert line["backorderQuantity"] == (0 if discontinued else max(0, quantity - stock))
+        assert line["stockStatus"] == (
+            "DISCONTINUED" if discontinued else "IN_STOCK" if stock >= quantity else "PARTIAL" if stock else "BACKORDER"
+        )
+    subtotal = sum(expected_line(p, q)[0] for p, q in lines)
+    discount = sum(expected_line(p, q)[1] for p, q in lines)
+    assert Decimal(str(quote["total"])) == subtotal - discount
+    assert quote["allAvailable"] is False
+    assert headers["X-Request-Id"] == "gw-request-1"
+
+
+def test_quote_list_pricing_applies_no_breaks(api: Any) -> None:
+    status, _, quote = call(
+        api,
+        "POST",
+        "/api/v1/quotes",
+        {"accountId": "ALFKI", "lines": [{"productId": 2, "quantity": 120}], "pricing": "LIST"},
+    )
+    assert status == 200
+    assert quote["discount"] == 0
+    assert quote["lines"][0]["discountPercent"] == 0
+
+
+def test_quote_discontinued_product(api: Any) -> None:
+    discontinued = next(p for p in PRODUCTS.values() if p["Discontinued"])
+    status, _, quote = call(
+        api,
+        "POST",
+        "/api/v1/quotes",
+        {"accountId": "ALFKI", "lines": [{"productId": discontinued["ProductID"], "quantity": 1}]},
+    )
+    assert status == 200
+    assert quote["lines"][0]["stockStatus"] == "DISCONTINUED"
+
+
+def test_quote_for_a_linked_salesforce_account(api: Any, seeded: Stack) -> None:
+    from sf_edge.salesforce.ids import to_18
+
+    account = to_18("0015g00000QuOtE")
+    seeded.table("KeyRegistryTable").put_item(Item={"Key": f"account#{account}", "CustomerID": "BLAUS"})
+    for sent in (account, account[:15]):
+        status, _, quote = call(
+            api, "POST", "/api/v1/quotes", {"accountId": sent, "lines": [{"productId": 1, "quantity": 1}]}
+        )
+        assert status == 200
+        assert quote["customerId"] == "BLAUS"
+
+
+def test_credit_from_open_orders(api: Any) -> None:
+    open_orders = {o["OrderID"]: o for o in ORDERS if not o["ShippedDate"]}
+    customer = max(
+        {o["CustomerID"] for o in open_orders.values()},
+        key=lambda c: sum(1 for o in open_orders.values() if o["CustomerID"] == c),
+    )
+    exposure = sum(
+        Decimal(str(d["UnitPrice"])) * d["Quantity"] * (1 - Decimal(str(d["Discount"])))
+        for d in DETAILS
+        if d["OrderID"] in open_orders and open_orders[d["OrderID"]]["CustomerID"] == customer
+    )
+    status, _, credit = call(api, "GET", f"/api/v1/accounts/{customer}/credit")
+    assert status == 200, credit
+    assert Decimal(str(credit["exposure"])) == exposure.quantize(Decimal("0.01"))
+    assert Decimal(str(credit["available"])) == max(Decimal(0), Decimal(25000) - exposure.quantize(Decimal("0.01")))
+    assert credit["openOrders"] == sum(1 for o in open_orders.values() if o["CustomerID"] == customer)
+    assert credit["lateOpenOrders"] == credit["openOrders"]  # Northwind's dates are all in the past
+    assert credit["decision"] == "REVIEW"
+    assert "LATE_OPEN_ORDERS" in [r["code"] for r in credit["reasons"]]
+
+
+def test_credit_declines_over_the_limit(api: Any, seeded: Stack) -> None:
+    seeded.table("CustomersTable").update_item(
+        Key={"CustomerID": "RICAR"},
+        UpdateExpression="SET CreditLimit = :l",
+        ExpressionAttributeValues={":l": Decimal(1)},
+    )
+    status, _, credit = call(api, "GET", "/api/v1/accounts/RICAR/credit")
+    assert status == 200
+    if credit["exposure"] > 1:
+        assert credit["decision"] == "DECLINE"
+        assert credit["reasons"][0]["code"] == "EXPOSURE_OVER_LIMIT"
+    else:
+        assert credit["decision"] in ("APPROVE", "REVIEW")
+
+
+def test_order_with_lines(api: Any) -> None:
+    status, _, order = call(api, "GET", "/api/v1/orders/10248")
+    assert status == 200
+    assert (order["customerId"], order["status"], order["total"]) == ("VINET", "SHIPPED", 440.0)
+    assert [line["productName"] for line in order["lines"]] == [
+        "Queso Cabrales",
+        "Singaporean Hokkien Fried Mee",
+        "Mozzarella di Giovanni",
+    ]
+
+
+def test_availability(api: Any) -> None:
+    out_of_stock = next(p for p in PRODUCTS.values() if p["UnitsInStock"] == 0 and not p["Discontinued"])
+    status, _, body = call(api, "GET", f"/api/v1/products/{out_of_stock['ProductID']}/availability")
+    assert (status, body["stockStatus"]) == (200, "BACKORDER")
+    status, _, body = call(api, "GET", "/api/v1/products/1/availability", query={"quantity": "39"})
+    assert (body["stockStatus"], body["canFulfil"]) == ("IN_STOCK", True)
+    status, _, body = call(api, "GET", "/api/v1/products/1/availability", query={"quantity": "40"})
+    assert (body["stockStatus"], body["canFulfil"], body["requestedQuantity"]) == ("PARTIAL", False, 40)
+
+
+@pytest.mark.parametrize(
+    ("address", "valid", "normalized", "issue_codes"),
+    [
+        (
+            {
+                "street": " 1  Market St",
+                "city": "San Francisco",
+                "state": "California",
+                "postalCode": "941051234",
+                "country": "United States",
+            },
+            True,
+            {"country": "US", "state": "CA", "postalCode": "94105-1234", "street": "1 Market St"},
+            [],
+        ),
+        (
+            {"street": "24 Sussex Dr", "city": "Ottawa", "state": "ON", "postalCode": "k1m1m4", "country": "CAN"},
+            True,
+            {"country": "CA", "postalCode": "K1M 1M4"},
+            [],
+        ),
+        (
+            {"street": "10 Downing St", "city": "London", "postalCode": "sw1a2aa", "country": "UK"},
+            True,
+            {"country": "GB", "postalCode": "SW1A 2AA"},
+            [],
+        ),
+        (
+            {"street": "Obere Str. 57", "city": "Berlin", "postalCode": "1220", "country": "DE"},
+            False,
+            {"country": "DE"},
+            ["POSTAL_CODE_FORMAT"],
+        ),
+        (
+            {"street": "1 Main St", "city": "Springfield", "postalCode": "12345", "country": "US"},
+            False,
+            {"country": "US"},
+            ["REQUIRED"],
+        ),
+        ({"street": "1 Main St", "city": "Nowhere", "country": "Untied States"}, False, None, ["UNKNOWN_COUNTRY"]),
+    ],
+    ids=["us-fixable", "ca-format", "gb-format", "de-bad-postcode", "us-no-state", "unknown-country"],
+)
+def test_address_validation(
+    api: Any, address: dict[str, str], valid: bool, normalized: dict[str, str] | None, issue_codes: list[str]
+) -> None:
+    status, _, result = call(api, "POST", "/api/v1/addresses/validate", address)
+    assert status == 200, result
+    assert result["valid"] is valid
+    assert [i["code"] for i in result["issues"]] == issue_codes
+    if normalized is None:
+        assert result["normalized"] is None
+        assert {"field": "country", "value": "US", "reason": "closest ISO 3166 country"} in result["suggestions"]
+    else:
+        assert normalized.items() <= result["normalized"].items()
+
+
+# ---- the error contract ----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("body", "fields"),
+    [
+        ({"lines": [{"productId": 1, "quantity": 1}]}, [("accountId", "missing")]),
+        (
+            {"accountId": "ALFKI", "lines": [{"productId": 1, "quantity": "ten"}]},
+            [("lines[0].quantity", "int_parsing")],
+        ),
+        ({"accountId": "ALFKI", "lines": [{"productId": 1, "quantity": 1}], "pricing": "CHEAP"}, [("pricing", "enum")]),
+        (
+            {"accountId": "ALFKI", "lines": [{"productId": 1, "quantity": 0}]},
+            [("lines[0].quantity", "greater_than_equal")],
+        ),
+        (
+            {"accountId": "ALFKI", "lines": [{"productId": 1, "quantity": 100_001}]},
+            [("lines[0].quantity", "less_than_equal")],
+        ),
+        ({"accountId": "ALFKI", "lines": []}, [("lines", "too_short")]),
+        (
+            {"accountId": "ALF KI!", "lines": [{"productId": 1, "quantity": 1}]},
+            [("accountId", "string_pattern_mismatch")],
+        ),
+        (
+            {"accountId": "ALFKI", "lines": [{"productId": 1, "quantity": 1, "colour": "red"}]},
+            [("lines[0].colour", "extra_forbidden")],
+        ),
+    ],
+    ids=[
+        "missing-field",
+        "wrong-type",
+        "bad-enum",
+        "below-range",
+        "above-range",
+        "empty-list",
+        "bad-pattern",
+        "unknown-field",
+    ],
+)
+def test_validation_errors_name_each_field(api: Any, body: dict[str, Any], fields: list[tuple[str, str]]) -> None:
+    status, headers, error = call(api, "POST", "/api/v1/quotes", body, headers={"X-Request-Id": "apex-42"})
+    assert status == 422
+    assert (error["status"], error["code"], error["requestId"]) == (422, "VALIDATION_FAILED", "apex-42")
+    assert [(f["field"], f["code"]) for f in error["fieldErrors"]] == fields
+    assert headers["X-Request-Id"] == "apex-42"
+
+
+@pytest.mark.parametrize(
+    ("path", "field"),
+    [
+        ("/api/v1/orders/abc", "orderId"),
+        ("/api/v1/orders/0", "orderId"),
+        ("/api/v1/products/-3/availability", "productId"),
+        ("/api/v1/accounts/a%20b/credit", "accountId"),
+    ],
+)
+def test_bad_path_ids(api: Any, path: str, field: str) -> None:
+    status, _, error = call(api, "GET", path)
+    assert status == 422
+    assert error["fieldErrors"][0]["field"] == field
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "field"),
+    [
+        ("GET", "/api/v1/orders/99999", None, "orderId"),
+        ("GET", "/api/v1/products/999/availability", None, "productId"),
+        ("GET", "/api/v1/accounts/NOONE/credit", None, "accountId"),
+        ("POST", "/api/v1/quotes", {"accountId": "NOONE", "lines": [{"productId": 1, "quantity": 1}]}, "accountId"),
+        (
+            "POST",
+            "/api/v1/quotes",
+            {"accountId": "ALFKI", "lines": [{"productId": 1, "quantity": 1}, {"productId": 999, "quantity": 1}]},
+            "lines[1].productId",
+        ),
+    ],
+)
+def test_unknown_ids_are_404(api: Any, method: str, path: str, body: Any, field: str) -> None:
+    status, _, error = call(api, method, path, body)
+    assert (status, error["code"]) == (404, "NOT_FOUND")
+    assert error["fieldErrors"][0]["field"] == field
+
+
+def test_duplicate_product_lines_are_422(api: Any) -> None:
+    status, _, error = call(
+        api,
+        "POST",
+        "/api/v1/quotes",
+        {"accountId": "ALFKI", "lines": [{"productId": 1, "quantity": 1}, {"productId": 1, "quantity": 2}]},
+    )
+    assert status == 422
+    assert error["fieldErrors"][0]["field"] == "lines[1].productId"
+
+
+def test_malformed_json_is_400_and_wrong_media_type_415(api: Any) -> None:
+    status, _, error = call(api, "POST", "/api/v1/quotes", raw='{"accountId": "ALFKI", ')
+    assert (status, error["code"]) == (400, "MALFORMED_JSON")
+    status, _, error = call(
+        api,
+        "POST",
+        "/api/v1/quotes",
+        raw="accountId=ALFKI",
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+    assert (status, error["code"]) == (415, "UNSUPPORTED_MEDIA_TYPE")
+
+
+def test_unknown_route_is_404(api: Any) -> None:
+    status, _, error = call(api, "GET", "/api/v1/invoices/1")
+    assert (status, error["code"]) == (404, "ROUTE_NOT_FOUND")
+
+
+# ---- auth ------------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("key", "code"), [(None, "MISSING_API_KEY"), ("guess", "INVALID_API_KEY")])
+def test_api_key_refused(api: Any, key: str | None, code: str) -> None:
+    status, headers, error = call(api, "GET", "/api/v1/orders/10248", headers={"x-api-key": key})  # type: ignore[dict-item]
+    assert (status, error["code"]) == (401, code)
+    assert headers["WWW-Authenticate"] == "ApiKey"
+
+
+@pytest.fixture
+def jwt_mode(api: Any, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    from sf_edge.callouts.auth import authenticator_from_env
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    public = key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    monkeypatch.setenv("CALLOUT_AUTH", "Jwt")
+    monkeypatch.setenv("CALLOUT_JWT_PUBLIC_KEY", public.decode())
+    monkeypatch.setenv("CALLOUT_JWT_ISSUER", "salesforce-org-00D5g00000LoCaL")
+    monkeypatch.setenv("CALLOUT_JWT_AUDIENCE", "callouts")
+    authenticator_from_env.cache_clear()
+    return key
+
+
+def token(key: Any, **claims: Any) -> str:
+    import jwt
+
+    now = int(time.time())
+    return jwt.encode(
+        {
+            "iss": "salesforce-org-00D5g00000LoCaL",
+            "aud": "callouts",
+            "sub": "integration@example.com",
+            "iat": now,
+            "exp": now + 300,
+            **claims,
+        },
+        key,
+        algorithm="RS256",
+    )
+
+
+def test_jwt_bearer_accepted(api: Any, jwt_mode: Any) -> None:
+    status, _, order = call(
+        api,
+        "GET",
+        "/api/v1/orders/10248",
+        headers={
+            "x-api-key": None,  # type: ignore[dict-item]
+            "Authorization": f"Bearer {token(jwt_mode)}",
+        },
+    )
+    assert (status, order["orderId"]) == (200, 10248)
+
+
+@pytest.mark.parametrize(
+    "claims", [{"exp": 1}, {"aud": "other"}, {"iss": "someone-else"}], ids=["expired", "audience", "issuer"]
+)
+def test_jwt_bearer_refused(api: Any, jwt_mode: Any, claims: dict[str, Any]) -> None:
+    status, headers, error = call(
+        api, "GET", "/api/v1/orders/10248", headers={"Authorization": f"Bearer {token(jwt_mode, **claims)}"}
+    )
+    assert (status, error["code"]) == (401, "INVALID_BEARER_TOKEN")
+    assert headers["WWW-Authenticate"] == "Bearer"
+
+
+def test_jwt_signed_by_another_key_refused(api: Any, jwt_mode: Any) -> None:
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    stranger = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    status, _, error = call(api, "GET", "/api/v1/orders/10248", headers={"Authorization": f"Bearer {token(stranger)}"})
+    assert (status, error["code"]) == (401, "INVALID_BEARER_TOKEN")
+    status, _, error = call(api, "GET", "/api/v1/orders/10248")
+    assert (status, error["code"]) == (401, "MISSING_BEARER_TOKEN")
+
+
+# ---- idempotency -----------------------------------------------------------------------------------------------
+
+
+def test_idempotent_retry_returns_the_first_quote(api: Any) -> None:
+    body = {"accountId": "ALFKI", "lines": [{"productId": 11, "quantity": 12}]}
+    first = call(api, "POST", "/api/v1/quotes", body, headers={"Idempotency-Key": "apex-retry-1"})
+    again = call(api, "POST", "/api/v1/quotes", body, headers={"Idempotency-Key": "apex-retry-1"})
+    fresh = call(api, "POST", "/api/v1/quotes", body)
+    assert first[0] == again[0] == fresh[0] == 200
+    assert again[2] == first[2]  # same quoteId and createdAt: nothing was priced twice
+    assert fresh[2]["quoteId"] != first[2]["quoteId"]
+
+
+def test_idempotency_key_reused_with_another_body_is_409(api: Any) -> None:
+    call(
+        api,
+        "POST",
+        "/api/v1/quotes",
+        {"accountId": "ALFKI", "lines": [{"productId": 1, "quantity": 1}]},
+        headers={"Idempotency-Key": "apex-retry-2"},
+    )
+    status, _, error = call(
+        api,
+        "POST",
+        "/api/v1/quotes",
+        {"accountId": "ALFKI", "lines": [{"productId": 1, "quantity": 2}]},
+        headers={"Idempotency-Key": "apex-retry-2"},
+    )
+    assert (status, error["code"]) == (409, "IDEMPOTENCY_KEY_REUSED")
+
+
+def test_failed_request_is_not_remembered(api: Any) -> None:
+    body = {"accountId": "NOONE", "lines": [{"productId": 1, "quantity": 1}]}
+    assert call(api, "POST", "/api/v1/quotes", body, headers={"Idempotency-Key": "apex-retry-3"})[0] == 404
+    assert call(api, "POST", "/api/v1/quotes", body, headers={"Idempotency-Key": "apex-retry-3"})[0] == 404
