@@ -50,7 +50,11 @@ class _RequestHandler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         self._dispatch()
 
-    do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = do_GET  # noqa: N815 - http.server names
+    def __getattr__(self, name: str) -> Any:
+        # Every method (POST, DELETE, TRACE, QUERY, ...) goes to the route: the function decides, as behind ANY.
+        if name.startswith("do_"):
+            return self._dispatch
+        raise AttributeError(name)
 
     def log_message(self, format: str, *args: Any) -> None:
         log.debug(format, *args)

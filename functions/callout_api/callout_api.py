@@ -155,9 +155,23 @@ def problem(error: ApiProblem) -> Response[str]:
 
 @app.not_found
 def no_route(error: NotFoundError) -> Response[str]:
-    return error_response(
-        404, "ROUTE_NOT_FOUND", f"No operation at {app.current_event.http_method} {app.current_event.path}"
-    )
+    """404 for an unknown path; 405 (with Allow) for a known path and a method it does not take."""
+    path, method = app.current_event.path, app.current_event.http_method
+    allowed = sorted(m.upper() for pattern, methods in _operations() if pattern.match(path) for m in methods)
+    if allowed:
+        response = error_response(405, "METHOD_NOT_ALLOWED", f"{method} is not allowed on {path}")
+        response.headers["Allow"] = ", ".join(allowed)
+        return response
+    return error_response(404, "ROUTE_NOT_FOUND", f"No operation at {method} {path}")
+
+
+@cache
+def _operations() -> list[tuple[re.Pattern[str], list[str]]]:
+    """Each documented path as a regex, with its methods."""
+    return [
+        (re.compile("^" + re.sub(r"\\{[^/]+\\}", "[^/]+", re.escape(path)) + "$"), list(item))
+        for path, item in openapi_document()["paths"].items()
+    ] + [(re.compile(f"^{PREFIX}/openapi\\.json$"), ["get"])]
 
 
 @app.exception_handler(Exception)  # type: ignore[untyped-decorator]

@@ -7,9 +7,8 @@ from typing import Annotated
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Path
 
-from callout_routers import desk
+from callout_routers import desk, responses
 from sf_edge.callouts.contract import CreditStatus
-from sf_edge.callouts.errors import error_responses
 
 router = Router()  # type: ignore[no-untyped-call]
 
@@ -21,10 +20,7 @@ router = Router()  # type: ignore[no-untyped-call]
     description="Credit limit, exposure (value of open, unshipped orders), available credit, and a decision "
     "(APPROVE, REVIEW or DECLINE) with its reasons. The account is a Northwind CustomerID or the Salesforce "
     "Account Id linked to it.",
-    responses={
-        200: {"description": "Credit status", "content": {"application/json": {"model": CreditStatus}}},
-        **error_responses(404, 422),
-    },
+    responses=responses(CreditStatus, "Credit status", 404, 422),
     tags=["Accounts"],
 )
 def get_account_credit(

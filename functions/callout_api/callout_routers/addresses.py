@@ -7,10 +7,9 @@ from typing import Annotated, Any
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Body, Header
 
-from callout_routers import idempotency_table
+from callout_routers import idempotency_table, responses
 from sf_edge.callouts.addresses import validate_address
 from sf_edge.callouts.contract import AddressRequest, AddressValidation
-from sf_edge.callouts.errors import error_responses
 from sf_edge.callouts.idempotency import run_once
 
 router = Router()  # type: ignore[no-untyped-call]
@@ -23,16 +22,13 @@ router = Router()  # type: ignore[no-untyped-call]
     description="ISO 3166 country (code or name) and subdivision, required parts and postal-code formats of the "
     "main countries, and suggestions for what can be fixed. An address with problems is still a 200 with "
     "valid=false and its issues.",
-    responses={
-        200: {"description": "Validation result", "content": {"application/json": {"model": AddressValidation}}},
-        **error_responses(422, 415),
-    },
+    responses=responses(AddressValidation, "Validation result", 409, 415, 422),
     tags=["Addresses"],
 )
 def validate(
     request: Annotated[AddressRequest, Body(description="The address as entered")],
     idempotency_key: Annotated[
-        str | None, Header(alias="Idempotency-Key", description="Client-chosen retry key", max_length=255)
+        str | None, Header(alias="Idempotency-Key", description="Client-chosen retry key", pattern=r"^[!-~]{1,255}$")
     ] = None,
 ) -> dict[str, Any]:
     payload = request.model_dump(mode="json", by_alias=True)
@@ -41,6 +37,6 @@ def validate(
         "validateAddress",
         idempotency_key,
         payload,
-        lambda: validate_address(request).model_dump(mode="json", by_alias=True),
+        lambda: validate_address(request).model_dump(mode="json", by_alias=True, exclude_none=True),
         router.lambda_context,
     )

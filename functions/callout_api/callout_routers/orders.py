@@ -7,9 +7,8 @@ from typing import Annotated
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Path
 
-from callout_routers import desk
+from callout_routers import desk, responses
 from sf_edge.callouts.contract import OrderView
-from sf_edge.callouts.errors import error_responses
 
 router = Router()  # type: ignore[no-untyped-call]
 
@@ -19,10 +18,7 @@ router = Router()  # type: ignore[no-untyped-call]
     operation_id="getOrder",
     summary="An order with its lines",
     description="Header, lines (product, unit price, quantity, discount, line total), status and total of an order.",
-    responses={
-        200: {"description": "The order", "content": {"application/json": {"model": OrderView}}},
-        **error_responses(404, 422),
-    },
+    responses=responses(OrderView, "The order", 404, 422),
     tags=["Orders"],
 )
 def get_order(

@@ -7,9 +7,8 @@ from typing import Annotated
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 
-from callout_routers import desk
+from callout_routers import desk, responses
 from sf_edge.callouts.contract import Availability
-from sf_edge.callouts.errors import error_responses
 
 router = Router()  # type: ignore[no-untyped-call]
 
@@ -20,10 +19,7 @@ router = Router()  # type: ignore[no-untyped-call]
     summary="Stock availability of a product",
     description="Units in stock and on order, reorder level, a stock status, and whether an optional quantity "
     "ships from stock.",
-    responses={
-        200: {"description": "Availability", "content": {"application/json": {"model": Availability}}},
-        **error_responses(404, 422),
-    },
+    responses=responses(Availability, "Availability", 404, 422),
     tags=["Products"],
 )
 def get_product_availability(

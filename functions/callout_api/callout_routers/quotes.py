@@ -7,9 +7,8 @@ from typing import Annotated, Any
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Body, Header
 
-from callout_routers import desk, idempotency_table
+from callout_routers import desk, idempotency_table, responses
 from sf_edge.callouts.contract import Quote, QuoteRequest
-from sf_edge.callouts.errors import error_responses
 from sf_edge.callouts.idempotency import run_once
 
 router = Router()  # type: ignore[no-untyped-call]
@@ -20,18 +19,16 @@ router = Router()  # type: ignore[no-untyped-call]
     operation_id="createQuote",
     summary="Price product lines for a customer",
     description="List prices from Products, quantity-break discounts per line (10+ units 5%, 50+ 10%, 100+ 15%), "
-    "stock availability per line, subtotal, discount and total. Send an Idempotency-Key header so that a retry "
+    "stock availability per line, subtotal, discount and total. Lines of the same product are combined. "
+    "Send an Idempotency-Key header so that a retry "
     "after a timeout returns the same quote.",
-    responses={
-        200: {"description": "The quote", "content": {"application/json": {"model": Quote}}},
-        **error_responses(404, 409, 422, 415),
-    },
+    responses=responses(Quote, "The quote", 404, 409, 422, 415),
     tags=["Quotes"],
 )
 def create_quote(
     request: Annotated[QuoteRequest, Body(description="The customer and the product lines to price")],
     idempotency_key: Annotated[
-        str | None, Header(alias="Idempotency-Key", description="Client-chosen retry key", max_length=255)
+        str | None, Header(alias="Idempotency-Key", description="Client-chosen retry key", pattern=r"^[!-~]{1,255}$")
     ] = None,
 ) -> dict[str, Any]:
     payload = request.model_dump(mode="json", by_alias=True)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from pydantic import Field
 
 from sf_edge.callouts.contract import Contract
@@ -44,7 +42,7 @@ def not_found(what: str, identifier: object, field: str | None = None) -> ApiPro
     return ApiProblem(404, "NOT_FOUND", f"No {what} {identifier}", errors)
 
 
-_DESCRIPTIONS = {
+ERROR_DESCRIPTIONS = {
     400: "Malformed JSON or header",
     401: "Missing or invalid credentials (API key or JWT)",
     404: "Unknown id",
@@ -53,11 +51,3 @@ _DESCRIPTIONS = {
     422: "Input that breaks the contract; fieldErrors names each field",
     500: "Our fault; safe to retry",
 }
-
-
-def error_responses(*statuses: int) -> dict[int, dict[str, Any]]:
-    """OpenAPI responses of an operation's errors, all with the ApiError body (400, 401 and 500 always)."""
-    return {
-        status: {"description": _DESCRIPTIONS[status], "content": {"application/json": {"model": ApiError}}}
-        for status in sorted({400, 401, 500, *statuses})
-    }

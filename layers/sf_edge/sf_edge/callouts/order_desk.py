@@ -78,26 +78,13 @@ class OrderDesk:
         return customer
 
     def quote(self, request: QuoteRequest, now: datetime | None = None) -> Quote:
-        """Price every line; unknown products are a 404 naming the line, repeated products a 422."""
+        """Price every line (lines of the same product are combined); unknown products are a 404 naming the line."""
         now = now or datetime.now(UTC)
-        seen: dict[int, int] = {}
-        for index, line in enumerate(request.lines):
-            if line.product_id in seen:
-                raise ApiProblem(
-                    422,
-                    "VALIDATION_FAILED",
-                    "Each product may appear on one line only",
-                    [
-                        FieldError(
-                            field=f"lines[{index}].productId",
-                            code="duplicate",
-                            message=f"Product {line.product_id} is already on line {seen[line.product_id]}",
-                        )
-                    ],
-                )
-            seen[line.product_id] = index
+        quantities: dict[int, int] = {}
+        for line in request.lines:
+            quantities[line.product_id] = quantities.get(line.product_id, 0) + line.quantity
         customer = self.customer(request.account_id)
-        products = self.products.get_many(line.product_id for line in request.lines)
+        products = self.products.get_many(quantities)
         missing = [(i, line.product_id) for i, line in enumerate(request.lines) if line.product_id not in products]
         if missing:
             raise ApiProblem(
@@ -110,17 +97,17 @@ class OrderDesk:
                 ],
             )
         lines = []
-        for line in request.lines:
-            product = products[line.product_id]
-            rate = break_discount(line.quantity) if request.pricing is PricingMode.STANDARD else Decimal(0)
-            subtotal = money(product.UnitPrice * line.quantity)
+        for product_id, quantity in quantities.items():
+            product = products[product_id]
+            rate = break_discount(quantity) if request.pricing is PricingMode.STANDARD else Decimal(0)
+            subtotal = money(product.UnitPrice * quantity)
             discount = money(subtotal * rate)
-            status = stock_status(product, line.quantity)
+            status = stock_status(product, quantity)
             lines.append(
                 QuoteLine(
                     product_id=product.ProductID,
                     product_name=product.ProductName,
-                    quantity=line.quantity,
+                    quantity=quantity,
                     unit_price=money(product.UnitPrice),
                     discount_percent=rate * 100,
                     line_subtotal=subtotal,
@@ -130,7 +117,7 @@ class OrderDesk:
                     units_in_stock=product.UnitsInStock,
                     backorder_quantity=0
                     if status is StockStatus.DISCONTINUED
-                    else max(0, line.quantity - product.UnitsInStock),
+                    else max(0, quantity - product.UnitsInStock),
                 )
             )
         subtotal = sum((line.line_subtotal for line in lines), Decimal(0))
