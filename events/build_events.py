@@ -1,8 +1,9 @@
 """Write the `sam local invoke` events from the Salesforce-shaped samples in events/samples/.
 
 Run with `make events` after changing a sample or a listener WSDL; tests fail when the events drift.
-Per listener: a valid message, one from an org that is not allowed, and a malformed body; plus an SQS batch
-for the worker, built by the listener's own parser so it is exactly what the queue would hold.
+Per listener: a valid message, one from an org that is not allowed, and a malformed body; an SQS batch for the
+worker, built by the listener's own parser so it is exactly what the queue would hold; and one request per callout
+operation (plus an invalid one and an unknown id).
 """
 
 from __future__ import annotations
@@ -97,9 +98,77 @@ def worker_event() -> dict[str, Any]:
     return {"Records": records}
 
 
+LOCAL_API_KEY = "local-dev-key"
+CALLOUTS: dict[str, tuple[str, str, dict[str, Any] | None, dict[str, str] | None]] = {
+    "create_quote": (
+        "POST",
+        "/api/v1/quotes",
+        {"accountId": "ALFKI", "lines": [{"productId": 11, "quantity": 12}, {"productId": 2, "quantity": 120}]},
+        None,
+    ),
+    "create_quote_invalid": (
+        "POST",
+        "/api/v1/quotes",
+        {"accountId": "ALFKI", "lines": [{"productId": 11, "quantity": 0}]},
+        None,
+    ),
+    "get_account_credit": ("GET", "/api/v1/accounts/ALFKI/credit", None, None),
+    "get_order": ("GET", "/api/v1/orders/10248", None, None),
+    "get_order_unknown": ("GET", "/api/v1/orders/99999", None, None),
+    "get_product_availability": ("GET", "/api/v1/products/11/availability", None, {"quantity": "30"}),
+    "validate_address": (
+        "POST",
+        "/api/v1/addresses/validate",
+        {
+            "street": "1 Market St",
+            "city": "San Francisco",
+            "state": "California",
+            "postalCode": "94105",
+            "country": "United States",
+        },
+        None,
+    ),
+    "get_openapi": ("GET", "/api/v1/openapi.json", None, None),
+}
+
+
+def callout_event(method: str, path: str, body: dict[str, Any] | None, query: dict[str, str] | None) -> dict[str, Any]:
+    """An API Gateway REST proxy event for the callout API's /api/v1/{proxy+} route."""
+    headers = {
+        "Content-Type": "application/json",
+        "Accept": "application/json",
+        "x-api-key": LOCAL_API_KEY,
+        "User-Agent": "SFDC-Callout/62.0",
+    }
+    if method == "POST":
+        headers["Idempotency-Key"] = "sample-" + path.rsplit("/", 1)[-1]
+    return {
+        "resource": "/api/v1/{proxy+}",
+        "path": path,
+        "httpMethod": method,
+        "headers": headers,
+        "multiValueHeaders": {k: [v] for k, v in headers.items()},
+        "queryStringParameters": query,
+        "multiValueQueryStringParameters": {k: [v] for k, v in query.items()} if query else None,
+        "pathParameters": {"proxy": path.removeprefix("/api/v1/")},
+        "stageVariables": None,
+        "requestContext": {
+            "resourcePath": "/api/v1/{proxy+}",
+            "httpMethod": method,
+            "path": f"/live{path}",
+            "stage": "live",
+            "requestId": "sample-callout",
+            "identity": {"sourceIp": "13.110.54.10"},
+        },
+        "body": json.dumps(body) if body is not None else None,
+        "isBase64Encoded": False,
+    }
+
+
 def all_events() -> dict[str, dict[str, Any]]:
     """Every event file under events/, by relative path."""
-    return {**listener_events(), "notification_worker/sqs_batch.json": worker_event()}
+    callouts = {f"callout_api/{name}.json": callout_event(*spec) for name, spec in CALLOUTS.items()}
+    return {**listener_events(), "notification_worker/sqs_batch.json": worker_event(), **callouts}
 
 
 def render(event: dict[str, Any]) -> str:

@@ -61,3 +61,35 @@ def test_worker_batch_event_applies_account_then_order(stack: Stack) -> None:
     assert run_worker_until_empty(worker_source(stack)) == (2, 0)
     [order] = stack.table("OrdersTable").scan()["Items"]
     assert (order["CustomerID"], order["ShipName"]) == ("ALFKI", "Alfreds Futterkiste")
+
+
+CALLOUT_OUTCOMES = {
+    "create_quote": 200,
+    "create_quote_invalid": 422,
+    "get_account_credit": 200,
+    "get_order": 200,
+    "get_order_unknown": 404,
+    "get_product_availability": 200,
+    "validate_address": 200,
+    "get_openapi": 200,
+}
+
+
+def test_callout_events_outcomes(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
+    import callout_api
+    from local_runtime.stack import seed_order_system
+    from sf_edge.callouts.auth import authenticator_from_env
+
+    seed_order_system(stack.template)
+    monkeypatch.setenv("CALLOUT_AUTH", "ApiKey")
+    monkeypatch.setenv("CALLOUT_API_KEY", BUILD.LOCAL_API_KEY)
+    authenticator_from_env.cache_clear()
+    try:
+        names = sorted(p.stem for p in (EVENTS / "callout_api").glob("*.json"))
+        assert names == sorted(CALLOUT_OUTCOMES)
+        for name in names:
+            event = json.loads((EVENTS / "callout_api" / f"{name}.json").read_text())
+            response = callout_api.lambda_handler(event, LocalContext("CalloutTokenFunction"))
+            assert response["statusCode"] == CALLOUT_OUTCOMES[name], (name, response["body"][:300])
+    finally:
+        authenticator_from_env.cache_clear()

@@ -1,0 +1,80 @@
+"""template.yaml: least-privilege IAM, the callout API's authentication shapes, and what `make run` derives."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from local_runtime.template import Template
+
+TEMPLATE = Template()
+RESOURCES = TEMPLATE.resources
+
+
+def statements(function: str) -> list[dict[str, Any]]:
+    return [
+        s
+        for policy in RESOURCES[function]["Properties"]["Policies"]
+        if "Statement" in policy
+        for s in policy["Statement"]
+    ]
+
+
+@pytest.mark.parametrize("function", ["NotificationWorkerFunction", "CalloutFunction", "CalloutTokenFunction"])
+def test_statements_name_their_actions_and_resources(function: str) -> None:
+    for statement in statements(function):
+        actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        assert all("*" not in str(a) for a in actions), statement
+        assert statement["Resource"] != "*", statement
+
+
+def test_callouts_only_read_the_order_system() -> None:
+    for function in ("CalloutFunction", "CalloutTokenFunction"):
+        actions = {a for s in statements(function) if s["Sid"] == "ReadOrderSystem" for a in s["Action"]}
+        assert actions == {"dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query"}
+
+
+def test_listener_may_only_send_to_its_queue_and_read_its_secret() -> None:
+    policies = RESOURCES["OutboundListenerFunction"]["Properties"]["Policies"]
+    assert [next(iter(p)) for p in policies] == ["SQSSendMessagePolicy", "AWSSecretsManagerGetSecretValuePolicy"]
+
+
+def test_iam_callout_api_requires_sigv4() -> None:
+    auth = RESOURCES["CalloutApi"]["Properties"]["Auth"]
+    assert auth == {"DefaultAuthorizer": "AWS_IAM", "InvokeRole": "NONE"}
+    assert "Auth" not in RESOURCES["CalloutTokenApi"]["Properties"]  # the function checks the key or the JWT
+
+
+@pytest.mark.parametrize(
+    ("mode", "active", "inactive"),
+    [
+        ("IAM", "CalloutFunction", "CalloutTokenFunction"),
+        ("ApiKey", "CalloutTokenFunction", "CalloutFunction"),
+        ("Jwt", "CalloutTokenFunction", "CalloutFunction"),
+    ],
+)
+def test_one_callout_shape_per_mode(monkeypatch: pytest.MonkeyPatch, mode: str, active: str, inactive: str) -> None:
+    monkeypatch.setenv("CALLOUT_AUTH", mode)
+    functions = {f.logical_id: f for f in Template().functions()}
+    assert active in functions
+    assert inactive not in functions
+    assert functions[active].environment["CALLOUT_AUTH"] == mode
+
+
+def test_routes_come_from_the_template() -> None:
+    routes = {(r.method, r.path) for r in TEMPLATE.routes()}
+    assert ("POST", "/outbound/{listener}") in routes
+    assert ("ANY", "/api/v1/{proxy+}") in routes
+    route = next(r for r in TEMPLATE.routes() if r.path == "/outbound/{listener}")
+    assert route.match("POST", "/outbound/opportunity") == {"listener": "opportunity"}
+    assert route.match("GET", "/outbound/opportunity") is None
+
+
+def test_dead_letter_queue_is_alarmed() -> None:
+    alarm = RESOURCES["DeadLetterQueueAlarm"]["Properties"]
+    assert alarm["MetricName"] == "ApproximateNumberOfMessagesVisible"
+    assert json.dumps(alarm["Dimensions"]).count("NotificationDeadLetterQueue") == 1
+    redrive = RESOURCES["NotificationQueue"]["Properties"]["RedrivePolicy"]
+    assert redrive["maxReceiveCount"] == {"Ref": "MaxReceiveCount"}
