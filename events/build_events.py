@@ -86,7 +86,7 @@ def worker_event() -> dict[str, Any]:
                 {
                     "messageId": f"0f8a1c3e-0000-4000-8000-00000000000{len(records) + 1}",
                     "receiptHandle": f"sample-receipt-{len(records) + 1}",
-                    "body": queued.to_json(),
+                    "body": queued.body,
                     "attributes": {"ApproximateReceiveCount": "1", "SentTimestamp": "1795685401000"},
                     "messageAttributes": {},
                     "md5OfBody": "",

@@ -135,21 +135,53 @@ def test_fifo_queue_groups_by_record_and_deduplicates_by_notification(stack: Sta
 
 
 def test_oversize_notification_is_refused_before_sending() -> None:
-    from datetime import UTC, datetime
+    from sf_edge.salesforce.outbound_messages import QueuedNotification
 
-    from sf_edge.salesforce.outbound_messages import NotificationMessage
-
-    huge = NotificationMessage(
-        listener="x",
-        organization_id="00D000000000001",
-        action_id="04k000000000001",
+    huge = QueuedNotification(
         notification_id="04l1",
-        sObjectType="Note",
         record_id="002000000000001",
-        fields={"Body": "x" * 300_000},
-        enterprise_url="e",
-        partner_url="p",
-        received_at=datetime.now(UTC),
+        listener="x",
+        sobject_type="Note",
+        idempotency_key="00D000000000001/04l1",
+        body="x" * 300_000,
     )
     with pytest.raises(EnqueueError, match="over the SQS message limit"):
         SqsNotificationPublisher("https://sqs.invalid/q", client=object()).publish([huge])  # type: ignore[arg-type]
+
+
+def test_queue_bodies_are_the_notification_message_contract() -> None:
+    from datetime import UTC, datetime
+
+    from sf_edge.salesforce.outbound_messages import NotificationMessage, OutboundMessage
+
+    message = OutboundMessage(
+        organization_id="00D000000000001EAA",
+        action_id="04k000000000001AAA",
+        session_id="SESSION!secret",
+        enterprise_url="https://e",
+        partner_url="https://p",
+        notifications=[
+            {
+                "id": "04l000000000001AAA",
+                "sobject_type": "Opportunity",
+                "record_id": "006000000000001AAA",
+                "fields": {"Id": "006000000000001AAA", "Amount": 1.5, "CloseDate": datetime(2024, 6, 30).date()},
+                "null_fields": ["Name"],
+                "unknown_fields": [],
+            }
+        ],
+    )
+    received = datetime(2026, 11, 20, 9, 30, tzinfo=UTC)
+    [plain] = message.queue_messages("opportunity", received, include_session_id=False)
+    [opted] = message.queue_messages("opportunity", received, include_session_id=True)
+    parsed = NotificationMessage.model_validate_json(plain.body)
+    assert parsed.model_dump(by_alias=True, mode="json", exclude_none=True) == json.loads(plain.body)
+    assert (parsed.notification_id, parsed.sobject_type, parsed.received_at) == (
+        "04l000000000001AAA",
+        "Opportunity",
+        received,
+    )
+    assert json.loads(plain.body)["fields"]["CloseDate"] == "2024-06-30"
+    assert "sessionId" not in json.loads(plain.body)
+    assert NotificationMessage.model_validate_json(opted.body).session_id == "SESSION!secret"
+    assert plain.idempotency_key == parsed.idempotency_key

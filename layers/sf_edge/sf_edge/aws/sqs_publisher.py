@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
-from sf_edge.salesforce.outbound_messages import NotificationMessage
+from sf_edge.salesforce.outbound_messages import QueuedNotification
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
@@ -37,7 +37,7 @@ class SqsNotificationPublisher:
             self._client = sqs_client()
         return self._client
 
-    def publish(self, messages: Sequence[NotificationMessage]) -> None:
+    def publish(self, messages: Sequence[QueuedNotification]) -> None:
         """Enqueue every message or raise EnqueueError; batches go out concurrently."""
         batches = self._batches([self._entry(i, m) for i, m in enumerate(messages)])
         if not batches:
@@ -53,10 +53,10 @@ class SqsNotificationPublisher:
         if errors:
             raise EnqueueError(f"{len(errors)} of {len(batches)} batches failed: {errors[0]}") from errors[0]
 
-    def _entry(self, index: int, message: NotificationMessage) -> dict[str, Any]:
+    def _entry(self, index: int, message: QueuedNotification) -> dict[str, Any]:
         entry: dict[str, Any] = {
             "Id": str(index),
-            "MessageBody": message.to_json(),
+            "MessageBody": message.body,
             "MessageAttributes": {
                 "listener": {"DataType": "String", "StringValue": message.listener},
                 "sObjectType": {"DataType": "String", "StringValue": message.sobject_type},

@@ -24,7 +24,7 @@ from sf_edge.outbound.soap import (
     notifications_element,
     parse_envelope,
 )
-from sf_edge.salesforce.outbound_messages import MAX_NOTIFICATIONS, NotificationMessage
+from sf_edge.salesforce.outbound_messages import MAX_NOTIFICATIONS, QueuedNotification
 
 DEFAULT_MAX_BODY_BYTES = 4 * 1024 * 1024
 
@@ -32,7 +32,7 @@ DEFAULT_MAX_BODY_BYTES = 4 * 1024 * 1024
 class NotificationPublisher(Protocol):
     """Where notifications go; `publish` raises when not every message was accepted."""
 
-    def publish(self, messages: Sequence[NotificationMessage]) -> None: ...
+    def publish(self, messages: Sequence[QueuedNotification]) -> None: ...
 
 
 @dataclass(frozen=True)
