@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -55,8 +56,6 @@ class Template:
 
         self.doc: dict[str, Any] = load_yaml(path.read_text(encoding="utf-8"))
         self.parameters: dict[str, str] = {}
-        import os
-
         for name, spec in self.doc.get("Parameters", {}).items():
             default = (local_defaults or {}).get(name, spec.get("Default", ""))
             self.parameters[name] = os.environ.get(_env_name(name), str(default))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -10,7 +11,7 @@ import sys
 import time
 import urllib.request
 
-from conftest import ROOT
+from conftest import CALLOUT_KEY, ROOT
 
 
 def test_local_runtime_serves_and_stops_cleanly_on_ctrl_c() -> None:
@@ -40,6 +41,9 @@ def test_local_runtime_serves_and_stops_cleanly_on_ctrl_c() -> None:
         with urllib.request.urlopen(request, timeout=20) as response:
             assert response.status == 200
             assert b"<ns0:Ack>true</ns0:Ack>" in response.read()
+        callout = urllib.request.Request(f"{url}/api/v1/orders/10248", headers={"x-api-key": CALLOUT_KEY})
+        with urllib.request.urlopen(callout, timeout=20) as response:
+            assert json.loads(response.read())["customerId"] == "VINET"  # seeded from Northwind, served by callout_api
     finally:
         process.send_signal(signal.SIGINT)
         assert process.wait(timeout=20) == 0
