@@ -1,0 +1,570 @@
+"""OData 4.01 expressions: `$filter` and `$orderby` parsed into a small AST, and evaluated over rows.
+
+Parsing is ours because no maintained Python library parses OData 4.01 expressions into an AST we can plan
+DynamoDB access from. The grammar follows the OASIS ABNF (common expressions, literals with quote escaping, the
+4.01 `in` operator); what parses but is not served (lambdas, `$root`, geo functions, casts) raises
+`NotSupported` (answered 501), anything malformed raises `ODataSyntaxError` (answered 400) with the offset.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+from uuid import UUID
+
+
+class ODataSyntaxError(ValueError):
+    """Malformed expression: a 400 with the offset where parsing failed."""
+
+    def __init__(self, message: str, offset: int) -> None:
+        super().__init__(f"{message} (at offset {offset})")
+        self.offset = offset
+
+
+class NotSupported(Exception):  # noqa: N818 - an answer (501), not a failure of ours
+    """Valid OData that this service does not implement: a 501."""
+
+
+# ---- AST ---------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Literal:
+    value: Any
+    type: str  # Edm type name: String, Int64, Decimal, Double, Boolean, Date, DateTimeOffset, TimeOfDay, Guid, Null
+
+
+@dataclass(frozen=True)
+class Property:
+    path: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Call:
+    name: str
+    args: tuple[Node, ...]
+
+
+@dataclass(frozen=True)
+class Binary:
+    op: str  # eq ne gt ge lt le and or add sub mul div divby mod
+    left: Node
+    right: Node
+
+
+@dataclass(frozen=True)
+class Unary:
+    op: str  # not, -
+    operand: Node
+
+
+@dataclass(frozen=True)
+class In:
+    left: Node
+    items: tuple[Literal, ...]
+
+
+Node = Literal | Property | Call | Binary | Unary | In
+
+# ---- tokens ------------------------------------------------------------------------------------------------------
+
+_DATE = r"-?\d{4,}-\d{2}-\d{2}"
+_TIME = r"\d{2}:\d{2}(?::\d{2}(?:\.\d{1,12})?)?"
+_TOKEN_RE = re.compile(
+    r"""
+    (?P<ws>[ \t]+)
+  | (?P<string>'(?:[^']|'')*')
+  | (?P<datetime>"""
+    + _DATE
+    + "T"
+    + _TIME
+    + r"""(?:Z|[+-]\d{2}:\d{2}))
+  | (?P<guid>[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}(?![\w-]))
+  | (?P<date>"""
+    + _DATE
+    + r"""(?![\dT:]))
+  | (?P<timeofday>\d{2}:\d{2}:\d{2}(?:\.\d{1,12})?(?![\w:]))
+  | (?P<number>-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?(?:[mMdDfFlL])?(?![\w.]))
+  | (?P<name>\$?[A-Za-z_][\w]*(?:\.[A-Za-z_][\w]*)*)
+  | (?P<punct>[(),/:])
+  | (?P<minus>-)
+  | (?P<json>[\[\]{}"])
+  | (?P<at>@)
+  | (?P<other>.)
+    """,
+    re.VERBOSE,
+)
+
+COMPARISON = {"eq", "ne", "gt", "ge", "lt", "le", "has"}
+ADDITIVE = {"add", "sub"}
+MULTIPLICATIVE = {"mul", "div", "divby", "mod"}
+KEYWORDS = COMPARISON | ADDITIVE | MULTIPLICATIVE | {"and", "or", "not", "in", "asc", "desc"}
+
+# name → (min args, max args)
+FUNCTIONS: dict[str, tuple[int, int]] = {
+    "contains": (2, 2),
+    "startswith": (2, 2),
+    "endswith": (2, 2),
+    "length": (1, 1),
+    "indexof": (2, 2),
+    "substring": (2, 3),
+    "tolower": (1, 1),
+    "toupper": (1, 1),
+    "trim": (1, 1),
+    "concat": (2, 2),
+    "year": (1, 1),
+    "month": (1, 1),
+    "day": (1, 1),
+    "hour": (1, 1),
+    "minute": (1, 1),
+    "second": (1, 1),
+    "round": (1, 1),
+    "floor": (1, 1),
+    "ceiling": (1, 1),
+}
+UNSUPPORTED_FUNCTIONS = {
+    "matchespattern",
+    "fractionalseconds",
+    "totalseconds",
+    "date",
+    "time",
+    "totaloffsetminutes",
+    "now",
+    "maxdatetime",
+    "mindatetime",
+    "cast",
+    "isof",
+    "geo.distance",
+    "geo.intersects",
+    "geo.length",
+    "hassubset",
+    "hassubsequence",
+    "case",
+}
+
+
+@dataclass(frozen=True)
+class _Token:
+    kind: str
+    text: str
+    offset: int
+
+
+def _tokenize(text: str) -> list[_Token]:
+    tokens: list[_Token] = []
+    offset = 0
+    while offset < len(text):
+        match = _TOKEN_RE.match(text, offset)
+        assert match is not None  # `other` matches any character; the parser reports it where it stands
+        kind = match.lastgroup or ""
+        if kind != "ws":
+            tokens.append(_Token(kind, match.group(), offset))
+        offset = match.end()
+    tokens.append(_Token("end", "", len(text)))
+    return tokens
+
+
+# ---- parser ------------------------------------------------------------------------------------------------------
+
+
+class _Parser:
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.tokens = _tokenize(text)
+        self.index = 0
+
+    @property
+    def token(self) -> _Token:
+        return self.tokens[self.index]
+
+    def _next(self) -> _Token:
+        token = self.tokens[self.index]
+        self.index += 1
+        return token
+
+    def _is_word(self, *words: str) -> bool:
+        # ABNF literal strings are case-insensitive: 4.01 accepts `EQ`, `And`, `Desc`.
+        return self.token.kind == "name" and self.token.text.lower() in words
+
+    def _word(self) -> str:
+        return self._next().text.lower()
+
+    def _expect(self, text: str) -> None:
+        if self.token.text != text:
+            raise ODataSyntaxError(f"Expected {text!r}, found {self.token.text or 'end of input'!r}", self.token.offset)
+        self.index += 1
+
+    def expression(self) -> Node:
+        return self._or()
+
+    def _or(self) -> Node:
+        node = self._and()
+        while self._is_word("or"):
+            self._next()
+            node = Binary("or", node, self._and())
+        return node
+
+    def _and(self) -> Node:
+        node = self._not()
+        while self._is_word("and"):
+            self._next()
+            node = Binary("and", node, self._not())
+        return node
+
+    def _not(self) -> Node:
+        if self._is_word("not"):
+            self._next()
+            return Unary("not", self._not())
+        return self._comparison()
+
+    def _comparison(self) -> Node:
+        node = self._additive()
+        if self._is_word(*COMPARISON):
+            op = self._word()
+            if op == "has":
+                raise NotSupported("The has operator (enumeration flags) is not supported")
+            return Binary(op, node, self._additive())
+        if self._is_word("in"):
+            self._next()
+            return In(node, self._list())
+        return node
+
+    def _list(self) -> tuple[Literal, ...]:
+        if self.token.kind == "json":
+            raise NotSupported("JSON arrays after in are not supported; use a parenthesized list")
+        start = self.token.offset
+        self._expect("(")
+        if self.token.text == ")":
+            self._next()
+            return ()
+        items: list[Node] = [self.expression()]
+        while self.token.text == ",":
+            self._next()
+            items.append(self._primary())
+        self._expect(")")
+        literals = [item for item in items if isinstance(item, Literal)]
+        if len(literals) == len(items):
+            return tuple(literals)
+        if len(items) == 1:
+            raise NotSupported("in with a collection-valued expression is not supported")
+        raise ODataSyntaxError("Lists may only hold primitive literals", start)
+
+    def _additive(self) -> Node:
+        node = self._multiplicative()
+        while self._is_word(*ADDITIVE):
+            node = Binary(self._word(), node, self._multiplicative())
+        return node
+
+    def _multiplicative(self) -> Node:
+        node = self._unary()
+        while self._is_word(*MULTIPLICATIVE):
+            node = Binary(self._word(), node, self._unary())
+        return node
+
+    def _unary(self) -> Node:
+        if self.token.kind == "minus":
+            self._next()
+            return Unary("-", self._unary())
+        return self._primary()
+
+    def _primary(self) -> Node:
+        token = self.token
+        kind = token.kind
+        if kind == "punct" and token.text == "(":
+            self._next()
+            node = self.expression()
+            if self.token.text == ",":
+                raise ODataSyntaxError("Lists are only allowed right of the in operator", self.token.offset)
+            self._expect(")")
+            return node
+        if kind in ("string", "number", "date", "datetime", "timeofday", "guid"):
+            self._next()
+            return _literal(token)
+        if kind == "name":
+            return self._name()
+        if kind in ("json", "at"):
+            raise NotSupported("JSON array and object literals and annotation values are not supported")
+        raise ODataSyntaxError(f"Expected an expression, found {token.text or 'end of input'!r}", token.offset)
+
+    def _name(self) -> Node:
+        token = self._next()
+        word = token.text
+        if word.lower() in ("true", "false"):
+            return Literal(word.lower() == "true", "Boolean")
+        if word.lower() == "null":
+            return Literal(None, "Null")
+        if word in ("INF", "NaN"):
+            return Literal(float(word.replace("INF", "inf")), "Double")
+        if word.lower() in KEYWORDS:
+            raise ODataSyntaxError(f"Expected an expression, found the operator {word!r}", token.offset)
+        if word.startswith("$"):
+            raise NotSupported(f"{word} is not supported")
+        adjacent = self.token.offset == token.offset + len(word)
+        if word in ("any", "all") and self.token.text == "(":
+            raise ODataSyntaxError(f"{word}() needs a collection path before it", token.offset)
+        if self.token.text == "(" and adjacent:
+            return self._call(word, token.offset)
+        if self.token.kind == "string" and adjacent:
+            raise NotSupported(f"Typed literal {word}'...' (duration, enumeration, geography) is not supported")
+        if "." in word:
+            if self.token.text == "/" and adjacent:
+                raise NotSupported(f"Type cast {word} is not supported")
+            raise ODataSyntaxError(f"Qualified name {word} must be a function call or a type cast", self.token.offset)
+        path = [word]
+        while self.token.text == "/" and self.token.offset == token.offset + len("/".join(path)):
+            self._next()
+            segment = self._next()
+            if segment.kind == "at":
+                raise NotSupported("Annotation values are not supported")
+            if segment.kind != "name" or segment.text.lower() in KEYWORDS:
+                raise ODataSyntaxError("Expected a property name after '/'", segment.offset)
+            if segment.text == "all" and self.token.text == "(" and self.tokens[self.index + 1].text == ")":
+                raise ODataSyntaxError("all() needs a lambda expression", segment.offset)
+            if (
+                segment.kind == "at"
+                or segment.text.startswith("$")
+                or segment.text in ("any", "all")
+                or (self.token.text == "(" or "." in segment.text)
+            ):
+                raise NotSupported(f"Path segment {segment.text} (lambda, function, cast, count) is not supported")
+            path.append(segment.text)
+        return Property(tuple(path))
+
+    def _call(self, name: str, offset: int) -> Node:
+        if name.lower() in UNSUPPORTED_FUNCTIONS or name not in FUNCTIONS:
+            # Bound and unbound custom functions, key access and the functions we do not serve are valid OData.
+            raise NotSupported(f"The function or key access {name}(...) is not supported")
+        self._expect("(")
+        args: list[Node] = []
+        if self.token.text != ")":
+            args.append(self.expression())
+            while self.token.text == ",":
+                self._next()
+                args.append(self.expression())
+        self._expect(")")
+        low, high = FUNCTIONS[name]
+        if not low <= len(args) <= high:
+            raise ODataSyntaxError(f"{name} takes {low if low == high else f'{low} to {high}'} argument(s)", offset)
+        return Call(name, tuple(args))
+
+    def finish(self) -> None:
+        if self.token.kind != "end":
+            raise ODataSyntaxError(f"Unexpected {self.token.text!r}", self.token.offset)
+
+
+def _literal(token: _Token) -> Literal:
+    text = token.text
+    try:
+        match token.kind:
+            case "string":
+                return Literal(text[1:-1].replace("''", "'"), "String")
+            case "number":
+                suffix = text[-1].lower() if text[-1].isalpha() and text[-1].lower() != "e" else ""
+                digits = text[:-1] if suffix else text
+                if suffix in ("d", "f") or "e" in digits.lower():
+                    return Literal(float(digits), "Double")
+                if suffix == "m" or "." in digits:
+                    return Literal(Decimal(digits), "Decimal")
+                return Literal(int(digits), "Int64")
+            case "date":
+                return Literal(date.fromisoformat(text), "Date")
+            case "datetime":
+                return Literal(datetime.fromisoformat(text.replace("Z", "+00:00")), "DateTimeOffset")
+            case "timeofday":
+                return Literal(time.fromisoformat(text), "TimeOfDay")
+            case _:
+                return Literal(UUID(text), "Guid")
+    except ValueError:
+        raise ODataSyntaxError(f"Invalid {token.kind} literal {text!r}", token.offset) from None
+
+
+def parse_filter(text: str) -> Node:
+    """The AST of a `$filter` value."""
+    if not text.strip():
+        raise ODataSyntaxError("A filter expression cannot be empty", 0)
+    if text != text.strip(" \t"):
+        raise ODataSyntaxError(
+            "An expression may not start or end with whitespace", 0 if text[0] in " \t" else len(text)
+        )
+    parser = _Parser(text)
+    node = parser.expression()
+    parser.finish()
+    return node
+
+
+@dataclass(frozen=True)
+class OrderItem:
+    expression: Node
+    descending: bool = False
+
+
+def parse_orderby(text: str) -> tuple[OrderItem, ...]:
+    """The items of an `$orderby` value: expressions with asc/desc."""
+    parser = _Parser(text)
+    items: list[OrderItem] = []
+    while True:
+        node = parser.expression()
+        descending = False
+        if parser._is_word("asc", "desc"):
+            descending = parser._word() == "desc"
+        items.append(OrderItem(node, descending))
+        if parser.token.text != ",":
+            break
+        parser._next()
+    parser.finish()
+    return tuple(items)
+
+
+# ---- evaluation --------------------------------------------------------------------------------------------------
+
+
+def evaluate(node: Node, row: dict[str, Any]) -> Any:
+    """The value of an expression for one row; null propagates as OData says (comparisons with null are false)."""
+    match node:
+        case Literal(value=value):
+            return value
+        case Property(path=path):
+            current: Any = row
+            for segment in path:
+                current = current.get(segment) if isinstance(current, dict) else None
+            return current
+        case Unary(op="not", operand=operand):
+            inner = evaluate(operand, row)
+            return None if inner is None else not inner
+        case Unary(operand=operand):
+            inner = evaluate(operand, row)
+            return None if inner is None else -inner
+        case In(left=left, items=items):
+            needle = evaluate(left, row)
+            return needle is not None and any(_equal(needle, item.value) for item in items)
+        case Binary(op="and", left=left, right=right):
+            return _and(evaluate(left, row), evaluate(right, row))
+        case Binary(op="or", left=left, right=right):
+            return _or(evaluate(left, row), evaluate(right, row))
+        case Binary(op=op, left=left, right=right):
+            return _binary(op, evaluate(left, row), evaluate(right, row))
+        case Call(name=name, args=args):
+            return _call(name, [evaluate(arg, row) for arg in args])
+    raise TypeError(f"not an expression: {node!r}")
+
+
+def _and(left: Any, right: Any) -> Any:
+    if left is False or right is False:
+        return False
+    return None if left is None or right is None else True
+
+
+def _or(left: Any, right: Any) -> Any:
+    if left is True or right is True:
+        return True
+    return None if left is None or right is None else False
+
+
+def _comparable(left: Any, right: Any) -> tuple[Any, Any]:
+    """Bring numbers, dates and date-times to a common type."""
+    if {type(left), type(right)} == {Decimal, float}:
+        return float(left), float(right)
+    if isinstance(left, str) and isinstance(right, datetime | date):
+        return _as_temporal(left, right), right
+    if isinstance(right, str) and isinstance(left, datetime | date):
+        return left, _as_temporal(right, left)
+    if isinstance(left, datetime) and isinstance(right, date) and not isinstance(right, datetime):
+        return left.date(), right
+    if isinstance(right, datetime) and isinstance(left, date) and not isinstance(left, datetime):
+        return left, right.date()
+    return left, right
+
+
+def _as_temporal(text: str, like: date) -> Any:
+    """Stored ISO strings compared with date or date-time literals."""
+    try:
+        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return text
+    if isinstance(like, datetime):
+        return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    return parsed.date()
+
+
+def _equal(left: Any, right: Any) -> bool:
+    left, right = _comparable(left, right)
+    return bool(left == right)
+
+
+def _binary(op: str, left: Any, right: Any) -> Any:
+    if op == "eq":
+        return (left is None and right is None) or (left is not None and right is not None and _equal(left, right))
+    if op == "ne":
+        return not _binary("eq", left, right)
+    if left is None or right is None:
+        return None if op in ADDITIVE | MULTIPLICATIVE else False
+    left, right = _comparable(left, right)
+    try:
+        match op:
+            case "gt":
+                return left > right
+            case "ge":
+                return left >= right
+            case "lt":
+                return left < right
+            case "le":
+                return left <= right
+            case "add":
+                return left + right
+            case "sub":
+                return left - right
+            case "mul":
+                return left * right
+            case "div" | "divby":
+                if right == 0:
+                    return None
+                if isinstance(left, int) and isinstance(right, int) and op == "div":
+                    return int(left / right)
+                return Decimal(left) / Decimal(right) if not isinstance(left, float) else left / right
+            case "mod":
+                return None if right == 0 else left % right
+    except TypeError:
+        return None  # comparing values of different types: no match, never a crash
+    raise ValueError(op)
+
+
+def _call(name: str, args: list[Any]) -> Any:
+    if any(a is None for a in args):
+        return None
+    match name, args:
+        case "contains", [text, part]:
+            return str(part) in str(text)
+        case "startswith", [text, part]:
+            return str(text).startswith(str(part))
+        case "endswith", [text, part]:
+            return str(text).endswith(str(part))
+        case "length", [text]:
+            return len(text)
+        case "indexof", [text, part]:
+            return str(text).find(str(part))
+        case "substring", [text, start]:
+            return str(text)[max(0, int(start)) :]
+        case "substring", [text, start, length]:
+            begin = max(0, int(start))
+            return str(text)[begin : begin + max(0, int(length))]
+        case "tolower", [text]:
+            return str(text).lower()
+        case "toupper", [text]:
+            return str(text).upper()
+        case "trim", [text]:
+            return str(text).strip()
+        case "concat", [left, right]:
+            return f"{left}{right}"
+        case (("year" | "month" | "day" | "hour" | "minute" | "second"), [value]):
+            moment = _as_temporal(value, datetime.now(UTC)) if isinstance(value, str) else value
+            return getattr(moment, name, None)
+        case "round", [number]:
+            return Decimal(str(number)).quantize(Decimal(1), rounding=ROUND_HALF_UP)
+        case "floor", [number]:
+            return Decimal(str(number)).to_integral_value(rounding="ROUND_FLOOR")
+        case "ceiling", [number]:
+            return Decimal(str(number)).to_integral_value(rounding="ROUND_CEILING")
+    raise NotSupported(f"{name} with {len(args)} argument(s)")
