@@ -1,0 +1,90 @@
+"""Run a bound OData request over rows and shape the OData JSON answer: filter, search, count, order, window,
+server-driven paging and projection.
+
+Rows come from the storage planner (a key lookup, an index query or a scan); what storage could not filter is
+filtered here, with the evaluator that the tests check against SQLite.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from decimal import Decimal
+from typing import Any
+from urllib.parse import quote
+
+from sf_edge.odata.expressions import evaluate
+from sf_edge.odata.request import QueryOptions, encode_skiptoken
+from sf_edge.odata.schema import EntitySet
+
+MAX_PAGE_SIZE = 2000
+
+
+def matches(options: QueryOptions, entity_set: EntitySet, row: dict[str, Any]) -> bool:
+    """True when the row passes $filter and $search."""
+    if options.filter is not None and evaluate(options.filter, row) is not True:
+        return False
+    if options.search:
+        text = " ".join(str(row.get(name) or "") for name in entity_set.searchable).lower()
+        return all(term.lower() in text for term in options.search)
+    return True
+
+
+def collection(
+    entity_set: EntitySet,
+    options: QueryOptions,
+    rows: Iterable[dict[str, Any]],
+    *,
+    service_root: str,
+    page_size: int,
+) -> dict[str, Any]:
+    """The JSON answer for a collection request (one page of it, with a next link when more remain)."""
+    selected = [row for row in rows if matches(options, entity_set, row)]
+    total = len(selected)
+    for item in reversed(options.orderby):  # stable sorts, last key first; nulls sort first ascending
+        expression = item.expression
+        selected.sort(key=lambda row: _sort_key(evaluate(expression, row)), reverse=item.descending)
+    window = selected[options.skip :]
+    if options.top is not None:
+        window = window[: options.top]
+    size = max(1, min(page_size, MAX_PAGE_SIZE))
+    page = window[options.skiptoken : options.skiptoken + size]
+    body: dict[str, Any] = {"@odata.context": context_url(service_root, entity_set, options.select)}
+    if options.count:
+        body["@odata.count"] = total
+    body["value"] = [project(entity_set, row, options.select) for row in page]
+    served = options.skiptoken + len(page)
+    if served < len(window):
+        body["@odata.nextLink"] = next_link(service_root, entity_set, options, served)
+    return body
+
+
+def _sort_key(value: Any) -> tuple[int, Any]:
+    return (0, 0) if value is None else (1, value)
+
+
+def context_url(
+    service_root: str, entity_set: EntitySet, select: tuple[str, ...] | None, *, entity: bool = False
+) -> str:
+    """`@odata.context`: the set, its selected properties, and `/$entity` for a single entity."""
+    projection = f"({','.join(select)})" if select else ""
+    return f"{service_root}$metadata#{entity_set.name}{projection}{'/$entity' if entity else ''}"
+
+
+def next_link(service_root: str, entity_set: EntitySet, options: QueryOptions, served: int) -> str:
+    """The absolute link to the next page: the same options, plus where the previous page stopped."""
+    kept = [(name, value) for name, value in options.raw.items() if name != "$skiptoken"]
+    kept.append(("$skiptoken", encode_skiptoken(served)))
+    query = "&".join(f"{name}={quote(value, safe=',()=/:$')}" for name, value in kept)
+    return f"{service_root}{entity_set.name}?{query}"
+
+
+def project(entity_set: EntitySet, row: dict[str, Any], select: tuple[str, ...] | None) -> dict[str, Any]:
+    """The entity as OData JSON: declared properties only, in declared order, null when absent."""
+    names = select if select is not None else tuple(p.name for p in entity_set.properties)
+    return {name: _json_value(row.get(name)) for name in names}
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    return value

@@ -1,0 +1,276 @@
+"""An OData request as the feed sees it: the resource path and the system query options, parsed and bound to
+the entity set's declaration. Every problem is an `ODataError` with the status the protocol calls for.
+
+The query string is parsed here, from the raw string: `+` means a space (Salesforce Connect sends `+` between
+words), and `%2B` a plus.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import unquote
+
+from sf_edge.odata.expressions import (
+    Binary,
+    Call,
+    In,
+    Literal,
+    Node,
+    NotSupported,
+    ODataSyntaxError,
+    OrderItem,
+    Property,
+    Unary,
+    parse_filter,
+    parse_orderby,
+)
+from sf_edge.odata.schema import EntitySet
+
+MAX_TOP = 1_000_000
+
+
+class ODataError(Exception):
+    """An error answered as OData error JSON: {"error": {"code", "message", "target"}}."""
+
+    def __init__(self, status: int, code: str, message: str, target: str | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.target = target
+
+    def body(self) -> dict[str, Any]:
+        error: dict[str, Any] = {"code": self.code, "message": self.message}
+        if self.target:
+            error["target"] = self.target
+        return {"error": error}
+
+
+def parse_query_string(raw: str) -> dict[str, str]:
+    """Name → value; `+` is a space, percent-escapes are decoded after; a repeated system option is a 400."""
+    options: dict[str, str] = {}
+    for pair in filter(None, raw.split("&")):
+        name, _, value = pair.partition("=")
+        name = unquote(name.replace("+", " "))
+        value = unquote(value.replace("+", " "))
+        if name in options and name.startswith("$"):
+            raise ODataError(400, "DuplicateOption", f"The query option {name} is given twice", name)
+        options[name] = value
+    return options
+
+
+@dataclass(frozen=True)
+class QueryOptions:
+    """The system query options of a collection request, validated against the entity set."""
+
+    filter: Node | None = None
+    orderby: tuple[OrderItem, ...] = ()
+    select: tuple[str, ...] | None = None
+    top: int | None = None
+    skip: int = 0
+    count: bool = False
+    search: tuple[str, ...] = ()
+    skiptoken: int = 0
+    raw: dict[str, str] = field(default_factory=dict)
+
+
+_SUPPORTED = {"$filter", "$orderby", "$select", "$top", "$skip", "$count", "$search", "$skiptoken", "$format"}
+_UNSUPPORTED = {"$expand", "$apply", "$compute", "$index", "$schemaversion", "$levels", "$deltatoken", "$id"}
+
+
+def bind_options(entity_set: EntitySet, raw: dict[str, str]) -> QueryOptions:
+    """Validate the system query options (4.01: names without `$` and in any case are accepted too)."""
+    options: dict[str, str] = {}
+    for name, value in raw.items():
+        canonical = "$" + name.lstrip("$").lower() if name.startswith("$") or name.lower() in _NAMES else name
+        if canonical in _UNSUPPORTED:
+            raise ODataError(501, "NotImplemented", f"{canonical} is not supported", canonical)
+        if canonical.startswith("$") and canonical not in _SUPPORTED:
+            raise ODataError(400, "UnknownOption", f"Unknown system query option {name}", name)
+        if canonical.startswith("$"):
+            options[canonical] = value
+    if options.get("$format", "json").split(";")[0].lower() not in ("json", "application/json"):
+        raise ODataError(501, "NotImplemented", "Only JSON is served", "$format")
+    filter_node = _parsed(parse_filter, options, "$filter") if "$filter" in options else None
+    orderby = _parsed(parse_orderby, options, "$orderby") if options.get("$orderby") else ()
+    if filter_node is not None:
+        _bind(entity_set, filter_node, "$filter")
+    for item in orderby:
+        _bind(entity_set, item.expression, "$orderby")
+    return QueryOptions(
+        filter=filter_node,
+        orderby=orderby,
+        select=_select(entity_set, options.get("$select")),
+        top=_non_negative(options, "$top"),
+        skip=_non_negative(options, "$skip") or 0,
+        count=_boolean(options.get("$count", "false")),
+        search=_search_terms(options.get("$search")),
+        skiptoken=decode_skiptoken(options["$skiptoken"]) if "$skiptoken" in options else 0,
+        raw=options,
+    )
+
+
+_NAMES = {n.lstrip("$") for n in _SUPPORTED | _UNSUPPORTED}
+
+
+def _parsed(parser: Any, options: dict[str, str], name: str) -> Any:
+    try:
+        return parser(options[name])
+    except ODataSyntaxError as exc:
+        raise ODataError(400, "SyntaxError", f"{name}: {exc}", name) from None
+    except NotSupported as exc:
+        raise ODataError(501, "NotImplemented", f"{name}: {exc}", name) from None
+
+
+def _bind(entity_set: EntitySet, node: Node, option: str) -> None:
+    """Every property an expression names must be declared (a typo is a 400, not an empty result)."""
+    match node:
+        case Property(path=path):
+            if len(path) > 1:
+                raise ODataError(501, "NotImplemented", f"Navigation {'/'.join(path)} is not supported", option)
+            if entity_set.property(path[0]) is None:
+                raise ODataError(400, "UnknownProperty", f"{entity_set.name} has no property {path[0]}", option)
+        case Binary(left=left, right=right):
+            _bind(entity_set, left, option)
+            _bind(entity_set, right, option)
+        case Unary(operand=operand):
+            _bind(entity_set, operand, option)
+        case In(left=left):
+            _bind(entity_set, left, option)
+        case Call(args=args):
+            for arg in args:
+                _bind(entity_set, arg, option)
+        case Literal():
+            pass
+
+
+def _select(entity_set: EntitySet, value: str | None) -> tuple[str, ...] | None:
+    if value is None or value.strip() in ("", "*"):
+        return None
+    names = tuple(part.strip() for part in value.split(","))
+    for name in names:
+        if name == "*":
+            return None
+        if "/" in name or "(" in name:
+            raise ODataError(501, "NotImplemented", f"$select of {name} is not supported", "$select")
+        if entity_set.property(name) is None:
+            raise ODataError(400, "UnknownProperty", f"{entity_set.name} has no property {name}", "$select")
+    return names
+
+
+def _non_negative(options: dict[str, str], name: str) -> int | None:
+    value = options.get(name)
+    if value is None:
+        return None
+    if not re.fullmatch(r"\d{1,9}", value):
+        raise ODataError(400, "InvalidOption", f"{name} must be a non-negative integer, not {value!r}", name)
+    return min(int(value), MAX_TOP)
+
+
+def _boolean(value: str) -> bool:
+    if value.lower() not in ("true", "false"):
+        raise ODataError(400, "InvalidOption", f"$count must be true or false, not {value!r}", "$count")
+    return value.lower() == "true"
+
+
+def _search_terms(value: str | None) -> tuple[str, ...]:
+    """Terms of a free-text `$search`: words or "quoted phrases", all of which must match (implicit AND)."""
+    if value is None or not value.strip():
+        return ()
+    terms = tuple(m.group(1) or m.group(2) for m in re.finditer(r'"([^"]*)"|(\S+)', value))
+    if any(t in ("OR", "NOT") or t.startswith("-") for t in terms):
+        raise ODataError(501, "NotImplemented", "$search supports terms and phrases (AND), not OR or NOT", "$search")
+    return tuple(t for t in terms if t != "AND")
+
+
+def encode_skiptoken(served: int) -> str:
+    """An opaque token: how many rows of the requested window earlier pages served."""
+    return base64.urlsafe_b64encode(json.dumps({"o": served}).encode()).decode().rstrip("=")
+
+
+def decode_skiptoken(token: str) -> int:
+    try:
+        padded = token + "=" * (-len(token) % 4)
+        served = json.loads(base64.urlsafe_b64decode(padded))["o"]
+    except (ValueError, KeyError, TypeError):
+        raise ODataError(
+            400, "InvalidSkipToken", "The $skiptoken is not one this service issued", "$skiptoken"
+        ) from None
+    if not isinstance(served, int) or served < 0:
+        raise ODataError(400, "InvalidSkipToken", "The $skiptoken is not one this service issued", "$skiptoken")
+    return served
+
+
+@dataclass(frozen=True)
+class ResourcePath:
+    """What the path addresses: the service document, $metadata, a collection, its $count, or one entity."""
+
+    kind: str  # service | metadata | collection | count | entity
+    entity_set: str | None = None
+    key: dict[str, Any] | None = None
+
+
+_SEGMENT = re.compile(r"^(?P<set>[A-Za-z_]\w*)(?:\((?P<key>.*)\))?$")
+
+
+def parse_path(path: str, entity_sets: dict[str, EntitySet]) -> ResourcePath:
+    """`/`, `$metadata`, `Orders`, `Orders/$count`, `Orders(10248)`, `Order_Details(OrderID=1,ProductID=2)`."""
+    segments = [unquote(s) for s in path.strip("/").split("/")] if path.strip("/") else []
+    if not segments:
+        return ResourcePath("service")
+    if segments == ["$metadata"]:
+        return ResourcePath("metadata")
+    match = _SEGMENT.match(segments[0])
+    if match is None or match.group("set") not in entity_sets:
+        raise ODataError(404, "NotFound", f"No resource {segments[0]}")
+    entity_set = entity_sets[match.group("set")]
+    rest = segments[1:]
+    if match.group("key") is None:
+        if rest == ["$count"]:
+            return ResourcePath("count", entity_set.name)
+        if rest:
+            raise ODataError(501, "NotImplemented", f"Path {'/'.join(segments)} is not supported")
+        return ResourcePath("collection", entity_set.name)
+    if rest:
+        raise ODataError(501, "NotImplemented", f"Path {'/'.join(segments)} is not supported")
+    return ResourcePath("entity", entity_set.name, parse_key(entity_set, match.group("key")))
+
+
+def parse_key(entity_set: EntitySet, text: str) -> dict[str, Any]:
+    """Key values, typed by the declaration; a single-part key may omit its name."""
+    parts = [p for p in re.split(r",(?=(?:[^']*'[^']*')*[^']*$)", text) if p.strip()]
+    if len(parts) == 1 and "=" not in parts[0].split("'")[0]:
+        named = {entity_set.key[0]: parts[0]} if len(entity_set.key) == 1 else {}
+    else:
+        named = {}
+        for part in parts:
+            name, sep, value = part.partition("=")
+            if not sep:
+                raise ODataError(400, "InvalidKey", f"Key part {part!r} must be Name=value")
+            named[name.strip()] = value.strip()
+    if set(named) != set(entity_set.key):
+        raise ODataError(400, "InvalidKey", f"{entity_set.name} is keyed by {', '.join(entity_set.key)}")
+    key: dict[str, Any] = {}
+    for name, literal_text in named.items():
+        try:
+            literal = parse_filter(literal_text)
+        except (ODataSyntaxError, NotSupported):
+            raise ODataError(400, "InvalidKey", f"{literal_text!r} is not a literal") from None
+        prop = entity_set.property(name)
+        assert prop is not None
+        if not isinstance(literal, Literal) or not _fits(prop.type, literal):
+            raise ODataError(400, "InvalidKey", f"{name} must be an {prop.edm_type} literal, not {literal_text!r}")
+        key[name] = literal.value
+    return key
+
+
+def _fits(edm_type: str, literal: Literal) -> bool:
+    if edm_type == "String":
+        return literal.type == "String"
+    if edm_type in ("Int16", "Int32", "Int64"):
+        return literal.type == "Int64"
+    return literal.type != "Null"

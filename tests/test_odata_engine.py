@@ -1,0 +1,267 @@
+"""The OData engine over the Northwind rows: $metadata from the declarations, query options alone and combined
+(checked against SQLite running the equivalent SQL), server-driven paging, keys and every error shape."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from decimal import Decimal
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+import pytest
+from lxml import etree
+
+from conftest import ROOT, SHARED
+from sf_edge.odata.csdl import EDM, metadata_xml, service_document
+from sf_edge.odata.engine import collection, project
+from sf_edge.odata.request import ODataError, bind_options, parse_key, parse_path, parse_query_string
+from sf_edge.odata.schema import BY_NAME, ENTITY_SETS
+
+ROOT_URL = "https://api.example.com/live/odata/v4/"
+ORDERS = BY_NAME["Orders"]
+ROWS = json.loads((ROOT / "data" / "northwind" / "Orders.json").read_text(encoding="utf-8"), parse_float=Decimal)
+
+
+def run(query: str, page_size: int = 2000, rows: list[dict[str, Any]] = ROWS) -> dict[str, Any]:
+    return collection(
+        ORDERS, bind_options(ORDERS, parse_query_string(query)), rows, service_root=ROOT_URL, page_size=page_size
+    )
+
+
+# ---- $metadata and the service document ------------------------------------------------------------------------
+
+
+def test_metadata_matches_northwinds_published_types() -> None:
+    ours = etree.fromstring(metadata_xml(ENTITY_SETS))
+    assert ours.tag == "{http://docs.oasis-open.org/odata/ns/edmx}Edmx"
+    assert ours.get("Version") == "4.0"
+    published = etree.parse(str(SHARED / "odata" / "Northwind.v2.service.edmx")).getroot()
+    v2_types = {"DateTime": "DateTimeOffset"}
+    for entity_type in ours.iter(f"{{{EDM}}}EntityType"):
+        theirs = next(t for t in published.iter("{*}EntityType") if t.get("Name") == entity_type.get("Name"))
+        assert [k.get("Name") for k in entity_type.iter(f"{{{EDM}}}PropertyRef")] == [
+            k.get("Name") for k in theirs.iter("{*}PropertyRef")
+        ]
+        their_props = {p.get("Name"): p for p in theirs.findall("{*}Property")}
+        for prop in entity_type.findall(f"{{{EDM}}}Property"):
+            name = prop.get("Name")
+            if name.startswith("Salesforce") or name == "CreditLimit":
+                continue  # our additions: the links to Salesforce records
+            theirs_prop = their_props[name]
+            their_type = theirs_prop.get("Type").removeprefix("Edm.")
+            assert prop.get("Type") == f"Edm.{v2_types.get(their_type, their_type)}", name
+            assert prop.get("Nullable") == theirs_prop.get("Nullable"), name
+            if prop.get("Type") == "Edm.Decimal":
+                assert (prop.get("Precision"), prop.get("Scale")) == ("19", "4")
+            if prop.get("Type") == "Edm.String" and name != "CustomerID":
+                assert prop.get("MaxLength").lower() == theirs_prop.get("MaxLength").lower(), name
+
+
+def test_service_document_lists_every_set() -> None:
+    document = service_document(ENTITY_SETS, ROOT_URL)
+    assert document["@odata.context"] == ROOT_URL + "$metadata"
+    assert [s["name"] for s in document["value"]] == [
+        "Customers",
+        "Orders",
+        "Order_Details",
+        "Products",
+        "Categories",
+        "Suppliers",
+        "Shippers",
+        "Employees",
+    ]
+
+
+# ---- query options against SQLite ------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def db() -> sqlite3.Connection:
+    connection = sqlite3.connect(":memory:")
+    columns = list(ROWS[0])
+    connection.execute(f"create table Orders ({', '.join(columns)})")
+    connection.executemany(
+        f"insert into Orders values ({', '.join('?' for _ in columns)})",  # noqa: S608 - placeholders only
+        [[float(r[c]) if isinstance(r[c], Decimal) else r[c] for c in columns] for r in ROWS],
+    )
+    return connection
+
+
+CASES = [
+    ("$top=5", "1=1", "rowid", 5, 0),
+    ("$skip=825", "1=1", "rowid", None, 825),
+    ("$orderby=Freight desc&$top=10", "1=1", "Freight desc", 10, 0),
+    ("$orderby=ShipCountry,OrderDate desc&$top=20&$skip=5", "1=1", "ShipCountry, OrderDate desc", 20, 5),
+    ("$filter=ShipCountry+eq+'Germany'&$orderby=OrderID desc", "ShipCountry = 'Germany'", "OrderID desc", None, 0),
+    (
+        "$filter=Freight gt 50 and ShipRegion eq null&$orderby=Freight&$top=7&$skip=3",
+        "Freight > 50 and ShipRegion is null",
+        "Freight",
+        7,
+        3,
+    ),
+    (
+        "$filter=contains(ShipName,'La')&$orderby=ShipName,OrderID",
+        "instr(ShipName,'La') > 0",
+        "ShipName, OrderID",
+        None,
+        0,
+    ),
+    (
+        "$filter=CustomerID in ('ALFKI','ANATR')&$orderby=OrderDate",
+        "CustomerID in ('ALFKI','ANATR')",
+        "OrderDate",
+        None,
+        0,
+    ),
+    ("$orderby=ShipRegion,OrderID&$top=30", "1=1", "ShipRegion is not null, ShipRegion, OrderID", 30, 0),
+]
+
+
+@pytest.mark.parametrize(("query", "where", "order", "limit", "offset"), CASES, ids=[c[0] for c in CASES])
+def test_options_alone_and_combined(
+    db: sqlite3.Connection, query: str, where: str, order: str, limit: int | None, offset: int
+) -> None:
+    sql = f"select OrderID from Orders where {where} order by {order} limit {limit or -1} offset {offset}"  # noqa: S608
+    expected = [r[0] for r in db.execute(sql)]
+    body = run(query + "&$count=true")
+    assert [row["OrderID"] for row in body["value"]] == expected
+    total = db.execute(f"select count(*) from Orders where {where}").fetchone()[0]  # noqa: S608
+    assert body["@odata.count"] == total  # the filtered total, before $top and $skip
+
+
+def test_select_projects_and_names_the_context() -> None:
+    body = run("$select=OrderID,Freight&$top=1&$count=false")
+    assert body["@odata.context"] == ROOT_URL + "$metadata#Orders(OrderID,Freight)"
+    assert body["value"] == [{"OrderID": 10248, "Freight": 32.38}]
+    assert "@odata.count" not in body
+
+
+def test_search_matches_every_term_in_searchable_fields() -> None:
+    body = run("$search=Reims France&$select=OrderID,ShipCity")
+    assert body["value"]
+    assert all(row["ShipCity"] == "Reims" for row in body["value"])
+    assert {r["OrderID"] for r in body["value"]} == {r["OrderID"] for r in ROWS if r["ShipCity"] == "Reims"}
+
+
+def test_full_entities_carry_every_declared_property() -> None:
+    [row] = run("$filter=OrderID eq 10248")["value"]
+    assert list(row) == [p.name for p in ORDERS.properties]
+    assert row["ShipRegion"] is None
+    assert row["OrderDate"] == "1996-07-04T00:00:00Z"
+
+
+# ---- server-driven paging --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "$count=true",
+        "$orderby=ShipCountry desc,OrderID&$count=true",
+        "$filter=Freight gt 10&$select=OrderID&$count=true",
+        "$top=450&$skip=100",
+    ],
+)
+def test_paging_walks_the_whole_result_exactly_once(query: str) -> None:
+    expected = [r["OrderID"] for r in run(query, page_size=100_000)["value"]]
+    seen: list[int] = []
+    body = run(query, page_size=97)
+    pages = 1
+    while True:
+        seen += [r["OrderID"] for r in body["value"]]
+        assert len(body["value"]) <= 97
+        link = body.get("@odata.nextLink")
+        if link is None:
+            break
+        assert link.startswith(ROOT_URL + "Orders?")
+        query_string = urlsplit(link).query
+        kept = dict(parse_qsl(query_string))
+        for name, value in parse_query_string(query).items():
+            assert kept[name] == value  # $select, $filter, $orderby, $count survive into the link
+        body = run(query_string, page_size=97)
+        pages += 1
+    assert seen == expected
+    assert pages == -(-len(expected) // 97)
+
+
+def test_no_next_link_on_a_short_last_page() -> None:
+    assert "@odata.nextLink" not in run("$top=10", page_size=10)
+    assert "@odata.nextLink" in run("$top=11", page_size=10)
+
+
+# ---- paths and keys --------------------------------------------------------------------------------------------
+
+
+def test_paths() -> None:
+    assert parse_path("/", BY_NAME).kind == "service"
+    assert parse_path("/$metadata", BY_NAME).kind == "metadata"
+    assert parse_path("/Orders", BY_NAME).entity_set == "Orders"
+    assert parse_path("/Orders/$count", BY_NAME).kind == "count"
+    assert parse_path("/Orders(10248)", BY_NAME).key == {"OrderID": 10248}
+    assert parse_path("/Customers('O''HARA')", BY_NAME).key == {"CustomerID": "O'HARA"}
+    assert parse_path("/Order_Details(OrderID=10248,ProductID=11)", BY_NAME).key == {"OrderID": 10248, "ProductID": 11}
+    assert parse_path("/Order_Details(ProductID=11,OrderID=10248)", BY_NAME).key == {"OrderID": 10248, "ProductID": 11}
+
+
+@pytest.mark.parametrize(
+    ("path", "status"),
+    [
+        ("/Nothing", 404),
+        ("/Orders('x')", 400),
+        ("/Customers(1)", 400),
+        ("/Order_Details(10248)", 400),
+        ("/Order_Details(OrderID=1)", 400),
+        ("/Orders(10248)/Customer", 501),
+        ("/Orders/$ref", 501),
+    ],
+)
+def test_bad_paths(path: str, status: int) -> None:
+    with pytest.raises(ODataError) as caught:
+        parse_path(path, BY_NAME)
+    assert caught.value.status == status
+    assert set(caught.value.body()["error"]) >= {"code", "message"}
+
+
+@pytest.mark.parametrize(
+    ("query", "status", "target"),
+    [
+        ("$filter=Freight gt", 400, "$filter"),
+        ("$filter=Fraight gt 1", 400, "$filter"),
+        ("$orderby=Nope", 400, "$orderby"),
+        ("$select=OrderID,Nope", 400, "$select"),
+        ("$top=-1", 400, "$top"),
+        ("$top=ten", 400, "$top"),
+        ("$skip=1.5", 400, "$skip"),
+        ("$count=yes", 400, "$count"),
+        ("$skiptoken=garbage", 400, "$skiptoken"),
+        ("$bogus=1", 400, "$bogus"),
+        ("$top=1&$top=2", 400, "$top"),
+        ("$expand=Customer", 501, "$expand"),
+        ("$filter=Orders/any(o:o/Freight gt 1)", 501, "$filter"),
+        ("$format=xml", 501, "$format"),
+        ("$search=a OR b", 501, "$search"),
+    ],
+)
+def test_bad_options_are_odata_errors(query: str, status: int, target: str) -> None:
+    with pytest.raises(ODataError) as caught:
+        bind_options(ORDERS, parse_query_string(query))
+    assert (caught.value.status, caught.value.target) == (status, target)
+
+
+def test_plus_is_a_space_and_escaped_plus_is_a_plus() -> None:
+    assert parse_query_string("$filter=ShipName+eq+'A%2BB'") == {"$filter": "ShipName eq 'A+B'"}
+    rows = [{**ROWS[0], "ShipName": "A+B"}, ROWS[1]]
+    assert [r["OrderID"] for r in run("$filter=ShipName+eq+'A%2BB'", rows=rows)["value"]] == [ROWS[0]["OrderID"]]
+
+
+def test_options_without_dollar_and_in_any_case_are_accepted() -> None:
+    options = bind_options(ORDERS, parse_query_string("top=3&$ORDERBY=OrderID desc&custom=ignored"))
+    assert (options.top, options.orderby[0].descending) == (3, True)
+
+
+def test_key_value_comes_back_byte_identical() -> None:
+    row = {"CustomerID": "alfki", "CompanyName": "lower-case id"}
+    assert project(BY_NAME["Customers"], row, ("CustomerID",)) == {"CustomerID": "alfki"}
+    assert parse_key(BY_NAME["Customers"], "'alfki'") == {"CustomerID": "alfki"}
