@@ -10,7 +10,7 @@ import uuid
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import unquote, urlsplit
 
 from local_runtime.lambda_host import LocalFunction
 from local_runtime.template import Route
@@ -68,8 +68,9 @@ class _RequestHandler(BaseHTTPRequestHandler):
             return
         body = self.rfile.read(length) if length else b""
         split = urlsplit(self.path)
+        route_path = split.path.rstrip("/") or "/"  # API Gateway matches /odata/v4/ to the /odata/v4 resource
         for route in self.server.routes:
-            params = route.match(self.command, split.path)
+            params = route.match(self.command, route_path)
             if params is not None:
                 break
         else:
@@ -97,11 +98,12 @@ class _RequestHandler(BaseHTTPRequestHandler):
         )
 
     def _event(self, route: Route, params: dict[str, str], path: str, query: str, body: bytes) -> dict[str, Any]:
-        pairs = parse_qsl(query, keep_blank_values=True)
+        # As API Gateway (REST) does: values percent-decoded, `+` left as it is.
+        pairs = [(unquote(k), unquote(v)) for k, _, v in (p.partition("=") for p in query.split("&") if p)]
         multi_query: dict[str, list[str]] = {}
         for key, value in pairs:
             multi_query.setdefault(key, []).append(value)
-        multi_headers: dict[str, list[str]] = {}
+        multi_headers: dict[str, list[str]] = {"X-Forwarded-Proto": ["http"]}
         for key, value in self.headers.items():
             multi_headers.setdefault(key, []).append(value)
         try:
@@ -122,7 +124,8 @@ class _RequestHandler(BaseHTTPRequestHandler):
             "requestContext": {
                 "resourcePath": route.path,
                 "httpMethod": self.command,
-                "path": f"/{self.server.stage}{path}",
+                "path": path,  # no stage in local URLs
+                "domainName": self.headers.get("Host", ""),
                 "stage": self.server.stage,
                 "requestId": request_id,
                 "extendedRequestId": request_id,

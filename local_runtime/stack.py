@@ -25,6 +25,10 @@ LOCAL_DEFAULTS = {
     # Locally the callout API checks an API key (SigV4 is API Gateway's job, which has no local equivalent here).
     "CALLOUT_AUTH": "ApiKey",
     "CALLOUT_API_KEY": "local-dev-key",
+    "ODATA_AUTH": "Basic",
+    "ODATA_USERNAME": "salesforce",
+    "ODATA_PASSWORD": "local-dev-password",
+    "ODATA_API_KEY": "local-odata-key",
 }
 
 

@@ -55,7 +55,16 @@ def table(stack: LocalStack, logical_id: str):  # type: ignore[no-untyped-def]
 
 
 def test_seeded_from_northwind(running: LocalStack) -> None:
-    assert running.seeded == {"Customers": 91, "Orders": 830, "Products": 77, "Order_Details": 2155}
+    assert running.seeded == {
+        "Customers": 91,
+        "Orders": 830,
+        "Products": 77,
+        "Order_Details": 2155,
+        "Categories": 8,
+        "Suppliers": 29,
+        "Shippers": 3,
+        "Employees": 9,
+    }
 
 
 def test_zeep_client_gets_ack_and_the_worker_creates_the_order(running: LocalStack) -> None:

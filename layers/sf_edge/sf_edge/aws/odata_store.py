@@ -1,0 +1,174 @@
+"""DynamoDB access for the OData feeds: the cheapest read that can answer a `$filter`.
+
+- every key part fixed by `eq` (or a chain of key `eq` joined by `or`, or key `in (...)`, as Salesforce turns
+  SOQL `IN` into): GetItem / BatchGetItem;
+- an `eq` on a property a GSI is keyed on (Orders by CustomerID, ...): Query on that index;
+- anything else: Scan.
+The engine then applies the whole `$filter` to what was read, so a plan only has to be a superset. Items read are
+counted and logged per request.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from sf_edge.odata.expressions import Binary, In, Literal, Node, Property
+from sf_edge.odata.schema import EntitySet
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb.service_resource import DynamoDBServiceResource, Table
+
+_BATCH_GET_LIMIT = 100
+
+
+@dataclass
+class ReadPlan:
+    """How a request reads: `get` (keys), `query` (index, property, value) or `scan`."""
+
+    kind: str
+    keys: list[dict[str, Any]] = field(default_factory=list)
+    index: str | None = None
+    attribute: str | None = None
+    value: Any = None
+
+    def describe(self) -> str:
+        if self.kind == "get":
+            return f"get {len(self.keys)} key(s)"
+        if self.kind == "query":
+            return f"query {self.index} where {self.attribute} = {self.value!r}"
+        return "scan"
+
+
+def plan(entity_set: EntitySet, filter_node: Node | None) -> ReadPlan:
+    """The read that returns a superset of the rows the filter keeps, as cheaply as the declarations allow."""
+    if filter_node is None:
+        return ReadPlan("scan")
+    conjuncts = _conjuncts(filter_node)
+    fixed = {
+        name: value for name, value in (_equality(c) for c in conjuncts) if name and _fits(entity_set, name, value)
+    }
+    if all(k in fixed for k in entity_set.key):
+        return ReadPlan("get", [{k: fixed[k] for k in entity_set.key}])
+    if len(entity_set.key) == 1:
+        for conjunct in conjuncts:
+            values = _key_alternatives(conjunct, entity_set.key[0])
+            if values is not None and all(_fits(entity_set, entity_set.key[0], v) for v in values):
+                return ReadPlan("get", [{entity_set.key[0]: v} for v in dict.fromkeys(values)])
+    for name, value in fixed.items():
+        if name in entity_set.indexes:
+            return ReadPlan("query", index=entity_set.indexes[name], attribute=name, value=value)
+    return ReadPlan("scan")
+
+
+def _fits(entity_set: EntitySet, name: str, value: Any) -> bool:
+    """Whether DynamoDB can compare the value with the attribute (a mistyped key would be an error, not a miss)."""
+    prop = entity_set.property(name)
+    if prop is None:
+        return False
+    if prop.type == "String":
+        return isinstance(value, str)
+    if prop.type in ("Int16", "Int32", "Int64"):
+        return isinstance(value, int) and not isinstance(value, bool)
+    return False
+
+
+def _conjuncts(node: Node) -> list[Node]:
+    if isinstance(node, Binary) and node.op == "and":
+        return _conjuncts(node.left) + _conjuncts(node.right)
+    return [node]
+
+
+def _equality(node: Node) -> tuple[str | None, Any]:
+    if isinstance(node, Binary) and node.op == "eq":
+        for prop, lit in ((node.left, node.right), (node.right, node.left)):
+            if (
+                isinstance(prop, Property)
+                and len(prop.path) == 1
+                and isinstance(lit, Literal)
+                and lit.value is not None
+            ):
+                return prop.path[0], lit.value
+    return None, None
+
+
+def _key_alternatives(node: Node, key: str) -> list[Any] | None:
+    """Values of `key eq a or key eq b ...` or `key in (a, b)`; None when the node is anything else."""
+    if isinstance(node, In) and node.left == Property((key,)):
+        return [item.value for item in node.items if item.value is not None]
+    if isinstance(node, Binary) and node.op == "or":
+        left, right = _key_alternatives(node.left, key), _key_alternatives(node.right, key)
+        return None if left is None or right is None else left + right
+    name, value = _equality(node)
+    return [value] if name == key else None
+
+
+class EntityTable:
+    """Reads one entity set's table, converting DynamoDB numbers to the declared types."""
+
+    def __init__(self, entity_set: EntitySet, table: Table, resource: DynamoDBServiceResource) -> None:
+        self.entity_set = entity_set
+        self.table = table
+        self.resource = resource
+        self.items_read = 0
+        self._ints = {p.name for p in entity_set.properties if p.type in ("Int16", "Int32", "Int64")}
+        self._floats = {p.name for p in entity_set.properties if p.type in ("Single", "Double")}
+
+    def read(self, read_plan: ReadPlan) -> Iterator[dict[str, Any]]:
+        """The rows the plan reads, typed."""
+        match read_plan.kind:
+            case "get":
+                yield from self._get(read_plan.keys)
+            case "query":
+                from boto3.dynamodb.conditions import Key
+
+                yield from self._paginate(
+                    self.table.query,
+                    IndexName=read_plan.index,
+                    KeyConditionExpression=Key(read_plan.attribute or "").eq(read_plan.value),
+                )
+            case _:
+                yield from self._paginate(self.table.scan)
+
+    def get(self, key: dict[str, Any]) -> dict[str, Any] | None:
+        """One entity by its full key."""
+        rows = list(self._get([key]))
+        return rows[0] if rows else None
+
+    def _get(self, keys: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+        if len(keys) == 1:
+            item = self.table.get_item(Key=keys[0]).get("Item")
+            self.items_read += 1 if item else 0
+            if item:
+                yield self._typed(item)
+            return
+        for start in range(0, len(keys), _BATCH_GET_LIMIT):
+            request: Any = {self.table.name: {"Keys": keys[start : start + _BATCH_GET_LIMIT]}}
+            while request:
+                response = self.resource.batch_get_item(RequestItems=request)
+                items = response.get("Responses", {}).get(self.table.name, [])
+                self.items_read += len(items)
+                yield from (self._typed(item) for item in items)
+                request = response.get("UnprocessedKeys") or None
+
+    def _paginate(self, operation: Any, **kwargs: Any) -> Iterator[dict[str, Any]]:
+        while True:
+            response = operation(**kwargs)
+            items = response.get("Items", [])
+            self.items_read += len(items)
+            yield from (self._typed(item) for item in items)
+            if "LastEvaluatedKey" not in response:
+                return
+            kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+    def _typed(self, item: dict[str, Any]) -> dict[str, Any]:
+        row = dict(item)
+        for name, value in item.items():
+            if isinstance(value, Decimal):
+                if name in self._ints:
+                    row[name] = int(value)
+                elif name in self._floats:
+                    row[name] = float(value)
+        return row

@@ -1,0 +1,167 @@
+"""The OData 4.0 feed as one function of a request: authentication, the resource, the read plan, the answer.
+
+Errors of every kind leave as OData error JSON with the right status (400 bad syntax, 401, 404, 405, 501
+unsupported); the response always carries `OData-Version: 4.0`.
+"""
+
+from __future__ import annotations
+
+import base64
+import hmac
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from sf_edge.odata.csdl import metadata_xml, service_document
+from sf_edge.odata.engine import collection, context_url, matches, project
+from sf_edge.odata.request import ODataError, bind_options, parse_path, parse_query_string
+from sf_edge.odata.schema import ENTITY_SETS, EntitySet
+
+JSON = "application/json;odata.metadata=minimal;odata.streaming=true;IEEE754Compatible=false;charset=utf-8"
+
+
+class Table(Protocol):
+    """What the feed needs from storage (sf_edge.aws.odata_store.EntityTable in AWS)."""
+
+    items_read: int
+
+    def read(self, read_plan: Any) -> Any: ...
+
+    def get(self, key: dict[str, Any]) -> dict[str, Any] | None: ...
+
+
+@dataclass(frozen=True)
+class FeedRequest:
+    method: str
+    path: str  # below the service root, e.g. "/Orders(10248)"
+    query: str  # raw query string
+    headers: Mapping[str, str]
+    service_root: str  # absolute, ending in "/"
+
+
+@dataclass
+class FeedResponse:
+    status: int
+    headers: dict[str, str]
+    body: bytes
+    items_read: int = 0
+    plan: str = ""
+
+
+@dataclass(frozen=True)
+class FeedAuth:
+    """`basic` (a Named Principal's user and password), `apikey` (X-API-Key header) or `none` (on purpose)."""
+
+    mode: str
+    username: Callable[[], str] = lambda: ""
+    secret: Callable[[], str] = lambda: ""
+
+    def allows(self, headers: Mapping[str, str]) -> bool:
+        lowered = {k.lower(): v for k, v in headers.items()}
+        if self.mode == "none":
+            return True
+        expected = self.secret()
+        if not expected:
+            return False  # fail closed when the credential is not configured
+        if self.mode == "apikey":
+            return hmac.compare_digest(lowered.get("x-api-key", "").encode(), expected.encode())
+        if self.mode == "basic":
+            scheme, _, encoded = lowered.get("authorization", "").partition(" ")
+            try:
+                user, _, password = base64.b64decode(encoded, validate=True).decode().partition(":")
+            except ValueError:
+                return False
+            same_user = hmac.compare_digest(user.encode(), self.username().encode())
+            same_password = hmac.compare_digest(password.encode(), expected.encode())
+            return scheme.lower() == "basic" and same_user and same_password
+        return False
+
+
+class Feed:
+    """Serves the entity sets of `sf_edge.odata.schema` from tables."""
+
+    def __init__(
+        self,
+        tables: Callable[[EntitySet], Table],
+        planner: Callable[[EntitySet, Any], Any],
+        auth: FeedAuth,
+        page_size: int = 2000,
+        entity_sets: tuple[EntitySet, ...] = ENTITY_SETS,
+    ) -> None:
+        self.tables = tables
+        self.planner = planner
+        self.auth = auth
+        self.page_size = page_size
+        self.entity_sets = entity_sets
+        self.by_name = {s.name: s for s in entity_sets}
+        self._metadata = metadata_xml(entity_sets)
+
+    def handle(self, request: FeedRequest) -> FeedResponse:
+        """Answer one request; never raises for bad input."""
+        try:
+            if not self.auth.allows(request.headers):
+                response = _error(ODataError(401, "Unauthorized", "Missing or invalid credentials"))
+                response.headers["WWW-Authenticate"] = 'Basic realm="odata"' if self.auth.mode == "basic" else "ApiKey"
+                return response
+            if request.method not in ("GET", "HEAD"):
+                raise ODataError(
+                    405 if request.method in ("PUT", "DELETE", "OPTIONS") else 501,
+                    "NotImplemented",
+                    f"{request.method} is not supported yet: the feed is read-only",
+                )
+            return self._read(request)
+        except ODataError as error:
+            return _error(error)
+
+    def _read(self, request: FeedRequest) -> FeedResponse:
+        resource = parse_path(request.path, self.by_name)
+        if resource.kind == "service":
+            return _json(service_document(self.entity_sets, request.service_root))
+        if resource.kind == "metadata":
+            return FeedResponse(200, {"Content-Type": "application/xml", "OData-Version": "4.0"}, self._metadata)
+        entity_set = self.by_name[resource.entity_set or ""]
+        table = self.tables(entity_set)
+        if resource.kind == "entity":
+            options = bind_options(entity_set, parse_query_string(request.query))
+            row = table.get(resource.key or {})
+            if row is None:
+                raise ODataError(404, "NotFound", f"No {entity_set.entity_type} with key {resource.key}")
+            body = {
+                "@odata.context": context_url(request.service_root, entity_set, options.select, entity=True),
+                **project(entity_set, row, options.select),
+            }
+            return _json(body, items_read=table.items_read, plan="get")
+        options = bind_options(entity_set, parse_query_string(request.query))
+        read_plan = self.planner(entity_set, options.filter)
+        rows = table.read(read_plan)
+        if resource.kind == "count":
+            count = sum(1 for row in rows if matches(options, entity_set, row))
+            return FeedResponse(
+                200,
+                {"Content-Type": "text/plain", "OData-Version": "4.0"},
+                str(count).encode(),
+                table.items_read,
+                read_plan.describe(),
+            )
+        body = collection(entity_set, options, rows, service_root=request.service_root, page_size=self.page_size)
+        return _json(body, items_read=table.items_read, plan=read_plan.describe())
+
+
+def _json(body: dict[str, Any], *, items_read: int = 0, plan: str = "") -> FeedResponse:
+    return FeedResponse(
+        200,
+        {"Content-Type": JSON, "OData-Version": "4.0"},
+        json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode(),
+        items_read,
+        plan,
+    )
+
+
+def _error(error: ODataError) -> FeedResponse:
+    return FeedResponse(
+        error.status,
+        {"Content-Type": "application/json", "OData-Version": "4.0"},
+        json.dumps(error.body()).encode(),
+        plan=error.code,
+    )

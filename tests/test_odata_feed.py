@@ -1,0 +1,198 @@
+"""The OData feed end to end: `make run`'s HTTP server over moto, seeded from Northwind, read as Salesforce
+Connect and a real OData client library read it; with the items each request read from DynamoDB."""
+
+from __future__ import annotations
+
+import base64
+import json
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from conftest import ROOT
+from local_runtime.aws_local import LocalAws
+from local_runtime.stack import LocalStack
+from sf_edge.odata.feed import Feed, FeedAuth, FeedRequest
+
+ORDERS = json.loads((ROOT / "data" / "northwind" / "Orders.json").read_text(encoding="utf-8"))
+AUTH = "Basic " + base64.b64encode(b"salesforce:local-dev-password").decode()
+
+
+@pytest.fixture(scope="module")
+def server(local_aws: LocalAws, monkeypatch_module: pytest.MonkeyPatch) -> Iterator[LocalStack]:
+    for name, value in {
+        "ODATA_AUTH": "Basic",
+        "ODATA_USERNAME": "salesforce",
+        "ODATA_PASSWORD": "local-dev-password",
+        "ODATA_PAGE_SIZE": "2000",
+    }.items():
+        monkeypatch_module.setenv(name, value)
+    local_aws.reset()
+    stack = LocalStack(port=0, aws=local_aws, worker=False)
+    stack.start()
+    import odata_feed
+
+    odata_feed.feed.cache_clear()
+    yield stack
+    stack.stop()
+    odata_feed.feed.cache_clear()
+
+
+@pytest.fixture(scope="module")
+def monkeypatch_module() -> Iterator[pytest.MonkeyPatch]:
+    with pytest.MonkeyPatch.context() as patch:
+        yield patch
+
+
+def get(server: LocalStack, path: str, *, auth: str | None = AUTH) -> tuple[int, dict[str, str], Any]:
+    request = urllib.request.Request(f"{server.url}/odata/v4{path}", headers={"Authorization": auth} if auth else {})
+    try:
+        with urllib.request.urlopen(request, timeout=20) as response:
+            status, headers, body = response.status, dict(response.headers), response.read()
+    except urllib.error.HTTPError as error:
+        status, headers, body = error.code, dict(error.headers), error.read()
+    kind = headers.get("Content-Type", "")
+    return status, headers, json.loads(body) if "json" in kind else body.decode()
+
+
+LAST: dict[str, Any] = {}
+
+
+@pytest.fixture(autouse=True)
+def record_reads(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Keep the last response's read statistics (what the function logs)."""
+    original = Feed.handle
+
+    def handle(self: Feed, request: FeedRequest) -> Any:
+        response = original(self, request)
+        LAST.update(items_read=response.items_read, plan=response.plan)
+        return response
+
+    monkeypatch.setattr(Feed, "handle", handle)
+
+
+def test_service_document_and_metadata(server: LocalStack) -> None:
+    status, headers, document = get(server, "/")
+    assert status == 200
+    assert headers["OData-Version"] == "4.0"
+    assert document["@odata.context"] == f"{server.url}/odata/v4/$metadata"
+    status, headers, metadata = get(server, "/$metadata")
+    assert (status, headers["Content-Type"]) == (200, "application/xml")
+    assert '<EntitySet Name="Order_Details" EntityType="NorthwindModel.Order_Detail"/>' in metadata
+
+
+def test_key_lookup_reads_one_item(server: LocalStack) -> None:
+    status, _, order = get(server, "/Orders(10248)")
+    assert (status, order["CustomerID"], LAST["plan"], LAST["items_read"]) == (200, "VINET", "get", 1)
+    status, _, line = get(server, "/Order_Details(OrderID=10248,ProductID=11)")
+    assert (status, line["Quantity"], LAST["items_read"]) == (200, 12, 1)
+
+
+def test_detail_page_lookup_by_filter_reads_one_item(server: LocalStack) -> None:
+    _status, _, body = get(server, "/Customers?$filter=CustomerID+eq+'ALFKI'&$top=2")
+    assert [c["CustomerID"] for c in body["value"]] == ["ALFKI"]
+    assert (LAST["plan"], LAST["items_read"]) == ("get 1 key(s)", 1)
+
+
+def test_soql_in_becomes_a_batch_get(server: LocalStack) -> None:
+    ids = [10248, 10249, 10250, 99999]
+    query = "+or+".join(f"OrderID+eq+{i}" for i in ids)
+    _status, _, body = get(server, f"/Orders?$filter={query}&$orderby=OrderID")
+    assert [o["OrderID"] for o in body["value"]] == ids[:3]
+    assert (LAST["plan"], LAST["items_read"]) == ("get 4 key(s)", 3)
+
+
+def test_secondary_key_equality_queries_the_index(server: LocalStack) -> None:
+    _status, _, body = get(server, "/Orders?$filter=CustomerID+eq+'ALFKI'+and+Freight+gt+10&$count=true")
+    alfki = [o for o in ORDERS if o["CustomerID"] == "ALFKI"]
+    assert body["@odata.count"] == sum(1 for o in alfki if o["Freight"] > 10)
+    assert LAST["plan"] == "query CustomerID-index where CustomerID = 'ALFKI'"
+    assert LAST["items_read"] == len(alfki)  # ALFKI's orders only, not the 830
+
+
+def test_list_view_as_salesforce_sends_it(server: LocalStack) -> None:
+    status, _, body = get(
+        server, "/Customers?$select=CustomerID,CompanyName,Country&$orderby=CompanyName+asc&$top=26&$skip=0&$count=true"
+    )
+    assert status == 200
+    assert body["@odata.count"] == 91
+    assert len(body["value"]) == 26
+    assert [c["CompanyName"] for c in body["value"]] == sorted(c["CompanyName"] for c in body["value"])
+
+
+def test_global_search_shape(server: LocalStack) -> None:
+    query = "contains(CompanyName,'Alfreds')+eq+true+or+contains(ContactName,'Alfreds')+eq+true"
+    status, _, body = get(server, f"/Customers?$filter={query}&$select=CustomerID")
+    assert status == 200
+    assert body["value"] == [{"CustomerID": "ALFKI"}]
+    _status, _, body = get(server, "/Customers?$search=Alfreds&$select=CustomerID")
+    assert body["value"] == [{"CustomerID": "ALFKI"}]
+
+
+def test_paging_over_http_follows_next_links(server: LocalStack, monkeypatch: pytest.MonkeyPatch) -> None:
+    import odata_feed
+
+    monkeypatch.setattr(odata_feed.feed(), "page_size", 100)
+    seen: list[int] = []
+    status, _, body = get(server, "/Orders?$select=OrderID&$orderby=OrderID+desc&$count=true")
+    assert status == 200
+    while True:
+        seen += [o["OrderID"] for o in body["value"]]
+        link = body.get("@odata.nextLink")
+        if not link:
+            break
+        assert link.startswith(f"{server.url}/odata/v4/Orders?")
+        _status, _, body = get(server, link.removeprefix(f"{server.url}/odata/v4"))
+        assert body["@odata.count"] == 830
+    assert seen == sorted(seen, reverse=True)
+    assert len(seen) == len(set(seen)) == 830
+
+
+@pytest.mark.parametrize(
+    ("path", "status", "code"),
+    [
+        ("/Orders?$filter=Freight+gt", 400, "SyntaxError"),
+        ("/Orders?$filter=Fraight+gt+1", 400, "UnknownProperty"),
+        ("/Orders(99999)", 404, "NotFound"),
+        ("/Invoices", 404, "NotFound"),
+        ("/Orders?$expand=Customer", 501, "NotImplemented"),
+        ("/Orders('10248')", 400, "InvalidKey"),
+    ],
+)
+def test_errors_are_odata_error_json(server: LocalStack, path: str, status: int, code: str) -> None:
+    got, headers, body = get(server, path)
+    assert (got, body["error"]["code"]) == (status, code)
+    assert headers["OData-Version"] == "4.0"
+
+
+@pytest.mark.parametrize("auth", [None, "Basic " + base64.b64encode(b"salesforce:guess").decode(), "Bearer x"])
+def test_credentials_are_required(server: LocalStack, auth: str | None) -> None:
+    status, headers, body = get(server, "/Orders(10248)", auth=auth)
+    assert (status, body["error"]["code"]) == (401, "Unauthorized")
+    assert headers["WWW-Authenticate"] == 'Basic realm="odata"'
+
+
+def test_api_key_and_anonymous_modes() -> None:
+    api_key = FeedAuth("apikey", secret=lambda: "k-123")
+    assert api_key.allows({"X-API-Key": "k-123"})
+    assert not api_key.allows({"X-API-Key": "k-124"})
+    assert not FeedAuth("apikey", secret=lambda: "").allows({"X-API-Key": ""})  # unconfigured: closed
+    assert FeedAuth("none").allows({})
+
+
+def test_a_real_odata_client_reads_the_feed(server: LocalStack) -> None:
+    import requests
+    from odata import ODataService
+
+    session = requests.Session()
+    session.auth = ("salesforce", "local-dev-password")
+    service = ODataService(f"{server.url}/odata/v4/", session=session, reflect_entities=True)
+    orders = service.entities["Orders"]
+    french = service.query(orders).filter(orders.ShipCountry == "France").order_by(orders.OrderID.desc()).limit(3)
+    rows = list(french)
+    assert [o.OrderID for o in rows] == [11076, 11051, 11043]
+    assert rows[0].OrderDate.year == 1998
+    assert service.query(service.entities["Customers"]).get("ALFKI").CompanyName == "Alfreds Futterkiste"
