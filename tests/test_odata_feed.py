@@ -151,6 +151,29 @@ def test_paging_over_http_follows_next_links(server: LocalStack, monkeypatch: py
     assert len(seen) == len(set(seen)) == 830
 
 
+def test_streamed_pages_resume_from_the_last_key(server: LocalStack, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No $orderby and no $count (Salesforce with row counts off): every page reads about one page of items."""
+    import odata_feed
+
+    monkeypatch.setattr(odata_feed.feed(), "page_size", 100)
+    seen: list[int] = []
+    reads: list[int] = []
+    status, _, body = get(server, "/Orders?$select=OrderID,Freight&$filter=Freight+ge+0")
+    while True:
+        assert status == 200
+        assert LAST["plan"] == "scan (streamed)"
+        reads.append(LAST["items_read"])
+        seen += [o["OrderID"] for o in body["value"]]
+        link = body.get("@odata.nextLink")
+        if not link:
+            break
+        status, _, body = get(server, link.removeprefix(f"{server.url}/odata/v4"))
+    assert len(seen) == len(set(seen)) == 830
+    assert len(reads) == 9
+    assert max(reads[1:-1]) <= 1.2 * reads[0]  # page k costs what page 1 costs
+    assert reads[0] <= 202
+
+
 @pytest.mark.parametrize(
     ("path", "status", "code"),
     [

@@ -38,9 +38,13 @@ def feed() -> Feed:
     def table(entity_set: EntitySet) -> EntityTable:
         return EntityTable(entity_set, resource.Table(os.environ[entity_set.table_env]), resource)
 
-    auth = FeedAuth(os.environ.get("ODATA_AUTH", "basic").lower(), secret_source("ODATA_USERNAME"),
-                    secret_source("ODATA_PASSWORD" if os.environ.get("ODATA_AUTH", "basic").lower() == "basic"
-                                  else "ODATA_API_KEY"))
+    auth = FeedAuth(
+        os.environ.get("ODATA_AUTH", "basic").lower(),
+        secret_source("ODATA_USERNAME"),
+        secret_source(
+            "ODATA_PASSWORD" if os.environ.get("ODATA_AUTH", "basic").lower() == "basic" else "ODATA_API_KEY"
+        ),
+    )
     return Feed(table, plan, auth, page_size=int(os.environ.get("ODATA_PAGE_SIZE", "2000")))
 
 
@@ -53,11 +57,21 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     response = feed().handle(request)
     metrics.add_metric(name="ODataRequests", unit=MetricUnit.Count, value=1)
     metrics.add_metric(name="ODataItemsRead", unit=MetricUnit.Count, value=response.items_read)
-    logger.info("OData request", method=request.method, path=request.path, query=request.query,
-                status=response.status, plan=response.plan, items_read=response.items_read)
-    return {"statusCode": response.status, "headers": response.headers,
-            "body": response.body.decode("utf-8"),
-            "isBase64Encoded": False}
+    logger.info(
+        "OData request",
+        method=request.method,
+        path=request.path,
+        query=request.query,
+        status=response.status,
+        plan=response.plan,
+        items_read=response.items_read,
+    )
+    return {
+        "statusCode": response.status,
+        "headers": response.headers,
+        "body": response.body.decode("utf-8"),
+        "isBase64Encoded": False,
+    }
 
 
 def to_feed_request(event: dict[str, Any]) -> FeedRequest:
@@ -66,8 +80,9 @@ def to_feed_request(event: dict[str, Any]) -> FeedRequest:
     pairs = event.get("multiValueQueryStringParameters") or {
         k: [v] for k, v in (event.get("queryStringParameters") or {}).items()
     }
-    query = "&".join(f"{quote(name, safe='$')}={quote(value, safe='+')}" for name, values in pairs.items()
-                     for value in values)
+    query = "&".join(
+        f"{quote(name, safe='$')}={quote(value, safe='+')}" for name, values in pairs.items() for value in values
+    )
     context = event.get("requestContext") or {}
     path = event.get("path", "")
     headers = event.get("headers") or {}

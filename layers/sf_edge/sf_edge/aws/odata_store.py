@@ -116,8 +116,14 @@ class EntityTable:
         self._ints = {p.name for p in entity_set.properties if p.type in ("Int16", "Int32", "Int64")}
         self._floats = {p.name for p in entity_set.properties if p.type in ("Single", "Double")}
 
-    def read(self, read_plan: ReadPlan) -> Iterator[dict[str, Any]]:
-        """The rows the plan reads, typed."""
+    def read(
+        self, read_plan: ReadPlan, after: dict[str, Any] | None = None, batch: int | None = None
+    ) -> Iterator[dict[str, Any]]:
+        """The rows the plan reads, typed; `after` resumes a scan or query after that item's keys, `batch` caps
+        each DynamoDB call (a page then reads about what it returns)."""
+        start: dict[str, Any] = {"ExclusiveStartKey": after} if after else {}
+        if batch:
+            start["Limit"] = batch
         match read_plan.kind:
             case "get":
                 yield from self._get(read_plan.keys)
@@ -128,9 +134,15 @@ class EntityTable:
                     self.table.query,
                     IndexName=read_plan.index,
                     KeyConditionExpression=Key(read_plan.attribute or "").eq(read_plan.value),
+                    **start,
                 )
             case _:
-                yield from self._paginate(self.table.scan)
+                yield from self._paginate(self.table.scan, **start)
+
+    def resume_keys(self, read_plan: ReadPlan) -> tuple[str, ...]:
+        """The attributes DynamoDB needs to resume after an item: the table key, plus the index key for a query."""
+        extra = (read_plan.attribute,) if read_plan.kind == "query" and read_plan.attribute else ()
+        return tuple(dict.fromkeys((*self.entity_set.key, *extra)))
 
     def get(self, key: dict[str, Any]) -> dict[str, Any] | None:
         """One entity by its full key."""

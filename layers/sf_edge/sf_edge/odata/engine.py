@@ -47,12 +47,13 @@ def collection(
     if options.top is not None:
         window = window[: options.top]
     size = max(1, min(page_size, MAX_PAGE_SIZE))
-    page = window[options.skiptoken : options.skiptoken + size]
+    start = options.skiptoken.served
+    page = window[start : start + size]
     body: dict[str, Any] = {"@odata.context": context_url(service_root, entity_set, options.select)}
     if options.count:
         body["@odata.count"] = total
     body["value"] = [project(entity_set, row, options.select) for row in page]
-    served = options.skiptoken + len(page)
+    served = start + len(page)
     if served < len(window):
         body["@odata.nextLink"] = next_link(service_root, entity_set, options, served)
     return body
@@ -70,10 +71,47 @@ def context_url(
     return f"{service_root}$metadata#{entity_set.name}{projection}{'/$entity' if entity else ''}"
 
 
-def next_link(service_root: str, entity_set: EntitySet, options: QueryOptions, served: int) -> str:
+def streamed_page(
+    entity_set: EntitySet,
+    options: QueryOptions,
+    rows: Iterable[dict[str, Any]],
+    key_names: tuple[str, ...],
+    *,
+    service_root: str,
+    page_size: int,
+) -> dict[str, Any]:
+    """One page read in storage order from where the last one stopped (rows start after the token's key), so
+    page k costs what page 1 costs. One extra match is read to know whether a next page exists."""
+    size = max(1, min(page_size, MAX_PAGE_SIZE))
+    served = options.skiptoken.served
+    if options.top is not None:
+        size = min(size, options.top - served)
+    page: list[dict[str, Any]] = []
+    more = False
+    if size > 0:
+        for row in rows:
+            if not matches(options, entity_set, row):
+                continue
+            if len(page) == size:
+                more = True
+                break
+            page.append(row)
+    body: dict[str, Any] = {
+        "@odata.context": context_url(service_root, entity_set, options.select),
+        "value": [project(entity_set, row, options.select) for row in page],
+    }
+    if more:
+        last = {name: page[-1][name] for name in key_names}
+        body["@odata.nextLink"] = next_link(service_root, entity_set, options, served + len(page), last)
+    return body
+
+
+def next_link(
+    service_root: str, entity_set: EntitySet, options: QueryOptions, served: int, after: dict[str, Any] | None = None
+) -> str:
     """The absolute link to the next page: the same options, plus where the previous page stopped."""
     kept = [(name, value) for name, value in options.raw.items() if name != "$skiptoken"]
-    kept.append(("$skiptoken", encode_skiptoken(served)))
+    kept.append(("$skiptoken", encode_skiptoken(served, after)))
     query = "&".join(f"{name}={quote(value, safe=',()=/:$')}" for name, value in kept)
     return f"{service_root}{entity_set.name}?{query}"
 

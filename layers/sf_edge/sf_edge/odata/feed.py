@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from sf_edge.odata.csdl import metadata_xml, service_document
-from sf_edge.odata.engine import collection, context_url, matches, project
+from sf_edge.odata.engine import collection, context_url, matches, project, streamed_page
 from sf_edge.odata.request import ODataError, bind_options, parse_path, parse_query_string
 from sf_edge.odata.schema import ENTITY_SETS, EntitySet
 
@@ -26,7 +26,9 @@ class Table(Protocol):
 
     items_read: int
 
-    def read(self, read_plan: Any) -> Any: ...
+    def read(self, read_plan: Any, after: dict[str, Any] | None = None, batch: int | None = None) -> Any: ...
+
+    def resume_keys(self, read_plan: Any) -> tuple[str, ...]: ...
 
     def get(self, key: dict[str, Any]) -> dict[str, Any] | None: ...
 
@@ -134,6 +136,17 @@ class Feed:
             return _json(body, items_read=table.items_read, plan="get")
         options = bind_options(entity_set, parse_query_string(request.query))
         read_plan = self.planner(entity_set, options.filter)
+        if resource.kind == "collection" and options.streamable and read_plan.kind != "get":
+            rows = table.read(read_plan, after=options.skiptoken.after, batch=self.page_size + 1)
+            body = streamed_page(
+                entity_set,
+                options,
+                rows,
+                table.resume_keys(read_plan),
+                service_root=request.service_root,
+                page_size=self.page_size,
+            )
+            return _json(body, items_read=table.items_read, plan=read_plan.describe() + " (streamed)")
         rows = table.read(read_plan)
         if resource.kind == "count":
             count = sum(1 for row in rows if matches(options, entity_set, row))

@@ -74,8 +74,13 @@ class QueryOptions:
     skip: int = 0
     count: bool = False
     search: tuple[str, ...] = ()
-    skiptoken: int = 0
+    skiptoken: SkipToken = field(default_factory=lambda: SkipToken(0))
     raw: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def streamable(self) -> bool:
+        """Pages can follow storage order, resuming after the last key served: nothing needs the whole result."""
+        return not self.orderby and not self.count and self.skip == 0 and self.skiptoken.offset_only is False
 
 
 _SUPPORTED = {"$filter", "$orderby", "$select", "$top", "$skip", "$count", "$search", "$skiptoken", "$format"}
@@ -109,7 +114,7 @@ def bind_options(entity_set: EntitySet, raw: dict[str, str]) -> QueryOptions:
         skip=_non_negative(options, "$skip") or 0,
         count=_boolean(options.get("$count", "false")),
         search=_search_terms(options.get("$search")),
-        skiptoken=decode_skiptoken(options["$skiptoken"]) if "$skiptoken" in options else 0,
+        skiptoken=decode_skiptoken(options["$skiptoken"]) if "$skiptoken" in options else SkipToken(0),
         raw=options,
     )
 
@@ -187,22 +192,37 @@ def _search_terms(value: str | None) -> tuple[str, ...]:
     return tuple(t for t in terms if t != "AND")
 
 
-def encode_skiptoken(served: int) -> str:
-    """An opaque token: how many rows of the requested window earlier pages served."""
-    return base64.urlsafe_b64encode(json.dumps({"o": served}).encode()).decode().rstrip("=")
+@dataclass(frozen=True)
+class SkipToken:
+    """Where the previous page stopped: rows of the window served, and (streaming) the last key served."""
+
+    served: int
+    after: dict[str, Any] | None = None
+    offset_only: bool = False
 
 
-def decode_skiptoken(token: str) -> int:
+def encode_skiptoken(served: int, after: dict[str, Any] | None = None) -> str:
+    """An opaque token for the next link."""
+    payload: dict[str, Any] = {"o": served} if after is None else {"n": served, "k": after}
+    return base64.urlsafe_b64encode(json.dumps(payload, separators=(",", ":")).encode()).decode().rstrip("=")
+
+
+def decode_skiptoken(token: str) -> SkipToken:
+    """The token this service issued, or a 400."""
     try:
-        padded = token + "=" * (-len(token) % 4)
-        served = json.loads(base64.urlsafe_b64decode(padded))["o"]
-    except (ValueError, KeyError, TypeError):
-        raise ODataError(
-            400, "InvalidSkipToken", "The $skiptoken is not one this service issued", "$skiptoken"
-        ) from None
-    if not isinstance(served, int) or served < 0:
+        payload = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+        if "k" in payload:
+            served, after = payload["n"], payload["k"]
+            valid = isinstance(after, dict) and all(isinstance(v, str | int) for v in after.values())
+            result = SkipToken(served, after)
+        else:
+            served, valid = payload["o"], True
+            result = SkipToken(served, None, offset_only=True)
+    except (ValueError, KeyError, TypeError, AttributeError):
+        valid, served, result = False, -1, SkipToken(0)
+    if not valid or not isinstance(served, int) or served < 0:
         raise ODataError(400, "InvalidSkipToken", "The $skiptoken is not one this service issued", "$skiptoken")
-    return served
+    return result
 
 
 @dataclass(frozen=True)
