@@ -8,6 +8,7 @@ operation (plus an invalid one and an unknown id).
 
 from __future__ import annotations
 
+import base64
 import json
 import sys
 from datetime import UTC, datetime
@@ -165,10 +166,61 @@ def callout_event(method: str, path: str, body: dict[str, Any] | None, query: di
     }
 
 
+LOCAL_ODATA_AUTH = "Basic " + base64.b64encode(b"salesforce:local-dev-password").decode()
+ODATA: dict[str, tuple[str, dict[str, list[str]] | None]] = {
+    "service_document": ("/odata/v4", None),
+    "metadata": ("/odata/v4/$metadata", None),
+    "list_view": (
+        "/odata/v4/Customers",
+        {
+            "$select": ["CustomerID,CompanyName,Country"],
+            "$orderby": ["CompanyName+asc"],
+            "$top": ["26"],
+            "$count": ["true"],
+        },
+    ),
+    "detail_lookup": ("/odata/v4/Orders", {"$filter": ["OrderID+eq+10248"]}),
+    "by_key": ("/odata/v4/Order_Details(OrderID=10248,ProductID=11)", None),
+    "bad_filter": ("/odata/v4/Orders", {"$filter": ["Freight+gt"]}),
+}
+
+
+def odata_event(path: str, query: dict[str, list[str]] | None) -> dict[str, Any]:
+    """An API Gateway REST proxy event for the OData feed (values decoded, `+` kept, as API Gateway does)."""
+    headers = {
+        "Accept": "application/json",
+        "Authorization": LOCAL_ODATA_AUTH,
+        "Host": "localhost:3000",
+        "X-Forwarded-Proto": "http",
+        "User-Agent": "Salesforce Connect",
+    }
+    return {
+        "resource": "/odata/v4/{proxy+}" if path != "/odata/v4" else "/odata/v4",
+        "path": path,
+        "httpMethod": "GET",
+        "headers": headers,
+        "multiValueHeaders": {k: [v] for k, v in headers.items()},
+        "queryStringParameters": {k: v[-1] for k, v in query.items()} if query else None,
+        "multiValueQueryStringParameters": query,
+        "pathParameters": {"proxy": path.removeprefix("/odata/v4/")} if path != "/odata/v4" else None,
+        "stageVariables": None,
+        "requestContext": {
+            "path": path,
+            "stage": "live",
+            "requestId": "sample-odata",
+            "domainName": "localhost:3000",
+            "identity": {"sourceIp": "13.110.54.10"},
+        },
+        "body": None,
+        "isBase64Encoded": False,
+    }
+
+
 def all_events() -> dict[str, dict[str, Any]]:
     """Every event file under events/, by relative path."""
     callouts = {f"callout_api/{name}.json": callout_event(*spec) for name, spec in CALLOUTS.items()}
-    return {**listener_events(), "notification_worker/sqs_batch.json": worker_event(), **callouts}
+    odata = {f"odata_feed/{name}.json": odata_event(*spec) for name, spec in ODATA.items()}
+    return {**listener_events(), "notification_worker/sqs_batch.json": worker_event(), **callouts, **odata}
 
 
 def render(event: dict[str, Any]) -> str:

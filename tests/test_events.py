@@ -93,3 +93,48 @@ def test_callout_events_outcomes(stack: Stack, monkeypatch: pytest.MonkeyPatch) 
             assert response["statusCode"] == CALLOUT_OUTCOMES[name], (name, response["body"][:300])
     finally:
         authenticator_from_env.cache_clear()
+
+
+ODATA_OUTCOMES = {
+    "service_document": 200,
+    "metadata": 200,
+    "list_view": 200,
+    "detail_lookup": 200,
+    "by_key": 200,
+    "bad_filter": 400,
+}
+
+
+def test_odata_events_outcomes(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
+    import odata_feed
+    from local_runtime.stack import seed_order_system
+
+    seed_order_system(stack.template, {"Customers", "Orders", "Order_Details"})
+    for name, value in {
+        "ODATA_AUTH": "Basic",
+        "ODATA_USERNAME": "salesforce",
+        "ODATA_PASSWORD": "local-dev-password",
+    }.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("ODATA_SERVICE_ROOT", raising=False)
+    odata_feed.feed.cache_clear()
+    try:
+        names = sorted(p.stem for p in (EVENTS / "odata_feed").glob("*.json"))
+        assert names == sorted(ODATA_OUTCOMES)
+        for name in names:
+            event = json.loads((EVENTS / "odata_feed" / f"{name}.json").read_text())
+            response = odata_feed.lambda_handler(event, LocalContext("ODataFeedFunction"))
+            assert response["statusCode"] == ODATA_OUTCOMES[name], (name, response["body"][:300])
+            assert response["headers"]["OData-Version"] == "4.0"
+        list_view = json.loads(
+            odata_feed.lambda_handler(
+                json.loads((EVENTS / "odata_feed" / "list_view.json").read_text()), LocalContext("f")
+            )["body"]
+        )
+        assert (
+            list_view["@odata.context"]
+            == "http://localhost:3000/odata/v4/$metadata#Customers(CustomerID,CompanyName,Country)"
+        )
+        assert list_view["@odata.count"] == 91
+    finally:
+        odata_feed.feed.cache_clear()
