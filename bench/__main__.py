@@ -286,6 +286,9 @@ def main() -> None:
             f"| {name} | {ours * 1e3:.1f} ms | {what}: {reference * 1e3:.1f} ms | {ratio:.2f}x "
             f"| {_target(name, ours, ratio, what)} |"
         )
+    from bench.odata_bench import table
+
+    lines += table()
     text = "\n".join(lines) + "\n"
     print(text)
     RESULTS.write_text(text, encoding="utf-8")
