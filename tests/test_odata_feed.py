@@ -219,3 +219,99 @@ def test_a_real_odata_client_reads_the_feed(server: LocalStack) -> None:
     assert [o.OrderID for o in rows] == [11076, 11051, 11043]
     assert rows[0].OrderDate.year == 1998
     assert service.query(service.entities["Customers"]).get("ALFKI").CompanyName == "Alfreds Futterkiste"
+
+
+# ---- writes ----------------------------------------------------------------------------------------------------
+
+
+def send(
+    server: LocalStack, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None
+) -> tuple[int, dict[str, str], Any]:
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(
+        f"{server.url}/odata/v4{path}",
+        data=data,
+        method=method,
+        headers={"Authorization": AUTH, "Content-Type": "application/json", **(headers or {})},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=20) as response:
+            status, out_headers, raw = response.status, dict(response.headers), response.read()
+    except urllib.error.HTTPError as error:
+        status, out_headers, raw = error.code, dict(error.headers), error.read()
+    return status, out_headers, json.loads(raw) if raw else None
+
+
+NEW_CUSTOMER = {"CustomerID": "NEWCO", "CompanyName": "New Co", "City": "Lyon", "Country": "France"}
+
+
+def test_create_read_update_delete_with_etags(server: LocalStack) -> None:
+    status, headers, created = send(server, "POST", "/Customers", NEW_CUSTOMER)
+    assert status == 201, created
+    assert headers["Location"] == f"{server.url}/odata/v4/Customers('NEWCO')"
+    assert headers["ETag"] == created["@odata.etag"] == 'W/"1"'
+    assert send(server, "POST", "/Customers", NEW_CUSTOMER)[0] == 409
+
+    status, headers, _ = send(
+        server, "PATCH", "/Customers('NEWCO')", {"City": "Paris", "Phone": None}, {"If-Match": 'W/"1"'}
+    )
+    assert (status, headers["ETag"]) == (204, 'W/"2"')
+    status, _, error = send(server, "PATCH", "/Customers('NEWCO')", {"City": "Nice"}, {"If-Match": 'W/"1"'})
+    assert (status, error["error"]["code"]) == (412, "PreconditionFailed")
+    status, headers, row = get(server, "/Customers('NEWCO')")
+    assert (row["City"], row["@odata.etag"], headers["ETag"]) == ("Paris", 'W/"2"', 'W/"2"')
+
+    status, headers, _ = send(server, "PUT", "/Customers('NEWCO')", {"CompanyName": "New Co SA"}, {"If-Match": "*"})
+    assert (status, headers["ETag"]) == (204, 'W/"3"')
+    row = get(server, "/Customers('NEWCO')")[2]
+    assert (row["CompanyName"], row["City"]) == ("New Co SA", None)  # PUT replaces: City left out is cleared
+
+    assert send(server, "DELETE", "/Customers('NEWCO')", headers={"If-Match": 'W/"2"'})[0] == 412
+    assert send(server, "DELETE", "/Customers('NEWCO')", headers={"If-Match": 'W/"3"'})[0] == 204
+    assert get(server, "/Customers('NEWCO')")[0] == 404
+    assert send(server, "DELETE", "/Customers('NEWCO')")[0] == 404
+
+
+def test_northwind_rows_without_a_version_are_writable_with_their_etag(server: LocalStack) -> None:
+    status, headers, _ = get(server, "/Shippers(1)")
+    assert headers["ETag"] == 'W/"0"'
+    status, headers, _ = send(server, "PATCH", "/Shippers(1)", {"Phone": "(503) 555-0000"}, {"If-Match": 'W/"0"'})
+    assert (status, headers["ETag"]) == (204, 'W/"1"')
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "code"),
+    [
+        ("POST", "/Customers", {"CustomerID": "X" * 19, "CompanyName": "Too long id"}, "InvalidValue"),
+        ("POST", "/Customers", {"CustomerID": "NOCO"}, "MissingValue"),
+        ("POST", "/Customers", {**NEW_CUSTOMER, "Colour": "red"}, "UnknownProperty"),
+        ("POST", "/Orders", {"OrderID": "ten"}, "InvalidValue"),
+        ("POST", "/Orders", {"OrderID": 99001, "OrderDate": "yesterday"}, "InvalidValue"),
+        (
+            "POST",
+            "/Order_Details",
+            {"OrderID": 1, "ProductID": 1, "UnitPrice": 1, "Quantity": 40000, "Discount": 0},
+            "InvalidValue",
+        ),
+        ("PATCH", "/Customers('ALFKI')", {"CustomerID": "OTHER"}, "InvalidValue"),
+        ("PATCH", "/Customers('ALFKI')", {"CompanyName": None}, "InvalidValue"),
+        ("PATCH", "/Customers('ALFKI')", [1, 2], "InvalidBody"),
+    ],
+)
+def test_invalid_bodies_are_400(server: LocalStack, method: str, path: str, body: Any, code: str) -> None:
+    status, _, error = send(server, method, path, body)
+    assert (status, error["error"]["code"]) == (400, code)
+
+
+def test_csrf_handshake(server: LocalStack, monkeypatch: pytest.MonkeyPatch) -> None:
+    import odata_feed
+
+    monkeypatch.setattr(odata_feed.feed(), "csrf_token", "t0k3n")
+    status, headers, error = send(server, "PATCH", "/Shippers(2)", {"Phone": "1"})
+    assert (status, headers["X-CSRF-Token"], error["error"]["code"]) == (403, "Required", "CsrfTokenRequired")
+    request = urllib.request.Request(
+        f"{server.url}/odata/v4/", headers={"Authorization": AUTH, "X-CSRF-Token": "Fetch"}
+    )
+    with urllib.request.urlopen(request, timeout=20) as response:
+        token = response.headers["X-CSRF-Token"]
+    assert send(server, "PATCH", "/Shippers(2)", {"Phone": "1"}, {"X-CSRF-Token": token})[0] == 204

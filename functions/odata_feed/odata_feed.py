@@ -6,6 +6,8 @@ back; the log line of every request says how it read (plan) and how many items i
 
 from __future__ import annotations
 
+import base64
+import json
 import os
 from functools import cache
 from typing import Any
@@ -18,7 +20,8 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from sf_edge.aws.secrets import secret_source
 from sf_edge.observability import build_tracer
-from sf_edge.odata.feed import Feed, FeedAuth, FeedRequest
+from sf_edge.odata.feed import Feed, FeedAuth, FeedRequest, FeedResponse
+from sf_edge.odata.request import ODataError
 from sf_edge.odata.schema import EntitySet
 
 PREFIX = "/odata/v4"
@@ -31,21 +34,30 @@ tracer = build_tracer()
 def feed() -> Feed:
     """The feed over the tables template.yaml names, built on first use."""
     from sf_edge.aws.clients import dynamodb
-    from sf_edge.aws.odata_store import EntityTable, plan
+    from sf_edge.aws.odata_store import EntityTable, EntityWrites, plan
+    from sf_edge.odata.writes import csrf_token
 
     resource = dynamodb()
 
     def table(entity_set: EntitySet) -> EntityTable:
         return EntityTable(entity_set, resource.Table(os.environ[entity_set.table_env]), resource)
 
-    auth = FeedAuth(
-        os.environ.get("ODATA_AUTH", "basic").lower(),
-        secret_source("ODATA_USERNAME"),
-        secret_source(
-            "ODATA_PASSWORD" if os.environ.get("ODATA_AUTH", "basic").lower() == "basic" else "ODATA_API_KEY"
-        ),
+    def writes(entity_set: EntitySet) -> EntityWrites:
+        return EntityWrites(entity_set, resource.Table(os.environ[entity_set.table_env]))
+
+    mode = os.environ.get("ODATA_AUTH", "basic").lower()
+    secret = secret_source("ODATA_PASSWORD" if mode == "basic" else "ODATA_API_KEY")
+    auth = FeedAuth(mode, secret_source("ODATA_USERNAME"), secret)
+    csrf = csrf_token(secret()) if os.environ.get("ODATA_CSRF", "false").lower() == "true" else None
+    writable = os.environ.get("ODATA_WRITABLE", "true").lower() == "true"
+    return Feed(
+        table,
+        plan,
+        auth,
+        page_size=int(os.environ.get("ODATA_PAGE_SIZE", "2000")),
+        writes=writes if writable else None,
+        csrf_token=csrf,
     )
-    return Feed(table, plan, auth, page_size=int(os.environ.get("ODATA_PAGE_SIZE", "2000")))
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True)
@@ -54,7 +66,24 @@ def feed() -> Feed:
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """Answer one OData request."""
     request = to_feed_request(event)
-    response = feed().handle(request)
+    try:
+        response = feed().handle(request)
+    except Exception as exc:  # storage trouble or a bug: never a bare 502, and a retry hint when it is storage
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        logger.exception("OData request failed")
+        transient = isinstance(exc, BotoCoreError | ClientError)
+        error = ODataError(
+            503 if transient else 500,
+            "ServiceUnavailable" if transient else "InternalError",
+            "The store did not answer; retry shortly" if transient else "Something went wrong",
+        )
+        response = FeedResponse(
+            error.status,
+            {"Content-Type": "application/json", "OData-Version": "4.0", **({"Retry-After": "1"} if transient else {})},
+            json.dumps(error.body()).encode(),
+            plan=error.code,
+        )
     metrics.add_metric(name="ODataRequests", unit=MetricUnit.Count, value=1)
     metrics.add_metric(name="ODataItemsRead", unit=MetricUnit.Count, value=response.items_read)
     logger.info(
@@ -92,10 +121,13 @@ def to_feed_request(event: dict[str, Any]) -> FeedRequest:
         host = context.get("domainName") or headers.get("Host") or headers.get("host") or "localhost"
         scheme = headers.get("X-Forwarded-Proto") or headers.get("x-forwarded-proto") or "https"
         root = f"{scheme}://{host}{prefix}{PREFIX}/"
+    raw_body = event.get("body") or ""
+    body = base64.b64decode(raw_body) if event.get("isBase64Encoded") else raw_body.encode("utf-8")
     return FeedRequest(
         method=event.get("httpMethod", "GET"),
         path=path.removeprefix(PREFIX) or "/",
         query=query,
         headers=headers,
         service_root=root,
+        body=body,
     )

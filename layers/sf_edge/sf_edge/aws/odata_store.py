@@ -184,3 +184,110 @@ class EntityTable:
                 elif name in self._floats:
                     row[name] = float(value)
         return row
+
+
+class EntityWrites:
+    """Conditional writes for one entity set, with the version that backs its ETags."""
+
+    def __init__(self, entity_set: EntitySet, table: Table) -> None:
+        self.entity_set = entity_set
+        self.table = table
+
+    def create(self, values: dict[str, Any]) -> dict[str, Any]:
+        """Insert a new entity (409 when the key exists)."""
+        from botocore.exceptions import ClientError
+
+        from sf_edge.odata.request import ODataError
+        from sf_edge.odata.writes import VERSION
+
+        item = {k: v for k, v in values.items() if v is not None} | {VERSION: 1}
+        try:
+            self.table.put_item(
+                Item=item,
+                ConditionExpression="attribute_not_exists(#k)",
+                ExpressionAttributeNames={"#k": self.entity_set.key[0]},
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                raise ODataError(409, "Conflict", f"{self.entity_set.entity_type} already exists") from None
+            raise
+        return item
+
+    def update(self, key: dict[str, Any], values: dict[str, Any], expected: int | None) -> dict[str, Any]:
+        """Set (or, for None, remove) properties of an existing entity; the new state."""
+        changes = {k: v for k, v in values.items() if k not in key}
+        sets = {k: v for k, v in changes.items() if v is not None}
+        removes = [k for k, v in changes.items() if v is None]
+        names = {f"#p{i}": name for i, name in enumerate([*sets, *removes])}
+        by_name = {name: alias for alias, name in names.items()}
+        values_map: dict[str, Any] = {f":p{i}": v for i, v in enumerate(sets.values())}
+        expression = "SET " + ", ".join(
+            [f"{by_name[k]} = :p{i}" for i, k in enumerate(sets)] + ["#v = if_not_exists(#v, :zero) + :one"]
+        )
+        if removes:
+            expression += " REMOVE " + ", ".join(by_name[k] for k in removes)
+        values_map |= {":zero": 0, ":one": 1}
+        return self._conditional(
+            key,
+            expected,
+            "update",
+            UpdateExpression=expression,
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues=values_map,
+            ReturnValues="ALL_NEW",
+        )
+
+    def replace(self, key: dict[str, Any], values: dict[str, Any], expected: int | None) -> dict[str, Any]:
+        """Replace an existing entity whole (properties left out become null)."""
+        current = self.table.get_item(Key=key, ConsistentRead=True).get("Item")
+        if current is None:
+            return self._missing(key)
+        from sf_edge.odata.writes import VERSION
+
+        item = {k: v for k, v in values.items() if v is not None} | key
+        item[VERSION] = int(str(current.get(VERSION) or 0)) + 1
+        self._conditional(key, expected, "put", Item=item)
+        return item
+
+    def delete(self, key: dict[str, Any], expected: int | None) -> None:
+        """Delete an existing entity."""
+        self._conditional(key, expected, "delete")
+
+    def _conditional(self, key: dict[str, Any], expected: int | None, action: str, **kwargs: Any) -> dict[str, Any]:
+        from botocore.exceptions import ClientError
+
+        from sf_edge.odata.request import ODataError
+        from sf_edge.odata.writes import VERSION
+
+        names = dict(kwargs.pop("ExpressionAttributeNames", {})) | {"#k": self.entity_set.key[0]}
+        if expected is not None or action == "update":  # DynamoDB refuses names an expression does not use
+            names["#v"] = VERSION
+        values = dict(kwargs.pop("ExpressionAttributeValues", {}))
+        condition = "attribute_exists(#k)"
+        if expected is not None:
+            values[":expected"] = expected
+            condition += " AND (#v = :expected" + (" OR attribute_not_exists(#v))" if expected == 0 else ")")
+        call: Any = {"update": self.table.update_item, "put": self.table.put_item, "delete": self.table.delete_item}[
+            action
+        ]
+        if action != "put":
+            kwargs["Key"] = key
+        arguments = {"ConditionExpression": condition, "ExpressionAttributeNames": names, **kwargs}
+        if values:
+            arguments["ExpressionAttributeValues"] = values
+        try:
+            response = call(**arguments)
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
+            if self.table.get_item(Key=key, ConsistentRead=True).get("Item") is None:
+                return self._missing(key)
+            raise ODataError(
+                412, "PreconditionFailed", "The entity has changed since it was read (ETag mismatch)"
+            ) from None
+        return dict(response.get("Attributes") or kwargs.get("Item") or {})
+
+    def _missing(self, key: dict[str, Any]) -> dict[str, Any]:
+        from sf_edge.odata.request import ODataError
+
+        raise ODataError(404, "NotFound", f"No {self.entity_set.entity_type} with key {key}")
