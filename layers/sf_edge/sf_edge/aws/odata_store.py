@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from sf_edge.odata.expressions import Binary, In, Literal, Node, Property
+from sf_edge.odata.expressions import Binary, Call, In, Literal, Node, Property
 from sf_edge.odata.schema import EntitySet
 
 if TYPE_CHECKING:
@@ -26,20 +26,24 @@ _BATCH_GET_LIMIT = 100
 
 @dataclass
 class ReadPlan:
-    """How a request reads: `get` (keys), `query` (index, property, value) or `scan`."""
+    """How a request reads: `get` (keys), `query` (index, property, value) or `scan`; with the part of the
+    filter DynamoDB can apply itself (`pushed`, a boto3 condition), so less comes back over the wire."""
 
     kind: str
     keys: list[dict[str, Any]] = field(default_factory=list)
     index: str | None = None
     attribute: str | None = None
     value: Any = None
+    pushed: Any = None
+    pushed_terms: int = 0
 
     def describe(self) -> str:
+        pushed = f" + {self.pushed_terms} condition(s) pushed down" if self.pushed_terms else ""
         if self.kind == "get":
             return f"get {len(self.keys)} key(s)"
         if self.kind == "query":
-            return f"query {self.index} where {self.attribute} = {self.value!r}"
-        return "scan"
+            return f"query {self.index} where {self.attribute} = {self.value!r}{pushed}"
+        return f"scan{pushed}"
 
 
 def plan(entity_set: EntitySet, filter_node: Node | None) -> ReadPlan:
@@ -59,8 +63,62 @@ def plan(entity_set: EntitySet, filter_node: Node | None) -> ReadPlan:
                 return ReadPlan("get", [{entity_set.key[0]: v} for v in dict.fromkeys(values)])
     for name, value in fixed.items():
         if name in entity_set.indexes:
-            return ReadPlan("query", index=entity_set.indexes[name], attribute=name, value=value)
-    return ReadPlan("scan")
+            rest = [c for c in conjuncts if _equality(c)[0] != name]  # the key condition already applies it
+            pushed, terms = _pushdown(entity_set, rest)
+            return ReadPlan(
+                "query", index=entity_set.indexes[name], attribute=name, value=value, pushed=pushed, pushed_terms=terms
+            )
+    pushed, terms = _pushdown(entity_set, conjuncts)
+    return ReadPlan("scan", pushed=pushed, pushed_terms=terms)
+
+
+_COMPARISONS = {"eq": "eq", "gt": "gt", "ge": "gte", "lt": "lt", "le": "lte"}
+_FLIPPED = {"gt": "lt", "ge": "le", "lt": "gt", "le": "ge", "eq": "eq"}
+
+
+def _pushdown(entity_set: EntitySet, conjuncts: list[Node]) -> tuple[Any, int]:
+    """A FilterExpression for the conjuncts DynamoDB evaluates exactly as OData does; the rest stays in Python.
+
+    Only comparisons of a string or integer property with a literal of its own type, and `startswith` /
+    `contains` on strings: where null, type or date semantics differ (`ne`, dates, decimals), nothing is pushed.
+    """
+    from boto3.dynamodb.conditions import Attr
+
+    condition: Any = None
+    terms = 0
+    for conjunct in conjuncts:
+        pushed: Any = None
+        if isinstance(conjunct, Binary) and conjunct.op in _COMPARISONS:
+            left, right, op = conjunct.left, conjunct.right, conjunct.op
+            if isinstance(left, Literal) and isinstance(right, Property):
+                left, right, op = right, left, _FLIPPED[op]
+            if (
+                isinstance(left, Property)
+                and len(left.path) == 1
+                and isinstance(right, Literal)
+                and right.value is not None
+                and _fits(entity_set, left.path[0], right.value)
+            ):
+                pushed = getattr(Attr(left.path[0]), _COMPARISONS[op])(right.value)
+        elif isinstance(conjunct, Call) and conjunct.name in ("startswith", "contains"):
+            target, text = conjunct.args
+            if (
+                isinstance(target, Property)
+                and len(target.path) == 1
+                and isinstance(text, Literal)
+                and isinstance(text.value, str)
+                and _fits(entity_set, target.path[0], text.value)
+            ):
+                attribute = Attr(target.path[0])
+                pushed = (
+                    attribute.begins_with(text.value)
+                    if conjunct.name == "startswith"
+                    else attribute.contains(text.value)
+                )
+        if pushed is not None:
+            condition = pushed if condition is None else condition & pushed
+            terms += 1
+    return condition, terms
 
 
 def _fits(entity_set: EntitySet, name: str, value: Any) -> bool:
@@ -124,6 +182,8 @@ class EntityTable:
         start: dict[str, Any] = {"ExclusiveStartKey": after} if after else {}
         if batch:
             start["Limit"] = batch
+        if read_plan.pushed is not None:
+            start["FilterExpression"] = read_plan.pushed
         match read_plan.kind:
             case "get":
                 yield from self._get(read_plan.keys)
@@ -169,7 +229,7 @@ class EntityTable:
         while True:
             response = operation(**kwargs)
             items = response.get("Items", [])
-            self.items_read += len(items)
+            self.items_read += response.get("ScannedCount", len(items))  # read, whatever a FilterExpression kept
             yield from (self._typed(item) for item in items)
             if "LastEvaluatedKey" not in response:
                 return
