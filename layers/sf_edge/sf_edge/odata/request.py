@@ -52,9 +52,15 @@ class ODataError(Exception):
 
 def parse_query_string(raw: str) -> dict[str, str]:
     """Name → value; `+` is a space, percent-escapes are decoded after; a repeated system option is a 400."""
+    if "#" in raw:
+        raise ODataError(400, "InvalidQuery", "A query string cannot contain an unescaped '#'")
     options: dict[str, str] = {}
     for pair in filter(None, raw.split("&")):
-        name, _, value = pair.partition("=")
+        name, equals, value = pair.partition("=")
+        if not equals:
+            raise ODataError(400, "InvalidQuery", f"Query option {unquote(name)} has no value", unquote(name))
+        if ";" in value and name.lstrip("$").lower() == "search":
+            raise ODataError(400, "InvalidQuery", "An unescaped ';' cannot appear in $search", "$search")
         name = unquote(name.replace("+", " "))
         value = unquote(value.replace("+", " "))
         if name in options and name.startswith("$"):
@@ -93,6 +99,8 @@ def bind_options(entity_set: EntitySet, raw: dict[str, str]) -> QueryOptions:
     for name, value in raw.items():
         canonical = "$" + name.lstrip("$").lower() if name.startswith("$") or name.lower() in _NAMES else name
         if canonical in _UNSUPPORTED:
+            if not _balanced(value):
+                raise ODataError(400, "SyntaxError", f"Unbalanced parentheses in {canonical}", canonical)
             raise ODataError(501, "NotImplemented", f"{canonical} is not supported", canonical)
         if canonical.startswith("$") and canonical not in _SUPPORTED:
             raise ODataError(400, "UnknownOption", f"Unknown system query option {name}", name)
@@ -120,6 +128,17 @@ def bind_options(entity_set: EntitySet, raw: dict[str, str]) -> QueryOptions:
 
 
 _NAMES = {n.lstrip("$") for n in _SUPPORTED | _UNSUPPORTED}
+
+
+def _balanced(text: str) -> bool:
+    """Parentheses balance outside quoted strings (enough to tell a malformed $expand from one we do not serve)."""
+    depth = 0
+    for part in re.split(r"'(?:[^']|'')*'", text):
+        for char in part:
+            depth += {"(": 1, ")": -1}.get(char, 0)
+            if depth < 0:
+                return False
+    return depth == 0
 
 
 def _parsed(parser: Any, options: dict[str, str], name: str) -> Any:
@@ -160,7 +179,7 @@ def _select(entity_set: EntitySet, value: str | None) -> tuple[str, ...] | None:
     for name in names:
         if name == "*":
             return None
-        if "/" in name or "(" in name:
+        if any(mark in name for mark in "/(.@"):
             raise ODataError(501, "NotImplemented", f"$select of {name} is not supported", "$select")
         if entity_set.property(name) is None:
             raise ODataError(400, "UnknownProperty", f"{entity_set.name} has no property {name}", "$select")
@@ -187,7 +206,7 @@ def _search_terms(value: str | None) -> tuple[str, ...]:
     if value is None or not value.strip():
         return ()
     terms = tuple(m.group(1) or m.group(2) for m in re.finditer(r'"([^"]*)"|(\S+)', value))
-    if any(t in ("OR", "NOT") or t.startswith("-") for t in terms):
+    if any(t in ("OR", "NOT") or t.startswith("-") or "(" in t or ")" in t for t in terms):
         raise ODataError(501, "NotImplemented", "$search supports terms and phrases (AND), not OR or NOT", "$search")
     return tuple(t for t in terms if t != "AND")
 
