@@ -37,7 +37,8 @@ Salesforce integration edge, running locally
   Callouts            {stack.url}/api/v1/...   (OpenAPI: {stack.url}/api/v1/openapi.json)
       CALLOUT_AUTH    {os.environ["CALLOUT_AUTH"]}
       CALLOUT_API_KEY {os.environ.get("CALLOUT_API_KEY", "")}   (send it as the x-api-key header)
-  OData 4.0 feed      {stack.url}/odata/v4/   (ODATA_AUTH {os.environ["ODATA_AUTH"]}: {os.environ["ODATA_USERNAME"]} / {os.environ["ODATA_PASSWORD"]})
+  OData 4.0 feed      {stack.url}/odata/v4/
+      ODATA_AUTH      {os.environ["ODATA_AUTH"]}: {os.environ["ODATA_USERNAME"]} / {os.environ["ODATA_PASSWORD"]}
   ALLOWED_ORG_IDS     {os.environ["ALLOWED_ORG_IDS"]}
   local AWS (moto)    {stack.aws.endpoint}   (MOTO_PORT; e.g. aws --endpoint-url {stack.aws.endpoint} sqs list-queues)
   queue               {stack.physical("NotificationQueue")}
