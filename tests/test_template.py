@@ -22,7 +22,9 @@ def statements(function: str) -> list[dict[str, Any]]:
     ]
 
 
-@pytest.mark.parametrize("function", ["NotificationWorkerFunction", "CalloutFunction", "CalloutTokenFunction"])
+@pytest.mark.parametrize(
+    "function", ["NotificationWorkerFunction", "CalloutFunction", "CalloutTokenFunction", "ODataFeedFunction"]
+)
 def test_statements_name_their_actions_and_resources(function: str) -> None:
     for statement in statements(function):
         actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
@@ -78,3 +80,14 @@ def test_dead_letter_queue_is_alarmed() -> None:
     assert json.dumps(alarm["Dimensions"]).count("NotificationDeadLetterQueue") == 1
     redrive = RESOURCES["NotificationQueue"]["Properties"]["RedrivePolicy"]
     assert redrive["maxReceiveCount"] == {"Ref": "MaxReceiveCount"}
+
+
+def test_odata_writes_are_granted_only_when_writable() -> None:
+    policies = RESOURCES["ODataFeedFunction"]["Properties"]["Policies"]
+    conditional = [p["Fn::If"] for p in policies if "Fn::If" in p]
+    writable = next(branch for branch in conditional if branch[0] == "ODataIsWritable")
+    actions = writable[1]["Statement"][0]["Action"]
+    assert actions == ["dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"]
+    assert writable[2] == {"Ref": "AWS::NoValue"}
+    read = next(s for s in statements("ODataFeedFunction") if s["Sid"] == "ReadOrderSystem")
+    assert read["Action"] == ["dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query", "dynamodb:Scan"]
