@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from functools import cache
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Annotated, Any
 
+from aws_lambda_powertools.event_handler.openapi.params import Header
 from pydantic import BaseModel
 
 from sf_edge.callouts.errors import ERROR_DESCRIPTIONS, ApiError
+from sf_edge.callouts.idempotency import run_once
 from sf_edge.callouts.order_desk import OrderDesk
 
 if TYPE_CHECKING:
@@ -38,3 +41,23 @@ def responses(model: type[BaseModel], description: str, *errors: int) -> dict[in
             "content": {"application/json": {"model": ApiError}},
         }
     return documented
+
+
+# The header every POST operation takes so that an Apex retry after a timeout gets the first answer.
+IdempotencyKey = Annotated[
+    str | None, Header(alias="Idempotency-Key", description="Client-chosen retry key", pattern=r"^[!-~]{1,255}$")
+]
+
+
+def answer_once(
+    operation: str, key: str | None, request: BaseModel, compute: Callable[[], BaseModel], context: Any
+) -> dict[str, Any]:
+    """The operation's JSON answer, computed once per Idempotency-Key (fields without a value left out)."""
+    return run_once(
+        idempotency_table(),
+        operation,
+        key,
+        request.model_dump(mode="json", by_alias=True),
+        lambda: compute().model_dump(mode="json", by_alias=True, exclude_none=True),
+        context,
+    )

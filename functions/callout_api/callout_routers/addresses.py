@@ -5,12 +5,11 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler.api_gateway import Router
-from aws_lambda_powertools.event_handler.openapi.params import Body, Header
+from aws_lambda_powertools.event_handler.openapi.params import Body
 
-from callout_routers import idempotency_table, responses
+from callout_routers import IdempotencyKey, answer_once, responses
 from sf_edge.callouts.addresses import validate_address
 from sf_edge.callouts.contract import AddressRequest, AddressValidation
-from sf_edge.callouts.idempotency import run_once
 
 router = Router()  # type: ignore[no-untyped-call]
 
@@ -27,16 +26,8 @@ router = Router()  # type: ignore[no-untyped-call]
 )
 def validate(
     request: Annotated[AddressRequest, Body(description="The address as entered")],
-    idempotency_key: Annotated[
-        str | None, Header(alias="Idempotency-Key", description="Client-chosen retry key", pattern=r"^[!-~]{1,255}$")
-    ] = None,
+    idempotency_key: IdempotencyKey = None,
 ) -> dict[str, Any]:
-    payload = request.model_dump(mode="json", by_alias=True)
-    return run_once(
-        idempotency_table(),
-        "validateAddress",
-        idempotency_key,
-        payload,
-        lambda: validate_address(request).model_dump(mode="json", by_alias=True, exclude_none=True),
-        router.lambda_context,
+    return answer_once(
+        "validateAddress", idempotency_key, request, lambda: validate_address(request), router.lambda_context
     )

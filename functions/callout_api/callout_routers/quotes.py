@@ -5,11 +5,10 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler.api_gateway import Router
-from aws_lambda_powertools.event_handler.openapi.params import Body, Header
+from aws_lambda_powertools.event_handler.openapi.params import Body
 
-from callout_routers import desk, idempotency_table, responses
+from callout_routers import IdempotencyKey, answer_once, desk, responses
 from sf_edge.callouts.contract import Quote, QuoteRequest
-from sf_edge.callouts.idempotency import run_once
 
 router = Router()  # type: ignore[no-untyped-call]
 
@@ -27,16 +26,6 @@ router = Router()  # type: ignore[no-untyped-call]
 )
 def create_quote(
     request: Annotated[QuoteRequest, Body(description="The customer and the product lines to price")],
-    idempotency_key: Annotated[
-        str | None, Header(alias="Idempotency-Key", description="Client-chosen retry key", pattern=r"^[!-~]{1,255}$")
-    ] = None,
+    idempotency_key: IdempotencyKey = None,
 ) -> dict[str, Any]:
-    payload = request.model_dump(mode="json", by_alias=True)
-    return run_once(
-        idempotency_table(),
-        "createQuote",
-        idempotency_key,
-        payload,
-        lambda: desk().quote(request).model_dump(mode="json", by_alias=True),
-        router.lambda_context,
-    )
+    return answer_once("createQuote", idempotency_key, request, lambda: desk().quote(request), router.lambda_context)
