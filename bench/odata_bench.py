@@ -15,6 +15,20 @@ CUSTOMERS = 1000
 PAGE = 200
 
 
+def _order(i: int) -> dict[str, Any]:
+    """An Orders-shaped row; 1,000 customers share the orders evenly."""
+    return {
+        "OrderID": i + 1,
+        "CustomerID": f"C{i % CUSTOMERS:04d}",
+        "EmployeeID": i % 9 + 1,
+        "OrderDate": "1997-01-01T00:00:00Z",
+        "Freight": Decimal(i % 500) / 10,
+        "ShipName": f"Ship {i}",
+        "ShipCity": "Reims",
+        "ShipCountry": "France",
+    }
+
+
 def _request(path: str, query: str = "") -> Any:
     from sf_edge.odata.feed import FeedRequest
 
@@ -53,18 +67,7 @@ def items_read() -> list[tuple[str, str, str, str]]:
         )
         with table.batch_writer() as batch:
             for i in range(ROWS):
-                batch.put_item(
-                    Item={
-                        "OrderID": i + 1,
-                        "CustomerID": f"C{i % CUSTOMERS:04d}",
-                        "EmployeeID": i % 9 + 1,
-                        "OrderDate": "1997-01-01T00:00:00Z",
-                        "Freight": Decimal(i % 500) / 10,
-                        "ShipName": f"Ship {i}",
-                        "ShipCity": "Reims",
-                        "ShipCountry": "France",
-                    }
-                )
+                batch.put_item(Item=_order(i))
         feed = Feed(
             lambda _s: EntityTable(orders, table, resource),
             plan,
@@ -111,19 +114,7 @@ def page_time() -> list[tuple[str, str, str, str]]:
     from sf_edge.odata.schema import BY_NAME
 
     orders = BY_NAME["Orders"]
-    rows = [
-        {
-            "OrderID": i + 1,
-            "CustomerID": f"C{i % CUSTOMERS:04d}",
-            "EmployeeID": i % 9 + 1,
-            "OrderDate": "1997-01-01T00:00:00Z",
-            "Freight": Decimal(i % 500) / 10,
-            "ShipName": f"Ship {i}",
-            "ShipCity": "Reims",
-            "ShipCountry": "France",
-        }
-        for i in range(2 * PAGE + 10)
-    ]
+    rows = [_order(i) for i in range(2 * PAGE + 10)]
 
     class InMemory:
         items_read = 0
