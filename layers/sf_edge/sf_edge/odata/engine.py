@@ -8,6 +8,7 @@ filtered here, with the evaluator that the tests check against SQLite.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 from urllib.parse import quote
@@ -29,15 +30,19 @@ def matches(options: QueryOptions, entity_set: EntitySet, row: dict[str, Any]) -
     return True
 
 
-def collection(
-    entity_set: EntitySet,
-    options: QueryOptions,
-    rows: Iterable[dict[str, Any]],
-    *,
-    service_root: str,
-    page_size: int,
-) -> dict[str, Any]:
-    """The JSON answer for a collection request (one page of it, with a next link when more remain)."""
+@dataclass(frozen=True)
+class Page:
+    """One page of a collection: its rows (unprojected), the filtered total, and the next link when more remain."""
+
+    rows: list[dict[str, Any]]
+    total: int | None
+    next_link: str | None
+
+
+def offset_page(
+    entity_set: EntitySet, options: QueryOptions, rows: Iterable[dict[str, Any]], *, service_root: str, page_size: int
+) -> Page:
+    """Filter, count, order and window everything read; the page the skip token points at."""
     selected = [row for row in rows if matches(options, entity_set, row)]
     total = len(selected)
     for item in reversed(options.orderby):  # stable sorts, last key first; nulls sort first ascending
@@ -49,13 +54,31 @@ def collection(
     size = max(1, min(page_size, MAX_PAGE_SIZE))
     start = options.skiptoken.served
     page = window[start : start + size]
-    body: dict[str, Any] = {"@odata.context": context_url(service_root, entity_set, options.select)}
-    if options.count:
-        body["@odata.count"] = total
-    body["value"] = [project(entity_set, row, options.select) for row in page]
     served = start + len(page)
-    if served < len(window):
-        body["@odata.nextLink"] = next_link(service_root, entity_set, options, served)
+    link = next_link(service_root, entity_set, options, served) if served < len(window) else None
+    return Page(page, total if options.count else None, link)
+
+
+def collection(
+    entity_set: EntitySet,
+    options: QueryOptions,
+    rows: Iterable[dict[str, Any]],
+    *,
+    service_root: str,
+    page_size: int,
+) -> dict[str, Any]:
+    """The JSON answer for a collection request (one page of it, with a next link when more remain)."""
+    page = offset_page(entity_set, options, rows, service_root=service_root, page_size=page_size)
+    return _v4_body(service_root, entity_set, options, page)
+
+
+def _v4_body(service_root: str, entity_set: EntitySet, options: QueryOptions, page: Page) -> dict[str, Any]:
+    body: dict[str, Any] = {"@odata.context": context_url(service_root, entity_set, options.select)}
+    if page.total is not None:
+        body["@odata.count"] = page.total
+    body["value"] = [project(entity_set, row, options.select) for row in page.rows]
+    if page.next_link:
+        body["@odata.nextLink"] = page.next_link
     return body
 
 
@@ -71,7 +94,7 @@ def context_url(
     return f"{service_root}$metadata#{entity_set.name}{projection}{'/$entity' if entity else ''}"
 
 
-def streamed_page(
+def streamed(
     entity_set: EntitySet,
     options: QueryOptions,
     rows: Iterable[dict[str, Any]],
@@ -79,7 +102,7 @@ def streamed_page(
     *,
     service_root: str,
     page_size: int,
-) -> dict[str, Any]:
+) -> Page:
     """One page read in storage order from where the last one stopped (rows start after the token's key), so
     page k costs what page 1 costs. One extra match is read to know whether a next page exists."""
     size = max(1, min(page_size, MAX_PAGE_SIZE))
@@ -96,14 +119,25 @@ def streamed_page(
                 more = True
                 break
             page.append(row)
-    body: dict[str, Any] = {
-        "@odata.context": context_url(service_root, entity_set, options.select),
-        "value": [project(entity_set, row, options.select) for row in page],
-    }
+    link = None
     if more:
         last = {name: page[-1][name] for name in key_names}
-        body["@odata.nextLink"] = next_link(service_root, entity_set, options, served + len(page), last)
-    return body
+        link = next_link(service_root, entity_set, options, served + len(page), last)
+    return Page(page, None, link)
+
+
+def streamed_page(
+    entity_set: EntitySet,
+    options: QueryOptions,
+    rows: Iterable[dict[str, Any]],
+    key_names: tuple[str, ...],
+    *,
+    service_root: str,
+    page_size: int,
+) -> dict[str, Any]:
+    """The 4.0 JSON answer for a streamed page."""
+    page = streamed(entity_set, options, rows, key_names, service_root=service_root, page_size=page_size)
+    return _v4_body(service_root, entity_set, options, page)
 
 
 def next_link(

@@ -171,7 +171,8 @@ def _tokenize(text: str) -> list[_Token]:
 
 
 class _Parser:
-    def __init__(self, text: str) -> None:
+    def __init__(self, text: str, *, v2: bool = False) -> None:
+        self.v2 = v2
         self.text = text
         self.tokens = _tokenize(text)
         self.index = 0
@@ -307,6 +308,8 @@ class _Parser:
             raise ODataSyntaxError(f"{word}() needs a collection path before it", token.offset)
         if self.token.text == "(" and adjacent:
             return self._call(word, token.offset)
+        if self.token.kind == "string" and adjacent and self.v2 and word.lower() in _V2_TYPED:
+            return _v2_literal(word.lower(), self._next())
         if self.token.kind == "string" and adjacent:
             raise NotSupported(f"Typed literal {word}'...' (duration, enumeration, geography) is not supported")
         if "." in word:
@@ -334,6 +337,13 @@ class _Parser:
         return Property(tuple(path))
 
     def _call(self, name: str, offset: int) -> Node:
+        if self.v2 and name == "substringof":  # OData 2.0: substringof(part, text) is contains(text, part)
+            self._expect("(")
+            part = self.expression()
+            self._expect(",")
+            text = self.expression()
+            self._expect(")")
+            return Call("contains", (text, part))
         if name.lower() in UNSUPPORTED_FUNCTIONS or name not in FUNCTIONS:
             # Bound and unbound custom functions, key access and the functions we do not serve are valid OData.
             raise NotSupported(f"The function or key access {name}(...) is not supported")
@@ -381,15 +391,32 @@ def _literal(token: _Token) -> Literal:
         raise ODataSyntaxError(f"Invalid {token.kind} literal {text!r}", token.offset) from None
 
 
-def parse_filter(text: str) -> Node:
-    """The AST of a `$filter` value."""
+_V2_TYPED = {"datetime", "datetimeoffset", "guid", "time"}
+
+
+def _v2_literal(kind: str, token: _Token) -> Literal:
+    """OData 2.0 typed literals: datetime'1996-07-04T00:00:00' (UTC when no offset), datetimeoffset'...', guid'...'."""
+    text = token.text[1:-1]
+    try:
+        if kind == "guid":
+            return Literal(UUID(text), "Guid")
+        if kind == "time":
+            raise NotSupported("time'...' (durations) is not supported")
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        return Literal(moment if moment.tzinfo else moment.replace(tzinfo=UTC), "DateTimeOffset")
+    except ValueError:
+        raise ODataSyntaxError(f"Invalid {kind} literal {token.text}", token.offset) from None
+
+
+def parse_filter(text: str, *, v2: bool = False) -> Node:
+    """The AST of a `$filter` value (`v2`: OData 2.0's substringof and typed literals)."""
     if not text.strip():
         raise ODataSyntaxError("A filter expression cannot be empty", 0)
     if text != text.strip(" \t"):
         raise ODataSyntaxError(
             "An expression may not start or end with whitespace", 0 if text[0] in " \t" else len(text)
         )
-    parser = _Parser(text)
+    parser = _Parser(text, v2=v2)
     node = parser.expression()
     parser.finish()
     return node
@@ -401,9 +428,9 @@ class OrderItem:
     descending: bool = False
 
 
-def parse_orderby(text: str) -> tuple[OrderItem, ...]:
+def parse_orderby(text: str, *, v2: bool = False) -> tuple[OrderItem, ...]:
     """The items of an `$orderby` value: expressions with asc/desc."""
-    parser = _Parser(text)
+    parser = _Parser(text, v2=v2)
     items: list[OrderItem] = []
     while True:
         node = parser.expression()

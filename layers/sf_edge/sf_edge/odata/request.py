@@ -11,6 +11,7 @@ import base64
 import json
 import re
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 from urllib.parse import unquote
 
@@ -93,7 +94,7 @@ _SUPPORTED = {"$filter", "$orderby", "$select", "$top", "$skip", "$count", "$sea
 _UNSUPPORTED = {"$expand", "$apply", "$compute", "$index", "$schemaversion", "$levels", "$deltatoken", "$id"}
 
 
-def bind_options(entity_set: EntitySet, raw: dict[str, str]) -> QueryOptions:
+def bind_options(entity_set: EntitySet, raw: dict[str, str], *, v2: bool = False) -> QueryOptions:
     """Validate the system query options (4.01: names without `$` and in any case are accepted too)."""
     options: dict[str, str] = {}
     for name, value in raw.items():
@@ -108,8 +109,8 @@ def bind_options(entity_set: EntitySet, raw: dict[str, str]) -> QueryOptions:
             options[canonical] = value
     if options.get("$format", "json").split(";")[0].lower() not in ("json", "application/json"):
         raise ODataError(501, "NotImplemented", "Only JSON is served", "$format")
-    filter_node = _parsed(parse_filter, options, "$filter") if "$filter" in options else None
-    orderby = _parsed(parse_orderby, options, "$orderby") if options.get("$orderby") else ()
+    filter_node = _parsed(partial(parse_filter, v2=v2), options, "$filter") if "$filter" in options else None
+    orderby = _parsed(partial(parse_orderby, v2=v2), options, "$orderby") if options.get("$orderby") else ()
     if filter_node is not None:
         _bind(entity_set, filter_node, "$filter")
     for item in orderby:
