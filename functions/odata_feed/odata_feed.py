@@ -21,10 +21,12 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from sf_edge.aws.secrets import secret_source
 from sf_edge.observability import build_tracer
 from sf_edge.odata.feed import Feed, FeedAuth, FeedRequest, FeedResponse
+from sf_edge.odata.feed_v2 import FeedV2
 from sf_edge.odata.request import ODataError
 from sf_edge.odata.schema import EntitySet
 
 PREFIX = "/odata/v4"
+PREFIX_V2 = "/odata/v2"
 logger = Logger()
 metrics = Metrics()
 tracer = build_tracer()
@@ -60,6 +62,12 @@ def feed() -> Feed:
     )
 
 
+@cache
+def feed_v2() -> FeedV2:
+    """OData 2.0 over the same feed (storage, planner, auth, writes)."""
+    return FeedV2(feed(), search_parameter=os.environ.get("ODATA_V2_SEARCH_PARAMETER", "doSearch"))
+
+
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True)
 @tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics
@@ -67,7 +75,8 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     """Answer one OData request."""
     request = to_feed_request(event)
     try:
-        response = feed().handle(request)
+        version_2 = event.get("path", "").startswith(PREFIX_V2)
+        response = feed_v2().handle(request) if version_2 else feed().handle(request)
     except Exception as exc:  # storage trouble or a bug: never a bare 502, and a retry hint when it is storage
         from botocore.exceptions import BotoCoreError, ClientError
 
@@ -115,17 +124,18 @@ def to_feed_request(event: dict[str, Any]) -> FeedRequest:
     context = event.get("requestContext") or {}
     path = event.get("path", "")
     headers = event.get("headers") or {}
+    service_prefix = PREFIX_V2 if path.startswith(PREFIX_V2) else PREFIX
     root = os.environ.get("ODATA_SERVICE_ROOT")
     if not root:
         prefix = (context.get("path") or path)[: -len(path) or None] if path else ""
         host = context.get("domainName") or headers.get("Host") or headers.get("host") or "localhost"
         scheme = headers.get("X-Forwarded-Proto") or headers.get("x-forwarded-proto") or "https"
-        root = f"{scheme}://{host}{prefix}{PREFIX}/"
+        root = f"{scheme}://{host}{prefix}{service_prefix}/"
     raw_body = event.get("body") or ""
     body = base64.b64decode(raw_body) if event.get("isBase64Encoded") else raw_body.encode("utf-8")
     return FeedRequest(
         method=event.get("httpMethod", "GET"),
-        path=path.removeprefix(PREFIX) or "/",
+        path=path.removeprefix(service_prefix) or "/",
         query=query,
         headers=headers,
         service_root=root,
