@@ -504,3 +504,24 @@ def test_failed_request_is_not_remembered(api: Any) -> None:
     body = {"accountId": "NOONE", "lines": [{"productId": 1, "quantity": 1}]}
     assert call(api, "POST", "/api/v1/quotes", body, headers={"Idempotency-Key": "apex-retry-3"})[0] == 404
     assert call(api, "POST", "/api/v1/quotes", body, headers={"Idempotency-Key": "apex-retry-3"})[0] == 404
+
+
+@pytest.mark.parametrize(
+    "code", ["ProvisionedThroughputExceededException", "ThrottlingException", "InternalServerError"]
+)
+def test_store_faults_are_503_with_retry_after(api: Any, monkeypatch: pytest.MonkeyPatch, code: str) -> None:
+    from botocore.exceptions import ClientError
+
+    import callout_routers
+
+    def failing(*_args: Any, **_kwargs: Any) -> Any:
+        raise ClientError({"Error": {"Code": code, "Message": "injected"}}, "GetItem")
+
+    quote = {"accountId": "ALFKI", "lines": [{"productId": 1, "quantity": 1}]}
+    with monkeypatch.context() as patch:
+        patch.setattr(callout_routers.desk().customers, "get", failing)
+        status, headers, error = call(api, "GET", "/api/v1/accounts/ALFKI/credit")
+        assert (status, error["code"], headers["Retry-After"]) == (503, "SERVICE_UNAVAILABLE", "1")
+        assert call(api, "POST", "/api/v1/quotes", quote, headers={"Idempotency-Key": f"fault-{code}"})[0] == 503
+    # The store is back: the retry with the same key computes, since the failed attempt was not remembered.
+    assert call(api, "POST", "/api/v1/quotes", quote, headers={"Idempotency-Key": f"fault-{code}"})[0] == 200

@@ -178,8 +178,15 @@ def _operations() -> list[tuple[re.Pattern[str], list[str]]]:
 
 @app.exception_handler(Exception)  # type: ignore[untyped-decorator]
 def unexpected(error: Exception) -> Response[str]:
-    """Our fault, never the caller's: logged with its stack, answered without internals."""
+    """Our fault, never the caller's: logged with its stack, answered without internals. A store that did not
+    answer (throttling, timeouts, 5xx) is a 503 with Retry-After, so Apex can retry rather than act on a guess."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
     logger.exception("Callout failed")
+    if isinstance(error, BotoCoreError | ClientError):
+        response = error_response(503, "SERVICE_UNAVAILABLE", "The order system did not answer; retry shortly")
+        response.headers["Retry-After"] = "1"
+        return response
     return error_response(500, "INTERNAL_ERROR", "Something went wrong on our side; retry later")
 
 

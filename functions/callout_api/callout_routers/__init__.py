@@ -31,11 +31,11 @@ def idempotency_table() -> str:
 
 
 def responses(model: type[BaseModel], description: str, *errors: int) -> dict[int, OpenAPIResponse]:
-    """An operation's documented answers: 200 with `model`, and its errors (400, 401, 500 always) as ApiError."""
+    """An operation's documented answers: 200 with `model`, and its errors (400, 401, 500, 503 always) as ApiError."""
     documented: dict[int, OpenAPIResponse] = {
         200: {"description": description, "content": {"application/json": {"model": model}}}
     }
-    for status in sorted({400, 401, 500, *errors}):
+    for status in sorted({400, 401, 500, 503, *errors}):
         documented[status] = {
             "description": ERROR_DESCRIPTIONS[status],
             "content": {"application/json": {"model": ApiError}},

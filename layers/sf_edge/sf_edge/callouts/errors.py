@@ -50,4 +50,5 @@ ERROR_DESCRIPTIONS = {
     415: "Body is not application/json",
     422: "Input that breaks the contract; fieldErrors names each field",
     500: "Our fault; safe to retry",
+    503: "The order system did not answer; retry after Retry-After seconds",
 }
