@@ -93,7 +93,7 @@ _TOKEN_RE = re.compile(
   | (?P<minus>-)
   | (?P<json>[\[\]{}"])
   | (?P<at>@)
-  | (?P<other>.)
+  | (?P<other>[\s\S])
     """,
     re.VERBOSE,
 )

@@ -1,0 +1,196 @@
+"""Hostile input at every parser: fuzzed OData filters answer 400/501 (never a crash, never a read), and XML attacks
+on the listener are refused with nothing enqueued."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from conftest import ROOT, TOKEN, Stack, make_intake
+from sf_edge.aws.odata_store import plan
+from sf_edge.odata.feed import Feed, FeedAuth, FeedRequest
+from sf_edge.odata.feed_v2 import FeedV2
+from sf_edge.outbound.intake import IntakeRequest
+
+ROWS = json.loads((ROOT / "data" / "northwind" / "Orders.json").read_text(encoding="utf-8"))[:40]
+TOKENS = [
+    "Freight",
+    "ShipCountry",
+    "OrderID",
+    "OrderDate",
+    "ShipRegion",
+    "eq",
+    "ne",
+    "gt",
+    "le",
+    "and",
+    "or",
+    "not",
+    "in",
+    "add",
+    "mod",
+    "(",
+    ")",
+    ",",
+    "'x'",
+    "''",
+    "'O''Neil'",
+    "1",
+    "-2",
+    "1.5",
+    "1e3",
+    "12L",
+    "null",
+    "true",
+    "contains(",
+    "startswith(",
+    "substring(",
+    "tolower(",
+    "year(",
+    "substringof(",
+    "2024-01-01",
+    "1996-07-04T00:00:00Z",
+    "datetime'1997-01-01T00:00:00'",
+    "$it",
+    "@x",
+    "[1]",
+    '"',
+    "/",
+    "any(",
+    "%",
+    "#",
+]
+
+
+class CountingTable:
+    """Rows in memory; counts every read, so a refused request can be shown to have read nothing."""
+
+    def __init__(self) -> None:
+        self.items_read = 0
+
+    def read(self, read_plan: Any, after: Any = None, batch: Any = None) -> Any:
+        for row in ROWS:
+            self.items_read += 1
+            yield row
+
+    def resume_keys(self, read_plan: Any) -> tuple[str, ...]:
+        return ("OrderID",)
+
+    def get(self, key: dict[str, Any]) -> Any:
+        return None
+
+
+def feeds() -> tuple[Feed, FeedV2, list[CountingTable]]:
+    tables: list[CountingTable] = []
+
+    def table(_entity_set: Any) -> CountingTable:
+        tables.append(CountingTable())
+        return tables[-1]
+
+    feed = Feed(table, plan, FeedAuth("none"))
+    return feed, FeedV2(feed), tables
+
+
+filters = st.one_of(
+    st.lists(st.sampled_from(TOKENS), min_size=1, max_size=12).map(" ".join),
+    st.lists(st.sampled_from(TOKENS), min_size=1, max_size=12).map("".join),
+    st.text(max_size=40),
+)
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=list(HealthCheck))
+@given(text=filters, version_2=st.booleans())
+def test_fuzzed_filters_answer_400_or_501_and_read_nothing_when_refused(text: str, version_2: bool) -> None:
+    feed, feed_v2, tables = feeds()
+    request = FeedRequest("GET", "/Orders", f"$filter={quote(text)}", {}, "https://x/odata/v4/")
+    response = (feed_v2 if version_2 else feed).handle(request)
+    assert response.status in (200, 400, 501), (text, response.status, response.body[:200])
+    if response.status != 200:
+        assert "error" in json.loads(response.body)
+        assert sum(t.items_read for t in tables) == 0, "a refused query must not scan the table"
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=list(HealthCheck))
+@given(
+    query=st.lists(
+        st.tuples(
+            st.sampled_from(
+                [
+                    "$top",
+                    "$skip",
+                    "$count",
+                    "$select",
+                    "$orderby",
+                    "$search",
+                    "$skiptoken",
+                    "$format",
+                    "$expand",
+                    "$inlinecount",
+                    "top",
+                    "x",
+                ]
+            ),
+            st.text(max_size=15),
+        ),
+        max_size=4,
+    )
+)
+def test_fuzzed_query_options_never_crash(query: list[tuple[str, str]]) -> None:
+    feed, feed_v2, _ = feeds()
+    raw = "&".join(f"{name}={quote(value)}" for name, value in query)
+    for handler in (feed, feed_v2):
+        response = handler.handle(FeedRequest("GET", "/Orders", raw, {}, "https://x/odata/v4/"))
+        assert response.status in (200, 400, 501), (raw, response.status, response.body[:200])
+
+
+MESSAGE = (
+    Path(__file__).resolve().parent.parent.parent
+    / "shared"
+    / "fixtures"
+    / "outbound"
+    / "requests"
+    / "Opportunity__customfield_15charIds__mulesoft.xml"
+)
+ENVELOPE_HEAD = b'<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/"><soapenv:Body>'
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        (ENVELOPE_HEAD + b"<a>" * 100_000 + b"</a>" * 100_000 + b"</soapenv:Body></soapenv:Envelope>", "malformed_xml"),
+        (ENVELOPE_HEAD + b'<x a="' + b"A" * 3_000_000 + b'"/></soapenv:Body></soapenv:Envelope>', "not_notifications"),
+        (ENVELOPE_HEAD + b'<x a="' + b"A" * 5_000_000 + b'"/></soapenv:Body></soapenv:Envelope>', "body_too_large"),
+        (
+            b"<?xml version='1.0' encoding='UTF-8'?>"
+            + ENVELOPE_HEAD
+            + b"\xff\xfe\xc3\x28</soapenv:Body></soapenv:Envelope>",
+            "malformed_xml",
+        ),
+        (b'{"notifications": []}', "malformed_xml"),
+        (b"<!-- just a comment -->", "malformed_xml"),
+        (b"\x00" * 64, "malformed_xml"),
+    ],
+    ids=["deep-nesting", "huge-attribute", "oversize", "invalid-utf8", "json", "comment-only", "nul-bytes"],
+)
+def test_xml_attacks_are_refused_and_enqueue_nothing(
+    stack: Stack, fixture_listeners: Path, body: bytes, reason: str
+) -> None:
+    result = make_intake(fixture_listeners, stack.queue_url).receive(IntakeRequest("opportunity_mulesoft", body, TOKEN))
+    assert (result.acked, result.outcome) == (False, reason)
+    assert result.status in (400, 413)
+    assert stack.queue_depth() == 0
+
+
+def test_tokens_and_org_ids_are_compared_whole() -> None:
+    from sf_edge.outbound.sender_verification import OrgAllowlist, TokenVerifier
+
+    verifier = TokenVerifier(lambda: "s3cret-token")
+    assert not any(verifier.verify(t) for t in ["s3cret", "s3cret-token ", "S3CRET-TOKEN", "s3cret-token\x00", "*"])
+    orgs = OrgAllowlist(["00D000000000001"])
+    assert not any(orgs.allows(o) for o in ["00D00000000000", "00D000000000001EAAX", "*", ""])
