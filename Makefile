@@ -18,7 +18,7 @@ SAM_PATH := $(dir $(PYTHON313)):$(PATH)
 STACK ?= salesforce-integration-edge
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: help run test lint validate build deploy bench events openapi invoke clean check-python
+.PHONY: help run test lint validate build deploy bench soak events openapi invoke clean check-python
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -60,6 +60,9 @@ openapi: $(VENV)/.installed  ## write openapi/callouts.json (OpenAPI 3.0, for Ex
 invoke: build  ## sam local invoke (Docker) the listener with EVENT=events/outbound_listener/opportunity_valid.json
 	PATH="$(SAM_PATH)" $(SAM) local invoke OutboundListenerFunction --env-vars events/env.json \
 		--event $(or $(EVENT),events/outbound_listener/opportunity_valid.json)
+
+soak: $(VENV)/.installed  ## Salesforce-like deliveries with faults against the local stack (minutes, loopback)
+	$(PY) -m soak
 
 validate: $(SAM_VENV)/.installed  ## sam validate --lint
 	PATH="$(SAM_PATH)" $(SAM) validate --lint
