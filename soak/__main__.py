@@ -227,8 +227,8 @@ soak: {OPPORTUNITIES} won Opportunities in {stats.acked} messages, {SENDERS} con
                        duplicates after ack {stats.duplicates})
   faults injected      SQS SendMessageBatch {stats.sqs_faults_injected}, worker records {stats.worker_faults_injected},
                        poison messages {POISON}
-  ack latency          p50 {statistics.median(latencies) * 1e3:.1f} ms, p99 {p99 * 1e3:.1f} ms,
-                       while sending: {stats.acked / sending:.1f} messages/s, {OPPORTUNITIES / sending:.0f} notifications/s
+  ack latency          p50 {statistics.median(latencies) * 1e3:.1f} ms, p99 {p99 * 1e3:.1f} ms
+  throughput           {stats.acked / sending:.1f} messages/s, {OPPORTUNITIES / sending:.0f} notifications/s
   applied              {len(created)} Orders for {OPPORTUNITIES} Opportunities
                        missing {len(missing)}, applied twice {len(twice)}
   dead-letter queue    {len(dead)} message(s): {sorted(dead)}
