@@ -25,6 +25,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 import callout_routers
+from sf_edge.aws.faults import is_transient
 from sf_edge.callouts.auth import authenticator_from_env
 from sf_edge.callouts.errors import ApiError, ApiProblem, FieldError
 from sf_edge.callouts.openapi import to_openapi_30
@@ -64,7 +65,15 @@ def error_response(status: int, code: str, message: str, field_errors: list[Fiel
 def refuse_early(event: dict[str, Any]) -> dict[str, Any] | None:
     """Checks that come before routing and validation: credentials (401), media type (415), JSON syntax (400)."""
     headers = {k.lower(): v for k, v in (event.get("headers") or {}).items()}
-    denied = authenticator_from_env().check(headers)
+    try:
+        denied = authenticator_from_env().check(headers)
+    except Exception as exc:  # the key or certificate could not be read: the caller should retry
+        if not is_transient(exc):
+            raise
+        logger.exception("Credentials unavailable")
+        return _early(
+            event, 503, "SERVICE_UNAVAILABLE", "Credentials could not be checked; retry shortly", {"Retry-After": "1"}
+        )
     if denied is not None:
         return _early(
             event,
@@ -180,10 +189,8 @@ def _operations() -> list[tuple[re.Pattern[str], list[str]]]:
 def unexpected(error: Exception) -> Response[str]:
     """Our fault, never the caller's: logged with its stack, answered without internals. A store that did not
     answer (throttling, timeouts, 5xx) is a 503 with Retry-After, so Apex can retry rather than act on a guess."""
-    from botocore.exceptions import BotoCoreError, ClientError
-
     logger.exception("Callout failed")
-    if isinstance(error, BotoCoreError | ClientError):
+    if is_transient(error):
         response = error_response(503, "SERVICE_UNAVAILABLE", "The order system did not answer; retry shortly")
         response.headers["Retry-After"] = "1"
         return response

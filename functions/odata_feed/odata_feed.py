@@ -18,6 +18,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from sf_edge.aws.faults import is_transient
 from sf_edge.aws.secrets import secret_source
 from sf_edge.observability import build_tracer
 from sf_edge.odata.feed import Feed, FeedAuth, FeedRequest, FeedResponse
@@ -78,10 +79,8 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         version_2 = event.get("path", "").startswith(PREFIX_V2)
         response = feed_v2().handle(request) if version_2 else feed().handle(request)
     except Exception as exc:  # storage trouble or a bug: never a bare 502, and a retry hint when it is storage
-        from botocore.exceptions import BotoCoreError, ClientError
-
         logger.exception("OData request failed")
-        transient = isinstance(exc, BotoCoreError | ClientError)
+        transient = is_transient(exc)
         error = ODataError(
             503 if transient else 500,
             "ServiceUnavailable" if transient else "InternalError",

@@ -133,11 +133,22 @@ class OutboundIntake:
             )
         if not self.sources.allows(request.source_ip):
             raise Rejection("source_not_allowed", 403, "Source address is not allowed")
-        if not self.tokens.configured():
+        try:
+            configured = self.tokens.configured()
+            verified = configured and bool(request.token) and self.tokens.verify(request.token)
+        except Exception as exc:  # Secrets Manager or SSM did not answer: Salesforce must retry, not give up
+            from sf_edge.aws.faults import is_transient
+
+            if not is_transient(exc):
+                raise
+            raise Rejection(
+                "token_unavailable", 503, "The token could not be checked; retry later", faultcode="Server"
+            ) from exc
+        if not configured:
             raise Rejection("token_not_configured", 500, "Listener has no token configured", faultcode="Server")
         if not request.token:
             raise Rejection("missing_token", 401, "Missing token: add ?token=... to the endpoint URL")
-        if not self.tokens.verify(request.token):
+        if not verified:
             raise Rejection("wrong_token", 401, "Wrong token")
 
     def _listener(self, name: str) -> Listener:

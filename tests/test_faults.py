@@ -1,0 +1,128 @@
+"""AWS not answering, at each endpoint: secrets, idempotency store and tables fail, and each endpoint answers in its
+protocol's retry shape (SOAP Server Fault, 503 + Retry-After) with nothing half-done."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError, EndpointConnectionError
+
+from conftest import TOKEN, Stack, fixture_request, make_intake
+from local_runtime.lambda_host import LocalContext
+from sf_edge.outbound.intake import IntakeRequest, OutboundIntake
+from sf_edge.outbound.listeners import ListenerRegistry
+from sf_edge.outbound.sender_verification import OrgAllowlist, TokenVerifier
+
+THROTTLED = ClientError({"Error": {"Code": "ThrottlingException", "Message": "injected"}}, "GetSecretValue")
+
+
+def failing(*_args: Any, **_kwargs: Any) -> Any:
+    raise THROTTLED
+
+
+class GetParameterError(Exception):
+    """Stands for Powertools' wrapper of a Secrets Manager failure (same name, as it is matched by name)."""
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        THROTTLED,
+        EndpointConnectionError(endpoint_url="https://secretsmanager"),
+        GetParameterError("Secrets Manager did not answer"),
+    ],
+)
+def test_listener_faults_when_the_token_cannot_be_read(stack: Stack, fixture_listeners: Path, error: Exception) -> None:
+    def source() -> str:
+        raise error
+
+    intake = OutboundIntake(
+        ListenerRegistry(fixture_listeners),
+        TokenVerifier(source),
+        OrgAllowlist(["00DQ0000000EB93"]),
+        make_intake(fixture_listeners, stack.queue_url).publisher,
+    )
+    result = intake.receive(
+        IntakeRequest(
+            "opportunity_mulesoft", fixture_request("Opportunity__customfield_15charIds__mulesoft.xml"), TOKEN
+        )
+    )
+    assert (result.status, result.outcome) == (503, "token_unavailable")
+    assert b"soapenv:Server" in result.body
+    assert stack.queue_depth() == 0
+
+
+def callout(
+    api: Any, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None
+) -> tuple[int, dict[str, str], Any]:
+    event = {
+        "path": path,
+        "httpMethod": method,
+        "queryStringParameters": None,
+        "requestContext": {"requestId": "f"},
+        "headers": {"Content-Type": "application/json", "x-api-key": "k", **(headers or {})},
+        "body": json.dumps(body) if body is not None else None,
+    }
+    response = api.lambda_handler(event, LocalContext("CalloutTokenFunction"))
+    headers = {
+        **(response.get("headers") or {}),
+        **{k: v[-1] for k, v in (response.get("multiValueHeaders") or {}).items()},
+    }
+    return response["statusCode"], headers, json.loads(response["body"])
+
+
+def test_callouts_answer_503_when_the_api_key_cannot_be_read(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
+    import callout_api
+    from sf_edge.callouts.auth import CalloutAuthenticator
+
+    monkeypatch.setattr(callout_api, "authenticator_from_env", lambda: CalloutAuthenticator("ApiKey", failing))
+    status, headers, error = callout(callout_api, "GET", "/api/v1/orders/10248")
+    assert (status, error["code"], headers["Retry-After"]) == (503, "SERVICE_UNAVAILABLE", "1")
+
+
+def test_callouts_answer_503_when_the_idempotency_store_fails(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
+    from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyPersistenceLayerError
+
+    import callout_api
+    import callout_routers
+    from sf_edge.callouts.auth import CalloutAuthenticator
+
+    monkeypatch.setattr(callout_api, "authenticator_from_env", lambda: CalloutAuthenticator("ApiKey", lambda: "k"))
+
+    def broken_store(*_args: Any, **_kwargs: Any) -> Any:
+        raise IdempotencyPersistenceLayerError("Failed to save in progress record", THROTTLED)
+
+    monkeypatch.setattr(callout_routers, "run_once", broken_store)
+    body = {"street": "1 Market St", "city": "San Francisco", "state": "CA", "postalCode": "94105", "country": "US"}
+    status, headers, error = callout(
+        callout_api, "POST", "/api/v1/addresses/validate", body, {"Idempotency-Key": "fault-1"}
+    )
+    assert (status, error["code"], headers["Retry-After"]) == (503, "SERVICE_UNAVAILABLE", "1")
+
+
+def test_odata_answers_503_when_credentials_or_tables_fail(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
+    import odata_feed
+    from sf_edge.odata.feed import Feed, FeedAuth
+
+    event = {
+        "path": "/odata/v4/Orders",
+        "httpMethod": "GET",
+        "headers": {"Authorization": "Basic eDp5"},
+        "requestContext": {"requestId": "f", "domainName": "x"},
+        "queryStringParameters": None,
+    }
+
+    def broken_table(_entity_set: Any) -> Any:
+        raise THROTTLED
+
+    for feed in (
+        Feed(broken_table, lambda *_: None, FeedAuth("basic", lambda: "x", failing)),
+        Feed(broken_table, lambda *_: None, FeedAuth("none")),
+    ):
+        monkeypatch.setattr(odata_feed, "feed", lambda feed=feed: feed)
+        response = odata_feed.lambda_handler(event, LocalContext("ODataFeedFunction"))
+        assert (response["statusCode"], response["headers"]["Retry-After"]) == (503, "1")
+        assert json.loads(response["body"])["error"]["code"] == "ServiceUnavailable"
