@@ -88,7 +88,7 @@ def refuse_early(event: dict[str, Any]) -> dict[str, Any] | None:
             return _early(event, 415, "UNSUPPORTED_MEDIA_TYPE", "Send the body as application/json")
         try:
             json.loads(base64.b64decode(body) if event.get("isBase64Encoded") else body)
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, UnicodeDecodeError, RecursionError):
             return _early(event, 400, "MALFORMED_JSON", "The request body is not valid JSON")
     return None
 

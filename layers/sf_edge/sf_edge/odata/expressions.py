@@ -417,7 +417,10 @@ def parse_filter(text: str, *, v2: bool = False) -> Node:
             "An expression may not start or end with whitespace", 0 if text[0] in " \t" else len(text)
         )
     parser = _Parser(text, v2=v2)
-    node = parser.expression()
+    try:
+        node = parser.expression()
+    except RecursionError:
+        raise ODataSyntaxError("The expression is nested too deeply", 0) from None
     parser.finish()
     return node
 
@@ -433,7 +436,10 @@ def parse_orderby(text: str, *, v2: bool = False) -> tuple[OrderItem, ...]:
     parser = _Parser(text, v2=v2)
     items: list[OrderItem] = []
     while True:
-        node = parser.expression()
+        try:
+            node = parser.expression()
+        except RecursionError:
+            raise ODataSyntaxError("The expression is nested too deeply", 0) from None
         descending = False
         if parser._is_word("asc", "desc"):
             descending = parser._word() == "desc"

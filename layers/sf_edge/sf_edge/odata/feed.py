@@ -233,7 +233,7 @@ class Feed:
 def _body(request: FeedRequest) -> Any:
     try:
         return json.loads(request.body or b"null")
-    except ValueError:
+    except (ValueError, RecursionError):
         raise ODataError(400, "InvalidBody", "The body is not valid JSON") from None
 
 

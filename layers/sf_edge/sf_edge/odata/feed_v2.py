@@ -165,7 +165,7 @@ def parse_query_string_safe(query: str) -> dict[str, str]:
 def _body(entity_set: EntitySet, request: FeedRequest) -> Any:
     try:
         body = json.loads(request.body or b"null")
-    except ValueError:
+    except (ValueError, RecursionError):
         raise ODataError(400, "InvalidBody", "The body is not valid JSON") from None
     if isinstance(body, dict) and isinstance(body.get("d"), dict):
         body = body["d"]
