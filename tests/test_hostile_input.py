@@ -194,3 +194,27 @@ def test_tokens_and_org_ids_are_compared_whole() -> None:
     assert not any(verifier.verify(t) for t in ["s3cret", "s3cret-token ", "S3CRET-TOKEN", "s3cret-token\x00", "*"])
     orgs = OrgAllowlist(["00D000000000001"])
     assert not any(orgs.allows(o) for o in ["00D00000000000", "00D000000000001EAAX", "*", ""])
+
+
+def test_secrets_are_compared_in_constant_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every credential check goes through hmac.compare_digest, for every configured candidate."""
+    import hmac
+
+    from sf_edge.callouts.auth import CalloutAuthenticator
+    from sf_edge.odata.feed import FeedAuth
+    from sf_edge.outbound.sender_verification import TokenVerifier
+
+    seen: list[tuple[bytes, bytes]] = []
+    real = hmac.compare_digest
+
+    def spy(a: Any, b: Any) -> bool:
+        seen.append((a, b))
+        return real(a, b)
+
+    monkeypatch.setattr(hmac, "compare_digest", spy)
+    assert not TokenVerifier(lambda: "old,new").verify("guess")
+    assert len(seen) == 2  # both rotation candidates, even after a mismatch
+    assert CalloutAuthenticator("ApiKey", lambda: "k1").check({"x-api-key": "k2"}) is not None
+    assert not FeedAuth("apikey", secret=lambda: "k1").allows({"X-API-Key": "k2"})
+    assert not FeedAuth("basic", lambda: "u", lambda: "p").allows({"Authorization": "Basic dTpx"})
+    assert len(seen) == 6  # one for the key, one for the API key, two (user and password) for Basic

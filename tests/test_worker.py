@@ -227,3 +227,23 @@ def test_transient_handler_failure_is_retried_and_applied_once(seeded: Stack, mo
     assert run_worker_until_empty(worker_source(seeded)) == (1, 1)
     assert len(seeded.table("OrdersTable").scan()["Items"]) == 1
     assert calls["n"] == 2
+
+
+def test_idempotency_store_failure_is_retried_and_applied_once(seeded: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
+    from botocore.exceptions import ClientError
+
+    import notification_worker
+
+    real = notification_worker.persistence.save_inprogress
+    calls = {"n": 0}
+
+    def flaky(*args: Any, **kwargs: Any) -> Any:
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise ClientError({"Error": {"Code": "ProvisionedThroughputExceededException", "Message": "x"}}, "PutItem")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(notification_worker.persistence, "save_inprogress", flaky)
+    enqueue(seeded, won())
+    assert run_worker_until_empty(worker_source(seeded)) == (1, 1)  # failed once, then applied
+    assert len(seeded.table("OrdersTable").scan()["Items"]) == 1
