@@ -2,15 +2,36 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from lxml import etree
 
-from sf_edge.odata.schema import NAMESPACE, EntitySet
+from sf_edge.odata.schema import NAMESPACE, EntitySet, Prop
 
 EDMX = "http://docs.oasis-open.org/odata/ns/edmx"
 EDM = "http://docs.oasis-open.org/odata/ns/edm"
 CONTAINER = "Container"
+
+
+def add_entity_type(
+    schema: etree._Element, edm: str, entity_set: EntitySet, *, edm_type: Callable[[Prop], str], unbounded: str
+) -> None:
+    """One EntityType (key, properties with their facets) in the `edm` namespace; both OData versions use it,
+    differing only in how a property's type is named and how an unbounded MaxLength is spelled."""
+    entity_type = etree.SubElement(schema, f"{{{edm}}}EntityType", Name=entity_set.entity_type)
+    key = etree.SubElement(entity_type, f"{{{edm}}}Key")
+    for name in entity_set.key:
+        etree.SubElement(key, f"{{{edm}}}PropertyRef", Name=name)
+    for prop in entity_set.properties:
+        attributes = {"Name": prop.name, "Type": edm_type(prop), "Nullable": "true" if prop.nullable else "false"}
+        if prop.type == "String":
+            attributes["MaxLength"] = str(prop.max_length) if prop.max_length else unbounded
+        if prop.precision is not None:
+            attributes["Precision"] = str(prop.precision)
+        if prop.scale is not None:
+            attributes["Scale"] = str(prop.scale)
+        etree.SubElement(entity_type, f"{{{edm}}}Property", attributes)
 
 
 def metadata_xml(entity_sets: tuple[EntitySet, ...]) -> bytes:
@@ -19,19 +40,7 @@ def metadata_xml(entity_sets: tuple[EntitySet, ...]) -> bytes:
     services = etree.SubElement(edmx, f"{{{EDMX}}}DataServices")
     schema = etree.SubElement(services, f"{{{EDM}}}Schema", nsmap={None: EDM}, Namespace=NAMESPACE)  # type: ignore[dict-item]
     for entity_set in entity_sets:
-        entity_type = etree.SubElement(schema, f"{{{EDM}}}EntityType", Name=entity_set.entity_type)
-        key = etree.SubElement(entity_type, f"{{{EDM}}}Key")
-        for name in entity_set.key:
-            etree.SubElement(key, f"{{{EDM}}}PropertyRef", Name=name)
-        for prop in entity_set.properties:
-            attributes = {"Name": prop.name, "Type": prop.edm_type, "Nullable": "true" if prop.nullable else "false"}
-            if prop.type == "String":
-                attributes["MaxLength"] = str(prop.max_length) if prop.max_length else "max"
-            if prop.precision is not None:
-                attributes["Precision"] = str(prop.precision)
-            if prop.scale is not None:
-                attributes["Scale"] = str(prop.scale)
-            etree.SubElement(entity_type, f"{{{EDM}}}Property", attributes)
+        add_entity_type(schema, EDM, entity_set, edm_type=lambda prop: prop.edm_type, unbounded="max")
     container = etree.SubElement(schema, f"{{{EDM}}}EntityContainer", Name=CONTAINER)
     for entity_set in entity_sets:
         etree.SubElement(

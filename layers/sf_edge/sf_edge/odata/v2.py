@@ -15,6 +15,7 @@ from urllib.parse import quote
 
 from lxml import etree
 
+from sf_edge.odata.csdl import add_entity_type
 from sf_edge.odata.request import ODataError, QueryOptions, bind_options
 from sf_edge.odata.schema import NAMESPACE, EntitySet, Prop
 
@@ -43,19 +44,7 @@ def metadata_xml(entity_sets: tuple[EntitySet, ...]) -> bytes:
     services.set(f"{{{M}}}DataServiceVersion", "2.0")
     schema = etree.SubElement(services, f"{{{EDM}}}Schema", nsmap={None: EDM}, Namespace=NAMESPACE)  # type: ignore[dict-item]
     for entity_set in entity_sets:
-        entity_type = etree.SubElement(schema, f"{{{EDM}}}EntityType", Name=entity_set.entity_type)
-        key = etree.SubElement(entity_type, f"{{{EDM}}}Key")
-        for name in entity_set.key:
-            etree.SubElement(key, f"{{{EDM}}}PropertyRef", Name=name)
-        for prop in entity_set.properties:
-            attributes = {"Name": prop.name, "Type": edm_type(prop), "Nullable": "true" if prop.nullable else "false"}
-            if prop.type == "String":
-                attributes["MaxLength"] = str(prop.max_length) if prop.max_length else "Max"
-            if prop.precision is not None:
-                attributes["Precision"] = str(prop.precision)
-            if prop.scale is not None:
-                attributes["Scale"] = str(prop.scale)
-            etree.SubElement(entity_type, f"{{{EDM}}}Property", attributes)
+        add_entity_type(schema, EDM, entity_set, edm_type=edm_type, unbounded="Max")
     container = etree.SubElement(schema, f"{{{EDM}}}EntityContainer", Name="Container")
     container.set(f"{{{M}}}IsDefaultEntityContainer", "true")
     for entity_set in entity_sets:
