@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import shutil
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -49,6 +50,7 @@ os.environ.pop("OUTBOUND_TOKEN_SECRET_ID", None)
 
 from local_runtime.aws_local import LocalAws  # noqa: E402
 from local_runtime.lambda_host import add_layer_to_path  # noqa: E402
+from local_runtime.stack import LocalStack  # noqa: E402
 from local_runtime.template import Template  # noqa: E402
 
 add_layer_to_path()
@@ -110,6 +112,36 @@ class Stack:
             AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
         )["Attributes"]
         return int(attrs["ApproximateNumberOfMessages"]) + int(attrs["ApproximateNumberOfMessagesNotVisible"])
+
+
+def _forget_settings_read_from_env() -> None:
+    """The handlers build their feeds and authenticator once per container from the environment; a test
+    stack with other settings must not reuse what an earlier module built."""
+    import odata_feed
+    from sf_edge.callouts.auth import authenticator_from_env
+
+    odata_feed.feed.cache_clear()
+    odata_feed.feed_v2.cache_clear()
+    authenticator_from_env.cache_clear()
+
+
+@contextmanager
+def serving(
+    local_aws: LocalAws, env: dict[str, str] | None = None, *, worker: bool = False, retry_delay: int = 0
+) -> Iterator[LocalStack]:
+    """`make run`'s stack on a free port over freshly provisioned resources, with `env` set while it serves."""
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in (env or {}).items():
+            patch.setenv(name, value)
+        local_aws.reset()
+        stack = LocalStack(port=0, aws=local_aws, worker=worker, retry_delay=retry_delay)
+        stack.start()
+        _forget_settings_read_from_env()
+        try:
+            yield stack
+        finally:
+            stack.stop()
+            _forget_settings_read_from_env()
 
 
 @pytest.fixture(scope="session")

@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from conftest import serving
 from local_runtime.aws_local import LocalAws
 from local_runtime.stack import LocalStack
 
@@ -97,29 +98,15 @@ CORPUS: list[tuple[str, str, dict[str, str], bytes]] = [
 
 @pytest.fixture(scope="module")
 def running(local_aws: LocalAws) -> Iterator[LocalStack]:
-    with pytest.MonkeyPatch.context() as patch:
-        for name, value in {
-            "OUTBOUND_TOKEN": GOOD_TOKEN,
-            "CALLOUT_API_KEY": "local-dev-key",
-            "ODATA_AUTH": "Basic",
-            "ODATA_USERNAME": "salesforce",
-            "ODATA_PASSWORD": "local-dev-password",
-        }.items():
-            patch.setenv(name, value)
-        local_aws.reset()
-        stack = LocalStack(port=0, aws=local_aws, worker=False)
-        stack.start()
-        import odata_feed
-        from sf_edge.callouts.auth import authenticator_from_env
-
-        odata_feed.feed.cache_clear()
-        odata_feed.feed_v2.cache_clear()
-        authenticator_from_env.cache_clear()
+    env = {
+        "OUTBOUND_TOKEN": GOOD_TOKEN,
+        "CALLOUT_API_KEY": "local-dev-key",
+        "ODATA_AUTH": "Basic",
+        "ODATA_USERNAME": "salesforce",
+        "ODATA_PASSWORD": "local-dev-password",
+    }
+    with serving(local_aws, env) as stack:
         yield stack
-        stack.stop()
-        odata_feed.feed.cache_clear()
-        odata_feed.feed_v2.cache_clear()
-        authenticator_from_env.cache_clear()
 
 
 def state(stack: LocalStack) -> dict[str, int]:

@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from conftest import LISTENER_WSDLS, TOKEN, fixture_request
+from conftest import LISTENER_WSDLS, TOKEN, fixture_request, serving
 from local_runtime.aws_local import LocalAws
 from local_runtime.stack import LocalStack
 from salesforce_sender import SalesforceSender
@@ -18,11 +18,8 @@ from sf_edge.salesforce.ids import to_18
 
 @pytest.fixture(scope="module")
 def running(local_aws: LocalAws) -> Iterator[LocalStack]:
-    local_aws.reset()
-    stack = LocalStack(port=0, aws=local_aws, worker=True, retry_delay=0)
-    stack.start()
-    yield stack
-    stack.stop()
+    with serving(local_aws, worker=True, retry_delay=0) as stack:
+        yield stack
 
 
 def post(

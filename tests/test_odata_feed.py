@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from conftest import ROOT
+from conftest import ROOT, serving
 from local_runtime.aws_local import LocalAws
 from local_runtime.stack import LocalStack
 from sf_edge.odata.feed import Feed, FeedAuth, FeedRequest
@@ -22,29 +22,15 @@ AUTH = "Basic " + base64.b64encode(b"salesforce:local-dev-password").decode()
 
 
 @pytest.fixture(scope="module")
-def server(local_aws: LocalAws, monkeypatch_module: pytest.MonkeyPatch) -> Iterator[LocalStack]:
-    for name, value in {
+def server(local_aws: LocalAws) -> Iterator[LocalStack]:
+    env = {
         "ODATA_AUTH": "Basic",
         "ODATA_USERNAME": "salesforce",
         "ODATA_PASSWORD": "local-dev-password",
         "ODATA_PAGE_SIZE": "2000",
-    }.items():
-        monkeypatch_module.setenv(name, value)
-    local_aws.reset()
-    stack = LocalStack(port=0, aws=local_aws, worker=False)
-    stack.start()
-    import odata_feed
-
-    odata_feed.feed.cache_clear()
-    yield stack
-    stack.stop()
-    odata_feed.feed.cache_clear()
-
-
-@pytest.fixture(scope="module")
-def monkeypatch_module() -> Iterator[pytest.MonkeyPatch]:
-    with pytest.MonkeyPatch.context() as patch:
-        yield patch
+    }
+    with serving(local_aws, env) as stack:
+        yield stack
 
 
 def get(server: LocalStack, path: str, *, auth: str | None = AUTH) -> tuple[int, dict[str, str], Any]:

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from lxml import etree
 
-from conftest import ROOT
+from conftest import ROOT, serving
 from local_runtime.aws_local import LocalAws
 from local_runtime.stack import LocalStack
 
@@ -26,24 +26,9 @@ D = "{http://schemas.microsoft.com/ado/2007/08/dataservices}"
 
 @pytest.fixture(scope="module")
 def server(local_aws: LocalAws) -> Iterator[LocalStack]:
-    with pytest.MonkeyPatch.context() as patch:
-        for name, value in {
-            "ODATA_AUTH": "Basic",
-            "ODATA_USERNAME": "salesforce",
-            "ODATA_PASSWORD": "local-dev-password",
-        }.items():
-            patch.setenv(name, value)
-        local_aws.reset()
-        stack = LocalStack(port=0, aws=local_aws, worker=False)
-        stack.start()
-        import odata_feed
-
-        odata_feed.feed.cache_clear()
-        odata_feed.feed_v2.cache_clear()
+    env = {"ODATA_AUTH": "Basic", "ODATA_USERNAME": "salesforce", "ODATA_PASSWORD": "local-dev-password"}
+    with serving(local_aws, env) as stack:
         yield stack
-        stack.stop()
-        odata_feed.feed.cache_clear()
-        odata_feed.feed_v2.cache_clear()
 
 
 def call(

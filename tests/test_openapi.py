@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, settings
 from openapi_spec_validator import validate
 from openapi_spec_validator.validation.exceptions import OpenAPIValidationError
 
-from conftest import CALLOUT_KEY, ROOT
+from conftest import CALLOUT_KEY, ROOT, serving
 from local_runtime.aws_local import LocalAws
 from local_runtime.lambda_host import LocalContext
 from local_runtime.stack import LocalStack
@@ -99,11 +99,8 @@ def test_served_document_is_the_checked_in_one(stack: Any) -> None:
 
 @pytest.fixture(scope="module")
 def server(local_aws: LocalAws) -> Iterator[LocalStack]:
-    local_aws.reset()
-    stack = LocalStack(port=0, aws=local_aws, worker=False)
-    stack.start()
-    yield stack
-    stack.stop()
+    with serving(local_aws) as stack:
+        yield stack
 
 
 schema = schemathesis.openapi.from_dict(CHECKED_IN)
