@@ -17,12 +17,11 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared" / "fixtures"
 OUTBOUND_FIXTURES = SHARED / "outbound"
-REQUESTS = OUTBOUND_FIXTURES / "requests"
-FIXTURE_WSDLS = OUTBOUND_FIXTURES / "wsdl"
 LISTENER_WSDLS = ROOT / "functions" / "outbound_listener" / "wsdl"
 
 # Salesforce captures live beside the clone (../shared/fixtures), as on the team's machines and in CI. A clone
-# without them still runs every test that does not read them.
+# without them still runs every test that does not read them: modules that read them while collecting are left
+# out here, and tests that read them through shared_fixture() (or the helpers below) are skipped.
 collect_ignore = (
     []
     if SHARED.exists()
@@ -163,6 +162,13 @@ def stack(local_aws: LocalAws) -> Stack:
     return s
 
 
+def shared_fixture(*parts: str) -> Path:
+    """A path under ../shared/fixtures; skips the calling test in a clone that has no ../shared beside it."""
+    if not SHARED.exists():
+        pytest.skip("../shared/fixtures is not beside this clone")
+    return SHARED.joinpath(*parts)
+
+
 @pytest.fixture
 def fixture_listeners(tmp_path: Path) -> Path:
     """A WSDL folder holding every fixture WSDL (test data only: not vendored) under listener names."""
@@ -175,15 +181,16 @@ def fixture_listeners(tmp_path: Path) -> Path:
         "ObjectToBeRemoved__c__comsave.wsdl": "object_to_be_removed",
         "gwestr__Shipment__c__gwestersf.wsdl": "shipment",
     }
+    wsdls = shared_fixture("outbound", "wsdl")
     for source, name in names.items():
-        shutil.copy(FIXTURE_WSDLS / source, tmp_path / f"{name}.wsdl")
+        shutil.copy(wsdls / source, tmp_path / f"{name}.wsdl")
     for ours in ("contact", "lead", "opportunity"):
         shutil.copy(LISTENER_WSDLS / f"{ours}.wsdl", tmp_path / f"{ours}.wsdl")
     return tmp_path
 
 
 def fixture_request(name: str) -> bytes:
-    return (REQUESTS / name).read_bytes()
+    return shared_fixture("outbound", "requests", name).read_bytes()
 
 
 def make_intake(wsdl_dir: Path, queue_url: str, *, config: Path | None = None, publisher=None):  # type: ignore[no-untyped-def]

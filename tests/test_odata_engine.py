@@ -12,7 +12,7 @@ from urllib.parse import parse_qsl, urlsplit
 import pytest
 from lxml import etree
 
-from conftest import ROOT, SHARED
+from conftest import ROOT, shared_fixture
 from sf_edge.odata.csdl import EDM, metadata_xml, service_document
 from sf_edge.odata.engine import collection, project
 from sf_edge.odata.request import ODataError, bind_options, parse_key, parse_path, parse_query_string
@@ -36,7 +36,7 @@ def test_metadata_matches_northwinds_published_types() -> None:
     ours = etree.fromstring(metadata_xml(ENTITY_SETS))
     assert ours.tag == "{http://docs.oasis-open.org/odata/ns/edmx}Edmx"
     assert ours.get("Version") == "4.0"
-    published = etree.parse(str(SHARED / "odata" / "Northwind.v2.service.edmx")).getroot()
+    published = etree.parse(str(shared_fixture("odata", "Northwind.v2.service.edmx"))).getroot()
     v2_types = {"DateTime": "DateTimeOffset"}
     for entity_type in ours.iter(f"{{{EDM}}}EntityType"):
         theirs = next(t for t in published.iter("{*}EntityType") if t.get("Name") == entity_type.get("Name"))
