@@ -120,7 +120,7 @@ def _forget_settings_read_from_env() -> None:
     from sf_edge.callouts.auth import authenticator_from_env
 
     odata_feed.feed.cache_clear()
-    odata_feed.feed_v2.cache_clear()
+    odata_feed.dialects.cache_clear()
     authenticator_from_env.cache_clear()
 
 

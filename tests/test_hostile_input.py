@@ -14,8 +14,8 @@ from hypothesis import strategies as st
 
 from conftest import ROOT, TOKEN, Stack, make_intake
 from sf_edge.aws.odata_store import plan
+from sf_edge.odata.dialects import V2, V4
 from sf_edge.odata.feed import Feed, FeedAuth, FeedRequest
-from sf_edge.odata.feed_v2 import FeedV2
 from sf_edge.outbound.intake import IntakeRequest
 
 ROWS = json.loads((ROOT / "data" / "northwind" / "Orders.json").read_text(encoding="utf-8"))[:40]
@@ -86,7 +86,7 @@ class CountingTable:
         return None
 
 
-def feeds() -> tuple[Feed, FeedV2, list[CountingTable]]:
+def feeds() -> tuple[Feed, list[CountingTable]]:
     tables: list[CountingTable] = []
 
     def table(_entity_set: Any) -> CountingTable:
@@ -94,7 +94,7 @@ def feeds() -> tuple[Feed, FeedV2, list[CountingTable]]:
         return tables[-1]
 
     feed = Feed(table, plan, FeedAuth("none"))
-    return feed, FeedV2(feed), tables
+    return feed, tables
 
 
 filters = st.one_of(
@@ -107,9 +107,9 @@ filters = st.one_of(
 @settings(max_examples=400, deadline=None, suppress_health_check=list(HealthCheck))
 @given(text=filters, version_2=st.booleans())
 def test_fuzzed_filters_answer_400_or_501_and_read_nothing_when_refused(text: str, version_2: bool) -> None:
-    feed, feed_v2, tables = feeds()
+    feed, tables = feeds()
     request = FeedRequest("GET", "/Orders", f"$filter={quote(text)}", {}, "https://x/odata/v4/")
-    response = (feed_v2 if version_2 else feed).handle(request)
+    response = feed.handle(request, V2() if version_2 else V4())
     assert response.status in (200, 400, 501), (text, response.status, response.body[:200])
     if response.status != 200:
         assert "error" in json.loads(response.body)
@@ -142,10 +142,10 @@ def test_fuzzed_filters_answer_400_or_501_and_read_nothing_when_refused(text: st
     )
 )
 def test_fuzzed_query_options_never_crash(query: list[tuple[str, str]]) -> None:
-    feed, feed_v2, _ = feeds()
+    feed, _ = feeds()
     raw = "&".join(f"{name}={quote(value)}" for name, value in query)
-    for handler in (feed, feed_v2):
-        response = handler.handle(FeedRequest("GET", "/Orders", raw, {}, "https://x/odata/v4/"))
+    for dialect in (V4(), V2()):
+        response = feed.handle(FeedRequest("GET", "/Orders", raw, {}, "https://x/odata/v4/"), dialect)
         assert response.status in (200, 400, 501), (raw, response.status, response.body[:200])
 
 

@@ -14,7 +14,8 @@ from lxml import etree
 
 from conftest import ROOT, shared_fixture
 from sf_edge.odata.csdl import EDM, metadata_xml, service_document
-from sf_edge.odata.engine import collection, project
+from sf_edge.odata.dialects import V4
+from sf_edge.odata.engine import offset_page, project
 from sf_edge.odata.request import ODataError, bind_options, parse_key, parse_path, parse_query_string
 from sf_edge.odata.schema import BY_NAME, ENTITY_SETS
 
@@ -24,9 +25,9 @@ ROWS = json.loads((ROOT / "data" / "northwind" / "Orders.json").read_text(encodi
 
 
 def run(query: str, page_size: int = 2000, rows: list[dict[str, Any]] = ROWS) -> dict[str, Any]:
-    return collection(
-        ORDERS, bind_options(ORDERS, parse_query_string(query)), rows, service_root=ROOT_URL, page_size=page_size
-    )
+    options = bind_options(ORDERS, parse_query_string(query))
+    page = offset_page(ORDERS, options, rows, service_root=ROOT_URL, page_size=page_size)
+    return json.loads(V4().collection(ROOT_URL, ORDERS, options, page).body)
 
 
 # ---- $metadata and the service document ------------------------------------------------------------------------

@@ -52,8 +52,8 @@ def record_reads(monkeypatch: pytest.MonkeyPatch) -> None:
     """Keep the last response's read statistics (what the function logs)."""
     original = Feed.handle
 
-    def handle(self: Feed, request: FeedRequest) -> Any:
-        response = original(self, request)
+    def handle(self: Feed, request: FeedRequest, dialect: Any = None) -> Any:
+        response = original(self, request, dialect)
         LAST.update(items_read=response.items_read, plan=response.plan)
         return response
 

@@ -194,3 +194,32 @@ def test_a_real_odata_2_client_reads_the_feed(server: LocalStack) -> None:
     assert rows[0].OrderDate.year == 1998
     assert client.entity_sets.Customers.get_entity("ALFKI").execute().CompanyName == "Alfreds Futterkiste"
     assert client.entity_sets.Customers.get_entities().count().execute() == 91
+
+
+def test_writes_need_the_csrf_token_in_2_0_as_in_4_0(server: LocalStack, monkeypatch: pytest.MonkeyPatch) -> None:
+    import odata_feed
+
+    monkeypatch.setattr(odata_feed.feed(), "csrf_token", "t0k3n")
+    new = {"ShipperID": 803, "CompanyName": "No Token Express"}
+    for method, path, body, extra in [
+        ("POST", "/odata/v2/Shippers", {"d": new}, {}),
+        ("PUT", "/odata/v2/Shippers(1)", {"CompanyName": "x"}, {}),
+        ("MERGE", "/odata/v2/Shippers(1)", {"Phone": "x"}, {}),
+        ("POST", "/odata/v2/Shippers(1)", {"Phone": "x"}, {"X-HTTP-Method": "MERGE"}),
+        ("DELETE", "/odata/v2/Shippers(1)", None, {}),
+        ("POST", "/odata/v4/Shippers", new, {}),
+    ]:
+        status, headers, _ = call(server, method, path, body=body, headers=extra)
+        assert (status, headers.get("X-CSRF-Token")) == (403, "Required"), (method, path)
+    assert call(server, "GET", "/odata/v2/Shippers(803)")[0] == 404
+    assert v2(server, "$filter=ShipperID+eq+1", "Shippers")["results"][0]["Phone"] == "(503) 555-9831"
+    status, headers, _ = call(server, "GET", "/odata/v2/Shippers(1)", headers={"X-CSRF-Token": "Fetch"})
+    token = {"X-CSRF-Token": headers["X-CSRF-Token"]}
+    assert call(server, "MERGE", "/odata/v2/Shippers(1)", body={"Phone": "1"}, headers=token)[0] == 204
+
+
+@pytest.mark.parametrize("method", ["GET", "HEAD"])
+def test_a_read_never_becomes_a_write_through_method_tunnelling(server: LocalStack, method: str) -> None:
+    status, _, _ = call(server, method, "/odata/v2/Shippers(2)", headers={"X-HTTP-Method": "DELETE"})
+    assert status == 200
+    assert call(server, "GET", "/odata/v2/Shippers(2)")[0] == 200

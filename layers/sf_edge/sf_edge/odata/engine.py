@@ -59,29 +59,6 @@ def offset_page(
     return Page(page, total if options.count else None, link)
 
 
-def collection(
-    entity_set: EntitySet,
-    options: QueryOptions,
-    rows: Iterable[dict[str, Any]],
-    *,
-    service_root: str,
-    page_size: int,
-) -> dict[str, Any]:
-    """The JSON answer for a collection request (one page of it, with a next link when more remain)."""
-    page = offset_page(entity_set, options, rows, service_root=service_root, page_size=page_size)
-    return _v4_body(service_root, entity_set, options, page)
-
-
-def _v4_body(service_root: str, entity_set: EntitySet, options: QueryOptions, page: Page) -> dict[str, Any]:
-    body: dict[str, Any] = {"@odata.context": context_url(service_root, entity_set, options.select)}
-    if page.total is not None:
-        body["@odata.count"] = page.total
-    body["value"] = [project(entity_set, row, options.select) for row in page.rows]
-    if page.next_link:
-        body["@odata.nextLink"] = page.next_link
-    return body
-
-
 def _sort_key(value: Any) -> tuple[int, Any]:
     return (0, 0) if value is None else (1, value)
 
@@ -124,20 +101,6 @@ def streamed(
         last = {name: page[-1][name] for name in key_names}
         link = next_link(service_root, entity_set, options, served + len(page), last)
     return Page(page, None, link)
-
-
-def streamed_page(
-    entity_set: EntitySet,
-    options: QueryOptions,
-    rows: Iterable[dict[str, Any]],
-    key_names: tuple[str, ...],
-    *,
-    service_root: str,
-    page_size: int,
-) -> dict[str, Any]:
-    """The 4.0 JSON answer for a streamed page."""
-    page = streamed(entity_set, options, rows, key_names, service_root=service_root, page_size=page_size)
-    return _v4_body(service_root, entity_set, options, page)
 
 
 def next_link(

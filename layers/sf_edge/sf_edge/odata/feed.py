@@ -1,25 +1,25 @@
-"""The OData 4.0 feed as one function of a request: authentication, the resource, the read plan, the answer.
+"""The OData feeds as one function of a request: authenticate, parse the resource, bind the options, plan, read,
+page, answer. One pipeline serves both versions; a `Dialect` (sf_edge.odata.dialects) supplies what differs.
 
-Errors of every kind leave as OData error JSON with the right status (400 bad syntax, 401, 404, 405, 501
-unsupported); the response always carries `OData-Version: 4.0`.
+Errors of every kind leave in the dialect's error shape with the status the protocol calls for (400 bad syntax,
+401, 403 CSRF, 404, 405, 412, 501 unsupported).
 """
 
 from __future__ import annotations
 
 import base64
 import hmac
-import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from sf_edge.odata.csdl import metadata_xml, service_document
-from sf_edge.odata.engine import collection, context_url, matches, project, streamed_page
-from sf_edge.odata.request import ODataError, bind_options, parse_path, parse_query_string
+from sf_edge.odata.dialects import V4, Dialect, FeedResponse
+from sf_edge.odata.engine import matches, offset_page, streamed
+from sf_edge.odata.request import ODataError, parse_path, parse_query_string
 from sf_edge.odata.schema import ENTITY_SETS, EntitySet
-from sf_edge.odata.writes import etag, expected_version, validate_entity
+from sf_edge.odata.writes import expected_version, validate_entity
 
-JSON = "application/json;odata.metadata=minimal;odata.streaming=true;IEEE754Compatible=false;charset=utf-8"
+__all__ = ["Feed", "FeedAuth", "FeedRequest", "FeedResponse"]
 
 
 class Table(Protocol):
@@ -60,15 +60,6 @@ class FeedRequest:
         return next((v for k, v in self.headers.items() if k.lower() == lowered), None)
 
 
-@dataclass
-class FeedResponse:
-    status: int
-    headers: dict[str, str]
-    body: bytes
-    items_read: int = 0
-    plan: str = ""
-
-
 @dataclass(frozen=True)
 class FeedAuth:
     """`basic` (a Named Principal's user and password), `apikey` (X-API-Key header) or `none` (on purpose)."""
@@ -99,7 +90,7 @@ class FeedAuth:
 
 
 class Feed:
-    """Serves the entity sets of `sf_edge.odata.schema` from tables."""
+    """Serves the entity sets of `sf_edge.odata.schema` from tables, in whichever dialect a request comes in."""
 
     def __init__(
         self,
@@ -120,141 +111,100 @@ class Feed:
         self.page_size = page_size
         self.entity_sets = entity_sets
         self.by_name = {s.name: s for s in entity_sets}
-        self._metadata = metadata_xml(entity_sets)
 
-    def handle(self, request: FeedRequest) -> FeedResponse:
-        """Answer one request; never raises for bad input."""
+    def handle(self, request: FeedRequest, version: Dialect | None = None) -> FeedResponse:
+        """Answer one request in the version's dialect (4.0 unless given); never raises for bad input."""
+        dialect = (version or V4()).negotiate(request.headers, request.query)
         try:
             if not self.auth.allows(request.headers):
-                response = _error(ODataError(401, "Unauthorized", "Missing or invalid credentials"))
-                response.headers["WWW-Authenticate"] = 'Basic realm="odata"' if self.auth.mode == "basic" else "ApiKey"
+                response = dialect.error(ODataError(401, "Unauthorized", "Missing or invalid credentials"))
+                response.headers["WWW-Authenticate"] = dialect.challenge(self.auth.mode)
                 return response
-            if request.method in ("GET", "HEAD"):
-                response = self._read(request)
+            method = dialect.method(request.method, request.headers)
+            if method in ("GET", "HEAD"):
+                response = self._read(request, dialect)
                 if self.csrf_token and (request.header("X-CSRF-Token") or "").lower() == "fetch":
                     response.headers["X-CSRF-Token"] = self.csrf_token
                 return response
-            if request.method in ("POST", "PATCH", "PUT", "DELETE"):
-                return self._write(request)
-            raise ODataError(405, "MethodNotAllowed", f"{request.method} is not allowed")
+            if method in dialect.write_methods:
+                return self._write(request, method, dialect)
+            raise ODataError(405, "MethodNotAllowed", f"{method} is not allowed")
         except ODataError as error:
-            return _error(error)
+            response = dialect.error(error)
+            if error.status == 403 and error.code == "CsrfTokenRequired":
+                response.headers["X-CSRF-Token"] = "Required"
+            return response
 
-    def _read(self, request: FeedRequest) -> FeedResponse:
+    def _read(self, request: FeedRequest, dialect: Dialect) -> FeedResponse:
         resource = parse_path(request.path, self.by_name)
+        root = request.service_root
         if resource.kind == "service":
-            return _json(service_document(self.entity_sets, request.service_root))
+            return dialect.service_document(self.entity_sets, root)
         if resource.kind == "metadata":
-            return FeedResponse(200, {"Content-Type": "application/xml", "OData-Version": "4.0"}, self._metadata)
+            return dialect.metadata(self.entity_sets)
         entity_set = self.by_name[resource.entity_set or ""]
         table = self.tables(entity_set)
+        raw = parse_query_string(request.query)
         if resource.kind == "entity":
-            options = bind_options(entity_set, parse_query_string(request.query))
+            options = dialect.entity_options(entity_set, raw)
             row = table.get(resource.key or {})
             if row is None:
                 raise ODataError(404, "NotFound", f"No {entity_set.entity_type} with key {resource.key}")
-            body = {
-                "@odata.context": context_url(request.service_root, entity_set, options.select, entity=True),
-                "@odata.etag": etag(row),
-                **project(entity_set, row, options.select),
-            }
-            response = _json(body, items_read=table.items_read, plan="get")
-            response.headers["ETag"] = etag(row)
+            response = dialect.entity(root, entity_set, row, options)
+            response.items_read, response.plan = table.items_read, "get"
             return response
-        options = bind_options(entity_set, parse_query_string(request.query))
+        options = dialect.collection_options(entity_set, raw)
         read_plan = self.planner(entity_set, options.filter)
-        if resource.kind == "collection" and options.streamable and read_plan.kind != "get":
-            rows = table.read(read_plan, after=options.skiptoken.after, batch=self.page_size + 1)
-            body = streamed_page(
-                entity_set,
-                options,
-                rows,
-                table.resume_keys(read_plan),
-                service_root=request.service_root,
-                page_size=self.page_size,
-            )
-            return _json(body, items_read=table.items_read, plan=read_plan.describe() + " (streamed)")
-        rows = table.read(read_plan)
         if resource.kind == "count":
-            count = sum(1 for row in rows if matches(options, entity_set, row))
-            return FeedResponse(
-                200,
-                {"Content-Type": "text/plain", "OData-Version": "4.0"},
-                str(count).encode(),
-                table.items_read,
-                read_plan.describe(),
-            )
-        body = collection(entity_set, options, rows, service_root=request.service_root, page_size=self.page_size)
-        return _json(body, items_read=table.items_read, plan=read_plan.describe())
+            total = sum(1 for row in table.read(read_plan) if matches(options, entity_set, row))
+            response = dialect.count(total)
+            response.items_read, response.plan = table.items_read, read_plan.describe()
+            return response
+        if options.streamable and read_plan.kind != "get":
+            rows = table.read(read_plan, after=options.skiptoken.after, batch=self.page_size + 1)
+            keys = table.resume_keys(read_plan)
+            page = streamed(entity_set, options, rows, keys, service_root=root, page_size=self.page_size)
+            described = read_plan.describe() + " (streamed)"
+        else:
+            page = offset_page(entity_set, options, table.read(read_plan), service_root=root, page_size=self.page_size)
+            described = read_plan.describe()
+        response = dialect.collection(root, entity_set, options, page)
+        response.items_read, response.plan = table.items_read, described
+        return response
 
-    def _write(self, request: FeedRequest) -> FeedResponse:
+    def _write(self, request: FeedRequest, method: str, dialect: Dialect) -> FeedResponse:
         if self.writes is None:
             raise ODataError(501, "NotImplemented", "This feed is read-only")
         if self.csrf_token and not hmac.compare_digest(
             (request.header("X-CSRF-Token") or "").encode(), self.csrf_token.encode()
         ):
-            response = _error(ODataError(403, "CsrfTokenRequired", "Fetch a token with X-CSRF-Token: Fetch first"))
-            response.headers["X-CSRF-Token"] = "Required"
-            return response
+            raise ODataError(403, "CsrfTokenRequired", "Fetch a token with X-CSRF-Token: Fetch first")
         resource = parse_path(request.path, self.by_name)
         entity_set = self.by_name.get(resource.entity_set or "")
         if entity_set is None or resource.kind not in ("collection", "entity"):
-            raise ODataError(405, "MethodNotAllowed", f"{request.method} is not allowed on {request.path}")
+            raise ODataError(405, "MethodNotAllowed", f"{method} is not allowed on {request.path}")
         writes = self.writes(entity_set)
-        if request.method == "POST":
+        if method == "POST":
             if resource.kind != "collection":
                 raise ODataError(405, "MethodNotAllowed", "POST creates in a collection: POST /" + entity_set.name)
-            row = writes.create(validate_entity(entity_set, _body(request), partial=False))
-            parts = [f"{k}={_key_literal(row[k])}" for k in entity_set.key]
-            key = _key_literal(row[entity_set.key[0]]) if len(parts) == 1 else ",".join(parts)
-            body = {
-                "@odata.context": context_url(request.service_root, entity_set, None, entity=True),
-                "@odata.etag": etag(row),
-                **project(entity_set, row, None),
-            }
-            response = _json(body, plan="create")
-            response.status = 201
-            response.headers |= {"ETag": etag(row), "Location": f"{request.service_root}{entity_set.name}({key})"}
+            row = writes.create(validate_entity(entity_set, dialect.body(entity_set, request.body), partial=False))
+            response = dialect.created(request.service_root, entity_set, row)
+            response.plan = "create"
             return response
         if resource.kind != "entity" or resource.key is None:
-            raise ODataError(405, "MethodNotAllowed", f"{request.method} needs an entity: /{entity_set.name}(key)")
+            raise ODataError(405, "MethodNotAllowed", f"{method} needs an entity: /{entity_set.name}(key)")
         expected = expected_version(request.header("If-Match"))
-        if request.method == "DELETE":
+        if method == "DELETE":
             writes.delete(resource.key, expected)
-            return FeedResponse(204, {"OData-Version": "4.0"}, b"", plan="delete")
-        values = validate_entity(entity_set, _body(request), partial=request.method == "PATCH", key=resource.key)
-        if request.method == "PATCH":
+            response = dialect.deleted()
+            response.plan = "delete"
+            return response
+        partial = dialect.partial(method)
+        values = validate_entity(entity_set, dialect.body(entity_set, request.body), partial=partial, key=resource.key)
+        if partial:
             row = writes.update(resource.key, values, expected)
         else:
             row = writes.replace(resource.key, values, expected)
-        return FeedResponse(204, {"OData-Version": "4.0", "ETag": etag(row)}, b"", plan=request.method.lower())
-
-
-def _body(request: FeedRequest) -> Any:
-    try:
-        return json.loads(request.body or b"null")
-    except (ValueError, RecursionError):
-        raise ODataError(400, "InvalidBody", "The body is not valid JSON") from None
-
-
-def _key_literal(value: Any) -> str:
-    return "'" + str(value).replace("'", "''") + "'" if isinstance(value, str) else str(value)
-
-
-def _json(body: dict[str, Any], *, items_read: int = 0, plan: str = "") -> FeedResponse:
-    return FeedResponse(
-        200,
-        {"Content-Type": JSON, "OData-Version": "4.0"},
-        json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode(),
-        items_read,
-        plan,
-    )
-
-
-def _error(error: ODataError) -> FeedResponse:
-    return FeedResponse(
-        error.status,
-        {"Content-Type": "application/json", "OData-Version": "4.0"},
-        json.dumps(error.body()).encode(),
-        plan=error.code,
-    )
+        response = dialect.updated(row)
+        response.plan = method.lower()
+        return response

@@ -31,7 +31,7 @@ class Prop:
         return f"Edm.{self.type}"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # declarations are compared and hashed by identity
 class EntitySet:
     """An entity set: its entity type, key, properties, table and the secondary keys a GSI serves."""
 

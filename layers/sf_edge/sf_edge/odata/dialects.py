@@ -1,0 +1,314 @@
+"""What differs between OData 4.0 and 2.0, and nothing else: option names, literals, bodies, formats, errors.
+
+The feed (`sf_edge.odata.feed`) runs one pipeline for both versions (authenticate, parse the path, bind the options,
+plan, read, page) and asks a dialect only how to read a request and how to write an answer. A dialect is chosen
+per request by the endpoint's prefix; `negotiate` binds it to the format the client asked for (2.0: JSON verbose
+or AtomPub).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import cache
+from typing import Any, Protocol
+
+from sf_edge.odata import v2
+from sf_edge.odata.csdl import metadata_xml, service_document
+from sf_edge.odata.engine import Page, context_url, project
+from sf_edge.odata.request import ODataError, QueryOptions, bind_options, parse_query_string
+from sf_edge.odata.schema import EntitySet
+from sf_edge.odata.writes import etag
+
+V4_JSON = "application/json;odata.metadata=minimal;odata.streaming=true;IEEE754Compatible=false;charset=utf-8"
+
+
+@dataclass
+class FeedResponse:
+    """An answer: status, headers, body, and what it cost (items read, the plan, ms waiting on the store)."""
+
+    status: int
+    headers: dict[str, str]
+    body: bytes
+    items_read: int = 0
+    plan: str = ""
+    store_ms: float = 0.0
+
+
+class Dialect(Protocol):
+    """One OData version's reading of requests and writing of answers."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def version_headers(self) -> Mapping[str, str]: ...
+
+    @property
+    def write_methods(self) -> frozenset[str]: ...
+
+    def negotiate(self, headers: Mapping[str, str], query: str) -> Dialect: ...
+
+    def method(self, method: str, headers: Mapping[str, str]) -> str: ...
+
+    def entity_options(self, entity_set: EntitySet, raw: dict[str, str]) -> QueryOptions: ...
+
+    def collection_options(self, entity_set: EntitySet, raw: dict[str, str]) -> QueryOptions: ...
+
+    def body(self, entity_set: EntitySet, payload: bytes) -> Any: ...
+
+    def partial(self, method: str) -> bool: ...
+
+    def service_document(self, entity_sets: tuple[EntitySet, ...], root: str) -> FeedResponse: ...
+
+    def metadata(self, entity_sets: tuple[EntitySet, ...]) -> FeedResponse: ...
+
+    def entity(self, root: str, entity_set: EntitySet, row: dict[str, Any], options: QueryOptions) -> FeedResponse: ...
+
+    def collection(self, root: str, entity_set: EntitySet, options: QueryOptions, page: Page) -> FeedResponse: ...
+
+    def count(self, total: int) -> FeedResponse: ...
+
+    def created(self, root: str, entity_set: EntitySet, row: dict[str, Any]) -> FeedResponse: ...
+
+    def updated(self, row: dict[str, Any]) -> FeedResponse: ...
+
+    def deleted(self) -> FeedResponse: ...
+
+    def error(self, error: ODataError) -> FeedResponse: ...
+
+    def challenge(self, auth_mode: str) -> str: ...
+
+
+def _json_bytes(body: Any) -> bytes:
+    return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def _json_body(payload: bytes) -> Any:
+    try:
+        return json.loads(payload or b"null")
+    except (ValueError, RecursionError):
+        raise ODataError(400, "InvalidBody", "The body is not valid JSON") from None
+
+
+def key_literal(value: Any) -> str:
+    """A key value as it appears in a resource path: strings quoted with '' escaping."""
+    return "'" + str(value).replace("'", "''") + "'" if isinstance(value, str) else str(value)
+
+
+@cache
+def _v4_metadata(entity_sets: tuple[EntitySet, ...]) -> bytes:
+    return metadata_xml(entity_sets)
+
+
+@cache
+def _v2_metadata(entity_sets: tuple[EntitySet, ...]) -> bytes:
+    return v2.metadata_xml(entity_sets)
+
+
+@dataclass(frozen=True)
+class V4:
+    """OData 4.0 JSON (minimal metadata)."""
+
+    name: str = "4.0"
+    version_headers: Mapping[str, str] = dataclasses.field(default_factory=lambda: {"OData-Version": "4.0"})
+    write_methods: frozenset[str] = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+    def negotiate(self, headers: Mapping[str, str], query: str) -> V4:
+        return self
+
+    def method(self, method: str, headers: Mapping[str, str]) -> str:
+        return method
+
+    def entity_options(self, entity_set: EntitySet, raw: dict[str, str]) -> QueryOptions:
+        return bind_options(entity_set, raw)
+
+    def collection_options(self, entity_set: EntitySet, raw: dict[str, str]) -> QueryOptions:
+        return bind_options(entity_set, raw)
+
+    def body(self, entity_set: EntitySet, payload: bytes) -> Any:
+        return _json_body(payload)
+
+    def partial(self, method: str) -> bool:
+        return method == "PATCH"
+
+    def _json(self, body: dict[str, Any], status: int = 200) -> FeedResponse:
+        return FeedResponse(status, {"Content-Type": V4_JSON, **self.version_headers}, _json_bytes(body))
+
+    def service_document(self, entity_sets: tuple[EntitySet, ...], root: str) -> FeedResponse:
+        return self._json(service_document(entity_sets, root))
+
+    def metadata(self, entity_sets: tuple[EntitySet, ...]) -> FeedResponse:
+        return FeedResponse(200, {"Content-Type": "application/xml", **self.version_headers}, _v4_metadata(entity_sets))
+
+    def entity(self, root: str, entity_set: EntitySet, row: dict[str, Any], options: QueryOptions) -> FeedResponse:
+        body = {
+            "@odata.context": context_url(root, entity_set, options.select, entity=True),
+            "@odata.etag": etag(row),
+            **project(entity_set, row, options.select),
+        }
+        response = self._json(body)
+        response.headers["ETag"] = etag(row)
+        return response
+
+    def collection(self, root: str, entity_set: EntitySet, options: QueryOptions, page: Page) -> FeedResponse:
+        body: dict[str, Any] = {"@odata.context": context_url(root, entity_set, options.select)}
+        if page.total is not None:
+            body["@odata.count"] = page.total
+        body["value"] = [project(entity_set, row, options.select) for row in page.rows]
+        if page.next_link:
+            body["@odata.nextLink"] = page.next_link
+        return self._json(body)
+
+    def count(self, total: int) -> FeedResponse:
+        return FeedResponse(200, {"Content-Type": "text/plain", **self.version_headers}, str(total).encode())
+
+    def created(self, root: str, entity_set: EntitySet, row: dict[str, Any]) -> FeedResponse:
+        parts = [f"{k}={key_literal(row[k])}" for k in entity_set.key]
+        key = key_literal(row[entity_set.key[0]]) if len(parts) == 1 else ",".join(parts)
+        body = {
+            "@odata.context": context_url(root, entity_set, None, entity=True),
+            "@odata.etag": etag(row),
+            **project(entity_set, row, None),
+        }
+        response = self._json(body, 201)
+        response.headers |= {"ETag": etag(row), "Location": f"{root}{entity_set.name}({key})"}
+        return response
+
+    def updated(self, row: dict[str, Any]) -> FeedResponse:
+        return FeedResponse(204, {**self.version_headers, "ETag": etag(row)}, b"")
+
+    def deleted(self) -> FeedResponse:
+        return FeedResponse(204, dict(self.version_headers), b"")
+
+    def error(self, error: ODataError) -> FeedResponse:
+        return FeedResponse(
+            error.status,
+            {"Content-Type": "application/json", **self.version_headers},
+            json.dumps(error.body()).encode(),
+            plan=error.code,
+        )
+
+    def challenge(self, auth_mode: str) -> str:
+        return 'Basic realm="odata"' if auth_mode == "basic" else "ApiKey"
+
+
+@dataclass(frozen=True)
+class V2:
+    """OData 2.0: JSON verbose or AtomPub, 2.0's option names, and Salesforce's custom search parameter."""
+
+    search_parameter: str = "doSearch"
+    atom: bool = False
+    name: str = "2.0"
+    version_headers: Mapping[str, str] = dataclasses.field(default_factory=lambda: {"DataServiceVersion": "2.0"})
+    write_methods: frozenset[str] = frozenset({"POST", "PUT", "PATCH", "MERGE", "DELETE"})
+
+    def negotiate(self, headers: Mapping[str, str], query: str) -> V2:
+        try:
+            format_option = parse_query_string(query).get("$format")
+        except ODataError:
+            format_option = None  # reported later, in the format negotiated without it
+        accept = next((v for k, v in headers.items() if k.lower() == "accept"), None)
+        try:
+            atom = v2.wants_atom(accept, format_option)
+        except ODataError:
+            atom = False
+        return dataclasses.replace(self, atom=atom)
+
+    def method(self, method: str, headers: Mapping[str, str]) -> str:
+        # Method tunnelling (X-HTTP-Method: MERGE on a POST) exists for clients that can only POST; a GET or HEAD
+        # never becomes a write.
+        if method != "POST":
+            return method
+        tunnelled = next((v for k, v in headers.items() if k.lower() == "x-http-method"), None)
+        return tunnelled.upper() if tunnelled else method
+
+    def entity_options(self, entity_set: EntitySet, raw: dict[str, str]) -> QueryOptions:
+        return bind_options(entity_set, {k: v for k, v in raw.items() if k == "$select"}, v2=True)
+
+    def collection_options(self, entity_set: EntitySet, raw: dict[str, str]) -> QueryOptions:
+        return v2.bind_v2_options(entity_set, raw, self.search_parameter)
+
+    def body(self, entity_set: EntitySet, payload: bytes) -> Any:
+        body = _json_body(payload)
+        if isinstance(body, dict) and isinstance(body.get("d"), dict):
+            body = body["d"]
+        if not isinstance(body, dict):
+            return body
+        converted: dict[str, Any] = {}
+        for name, value in body.items():
+            if name == "__metadata":
+                continue
+            prop = entity_set.property(name)
+            converted[name] = v2.from_json_value(prop, value) if prop is not None else value
+        return converted
+
+    def partial(self, method: str) -> bool:
+        return method in ("MERGE", "PATCH")
+
+    def _json(self, body: dict[str, Any], status: int = 200) -> FeedResponse:
+        return FeedResponse(status, {"Content-Type": v2.JSON, **self.version_headers}, _json_bytes(body))
+
+    def _xml(self, body: bytes, content_type: str) -> FeedResponse:
+        return FeedResponse(200, {"Content-Type": content_type, **self.version_headers}, body)
+
+    def service_document(self, entity_sets: tuple[EntitySet, ...], root: str) -> FeedResponse:
+        if self.atom:
+            return self._xml(v2.service_document_xml(entity_sets, root), "application/atomsvc+xml;charset=utf-8")
+        return self._json(v2.service_document_json(entity_sets))
+
+    def metadata(self, entity_sets: tuple[EntitySet, ...]) -> FeedResponse:
+        return self._xml(_v2_metadata(entity_sets), "application/xml;charset=utf-8")
+
+    def entity(self, root: str, entity_set: EntitySet, row: dict[str, Any], options: QueryOptions) -> FeedResponse:
+        if self.atom:
+            response = self._xml(v2.atom_entry(root, entity_set, row, options.select), v2.ATOM_ENTRY)
+        else:
+            response = self._json({"d": v2.json_entity(root, entity_set, row, options.select)})
+        response.headers["ETag"] = etag(row)
+        return response
+
+    def collection(self, root: str, entity_set: EntitySet, options: QueryOptions, page: Page) -> FeedResponse:
+        if self.atom:
+            body = v2.atom_feed(root, entity_set, page.rows, options.select, page.total, page.next_link)
+            return self._xml(body, v2.ATOM_FEED)
+        return self._json(v2.json_collection(root, entity_set, page.rows, options.select, page.total, page.next_link))
+
+    def count(self, total: int) -> FeedResponse:
+        return FeedResponse(200, {"Content-Type": "text/plain", **self.version_headers}, str(total).encode())
+
+    def created(self, root: str, entity_set: EntitySet, row: dict[str, Any]) -> FeedResponse:
+        body = _json_bytes({"d": v2.json_entity(root, entity_set, row, None)})
+        headers = {
+            "Content-Type": v2.JSON,
+            **self.version_headers,
+            "ETag": etag(row),
+            "Location": v2.entity_uri(root, entity_set, row),
+        }
+        return FeedResponse(201, headers, body)
+
+    def updated(self, row: dict[str, Any]) -> FeedResponse:
+        return FeedResponse(204, {**self.version_headers, "ETag": etag(row)}, b"")
+
+    def deleted(self) -> FeedResponse:
+        return FeedResponse(204, dict(self.version_headers), b"")
+
+    def error(self, error: ODataError) -> FeedResponse:
+        if self.atom:
+            return FeedResponse(
+                error.status,
+                {"Content-Type": "application/xml;charset=utf-8", **self.version_headers},
+                v2.error_xml(error),
+                plan=error.code,
+            )
+        return FeedResponse(
+            error.status,
+            {"Content-Type": v2.JSON, **self.version_headers},
+            json.dumps(v2.error_json(error)).encode(),
+            plan=error.code,
+        )
+
+    def challenge(self, auth_mode: str) -> str:
+        return 'Basic realm="odata"' if auth_mode == "basic" else "ApiKey"
