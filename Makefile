@@ -18,7 +18,7 @@ SAM_PATH := $(dir $(PYTHON313)):$(PATH)
 STACK ?= salesforce-integration-edge
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: help run test lint validate build deploy bench soak events openapi invoke clean check-python
+.PHONY: help run test lint validate build deploy bench soak events openapi tables backfill invoke clean check-python
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -53,6 +53,10 @@ bench: $(VENV)/.installed  ## benchmarks; writes bench/results.md
 
 events: $(VENV)/.installed  ## regenerate events/ from events/samples/
 	$(PY) events/build_events.py
+
+tables: $(VENV)/.installed  ## print the entity tables as sf_edge/odata/schema.py declares them (for template.yaml)
+	@PYTHONPATH=layers/sf_edge $(PY) -c 'import yaml; from sf_edge.odata.schema import ENTITY_SETS; \
+	  print(yaml.safe_dump({s.name: s.dynamodb_table() for s in ENTITY_SETS}, sort_keys=False))'
 
 openapi: $(VENV)/.installed  ## write openapi/callouts.json (OpenAPI 3.0, for External Services)
 	$(PY) openapi/generate.py

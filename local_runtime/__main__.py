@@ -10,6 +10,7 @@ import signal
 import sys
 import threading
 
+from local_runtime.aws_local import PortInUse
 from local_runtime.stack import LocalStack
 
 
@@ -23,7 +24,11 @@ def main() -> int:
         worker=os.environ.get("WORKER", "1") != "0",
         retry_delay=int(os.environ.get("WORKER_RETRY_SECONDS", "2")),
     )
-    stack.start()
+    try:
+        stack.start()
+    except PortInUse as taken:
+        print(taken, file=sys.stderr)
+        return 2
     assert stack.aws is not None
     token = os.environ["OUTBOUND_TOKEN"]
     listeners = importlib.import_module(stack.functions["OutboundListenerFunction"].spec.module).registry.names()

@@ -1,9 +1,18 @@
-"""An embedded moto server on loopback, with the queues and tables of template.yaml created on it."""
+"""An embedded moto server on loopback, with the queues and tables of template.yaml created on it.
+
+moto runs as a child process: the endpoints' timings then exclude its work, as a remote AWS service's would (in
+one process it would take turns with the handlers for the interpreter lock), and a taken port is a clear error.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import socket
+import subprocess
+import sys
+import time
 from typing import Any
 
 from local_runtime.template import Template
@@ -18,30 +27,69 @@ LOCAL_CREDENTIALS = {
 ACCOUNT_ID = "123456789012"  # moto's default account
 
 
+class PortInUse(RuntimeError):  # noqa: N818 - reads as what happened
+    """A port `make run` was told to use is taken."""
+
+
+def free_port() -> int:
+    """A port nothing listens on now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def check_free(port: int, setting: str) -> None:
+    """Fail fast, in one line, when the port is taken."""
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            raise PortInUse(
+                f"{setting}={port} is taken by another program (on macOS the AirPlay receiver holds 5000): "
+                f"choose another, e.g. {setting}={free_port()}, or {setting}=0 for any free port"
+            ) from None
+
+
 class LocalAws:
-    """moto's server in a background thread; boto3 in this process is pointed at it through AWS_ENDPOINT_URL."""
+    """moto's server in a child process; boto3 in this process is pointed at it through AWS_ENDPOINT_URL."""
 
     def __init__(self, port: int = 0) -> None:
-        from moto.server import ThreadedMotoServer
-
-        self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+        self.port = port
         self.endpoint = ""
+        self._process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> str:
         """Start the server and point every boto3 client of this process at it; return its URL."""
-        import logging
-
-        logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto's per-request access log
-        self._server.start()
-        host, port = self._server.get_host_and_port()
-        self.endpoint = f"http://{host}:{port}"
+        port = self.port or free_port()
+        check_free(port, "MOTO_PORT")
+        self._process = subprocess.Popen(  # noqa: S603 - our interpreter, fixed arguments
+            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 60
+        while True:
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
+                break
+            if self._process.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"moto's server did not start on port {port}")
+            time.sleep(0.1)
+        self.endpoint = f"http://127.0.0.1:{port}"
         os.environ.update(LOCAL_CREDENTIALS)
         os.environ["AWS_ENDPOINT_URL"] = self.endpoint
+        # botocore would send stream calls to an account endpoint (<account>.streams-ddb...): keep the one URL.
+        os.environ["AWS_ACCOUNT_ID_ENDPOINT_MODE"] = "disabled"
         return self.endpoint
 
     def stop(self) -> None:
         """Stop the server."""
-        self._server.stop()
+        if self._process is not None and self._process.poll() is None:
+            self._process.terminate()
+            try:
+                self._process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
 
     def reset(self) -> None:
         """Forget every queue, table and item (moto's reset API): tests start from an empty account."""
@@ -69,15 +117,22 @@ class LocalAws:
             attributes = _queue_attributes(template, props)
             if attributes:
                 sqs.set_queue_attributes(QueueUrl=template.physical[logical_id]["Ref"], Attributes=attributes)  # type: ignore[arg-type]
+        existing = dynamodb.list_tables()["TableNames"]
         for logical_id, props in template.of_type("AWS::DynamoDB::Table").items():
             spec = {k: template.resolve(v) for k, v in props.items() if k in _TABLE_KEYS}
-            existing = dynamodb.list_tables()["TableNames"]
-            if logical_id not in existing:
-                dynamodb.create_table(TableName=logical_id, **spec)
+            if "StreamSpecification" in props:
+                view = template.resolve(props["StreamSpecification"])["StreamViewType"]
+                spec["StreamSpecification"] = {"StreamEnabled": True, "StreamViewType": view}
+            if logical_id in existing:
+                description = dynamodb.describe_table(TableName=logical_id)["Table"]
+            else:
+                description = dynamodb.create_table(TableName=logical_id, **spec)["TableDescription"]
             template.physical[logical_id] = {
                 "Ref": logical_id,
                 "Arn": f"arn:aws:dynamodb:{region}:{ACCOUNT_ID}:table/{logical_id}",
             }
+            if "LatestStreamArn" in description:
+                template.physical[logical_id]["StreamArn"] = description["LatestStreamArn"]
 
 
 _TABLE_KEYS = ("AttributeDefinitions", "KeySchema", "GlobalSecondaryIndexes", "BillingMode")

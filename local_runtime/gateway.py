@@ -76,7 +76,10 @@ class _RequestHandler(BaseHTTPRequestHandler):
         else:
             self._send(403, {"Content-Type": "application/json"}, b'{"message":"Missing Authentication Token"}')
             return
-        event = self._event(route, params, split.path, split.query, body)
+        if route.payload == "2.0":
+            event = self._http_api_event(route, params, split.path, split.query, body)
+        else:
+            event = self._event(route, params, split.path, split.query, body)
         try:
             response = self.server.functions[route.function].invoke(event)
         except Exception:
@@ -138,6 +141,58 @@ class _RequestHandler(BaseHTTPRequestHandler):
             "body": text if body else None,
             "isBase64Encoded": encoded,
         }
+
+    def _http_api_event(
+        self, route: Route, params: dict[str, str], path: str, query: str, body: bytes
+    ) -> dict[str, Any]:
+        """An HTTP API (payload 2.0) event: the query string as sent, headers lower-cased and joined by commas."""
+        headers: dict[str, str] = {"x-forwarded-proto": "http"}
+        for key, value in self.headers.items():
+            name = key.lower()
+            headers[name] = f"{headers[name]},{value}" if name in headers and name != "x-forwarded-proto" else value
+        decoded: dict[str, str] = {}
+        for name, _, value in (p.partition("=") for p in query.split("&") if p):
+            key = unquote(name)
+            decoded[key] = f"{decoded[key]},{unquote(value)}" if key in decoded else unquote(value)
+        try:
+            text, encoded = body.decode("utf-8"), False
+        except UnicodeDecodeError:
+            text, encoded = base64.b64encode(body).decode("ascii"), True
+        request_id = str(uuid.uuid4())
+        now = time.time()
+        event: dict[str, Any] = {
+            "version": "2.0",
+            "routeKey": f"{route.method} {route.path}",
+            "rawPath": path,
+            "rawQueryString": query,
+            "headers": headers,
+            "requestContext": {
+                "accountId": "123456789012",
+                "apiId": "local",
+                "domainName": self.headers.get("Host", ""),
+                "domainPrefix": "local",
+                "http": {
+                    "method": self.command,
+                    "path": path,
+                    "protocol": self.request_version,
+                    "sourceIp": self.client_address[0],
+                    "userAgent": self.headers.get("User-Agent", ""),
+                },
+                "requestId": request_id,
+                "routeKey": f"{route.method} {route.path}",
+                "stage": "$default",
+                "time": time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime(now)),
+                "timeEpoch": int(now * 1000),
+            },
+            "isBase64Encoded": encoded,
+        }
+        if decoded:
+            event["queryStringParameters"] = decoded
+        if params:
+            event["pathParameters"] = params
+        if body:
+            event["body"] = text
+        return event
 
     def _send(self, status: int, headers: dict[str, str], payload: bytes) -> None:
         """Status line, headers and body in one write: no Nagle/delayed-ACK stall on keep-alive connections."""

@@ -5,11 +5,13 @@ from __future__ import annotations
 import os
 import threading
 from dataclasses import dataclass, field
+from typing import Any
 
-from local_runtime.aws_local import LocalAws
+from local_runtime.aws_local import LocalAws, check_free
 from local_runtime.gateway import LocalApiGateway
 from local_runtime.lambda_host import LocalFunction, add_layer_to_path, load_functions
 from local_runtime.sqs_worker import SqsEventSource
+from local_runtime.stream_worker import StreamEventSource
 from local_runtime.template import ROOT, Template
 
 NORTHWIND_DIR = ROOT / "data" / "northwind"
@@ -42,15 +44,19 @@ class LocalStack:
     retry_delay: int = 2
     seed: bool = True
     aws: LocalAws | None = None
+    indexer: bool = True  # read the entity tables' streams into the OData index, as the stream mapping does
     template: Template = field(init=False)
     functions: dict[str, LocalFunction] = field(init=False, default_factory=dict)
     sources: list[SqsEventSource] = field(init=False, default_factory=list)
+    streams: list[StreamEventSource] = field(init=False, default_factory=list)
     gateway: LocalApiGateway | None = field(init=False, default=None)
     seeded: dict[str, int] = field(init=False, default_factory=dict)
     _own_aws: bool = field(init=False, default=True)
 
     def start(self) -> None:
-        """Bring everything up; returns once the gateway accepts connections."""
+        """Bring everything up; returns once the gateway accepts connections (PortInUse: a port is taken)."""
+        if self.port:
+            check_free(self.port, "PORT")
         add_layer_to_path()
         for key, value in LOCAL_DEFAULTS.items():
             os.environ.setdefault(key, value)
@@ -77,6 +83,10 @@ class LocalStack:
                         retry_delay=self.retry_delay,
                     )
                 )
+            for mapping in spec.stream_sources:
+                self.streams.append(
+                    StreamEventSource(self.functions[spec.logical_id], mapping["Stream"], int(mapping["BatchSize"]))
+                )
         self.gateway = LocalApiGateway(
             ("127.0.0.1", self.port),
             self.template.routes(),
@@ -87,11 +97,20 @@ class LocalStack:
         if self.worker:
             for source in self.sources:
                 source.start()
+        if self.indexer:
+            for stream in self.streams:
+                stream.start_polling()
+
+    def drain_streams(self) -> int:
+        """Deliver every stream record written so far (tests; the pollers do it in the background)."""
+        return sum(stream.drain() for stream in self.streams)
 
     def stop(self) -> None:
-        """Stop the worker, the gateway and moto."""
+        """Stop the worker, the indexer, the gateway and moto."""
         for source in self.sources:
             source.stop()
+        for stream in self.streams:
+            stream.stop()
         if self.gateway is not None:
             self.gateway.shutdown()
             self.gateway.server_close()
@@ -112,17 +131,32 @@ class LocalStack:
 
 
 def seed_order_system(template: Template, entity_sets: set[str] | None = None) -> dict[str, int]:
-    """Load Northwind into every table whose template Metadata names an EntitySet (or only those given)."""
-    from sf_edge.aws.clients import dynamodb
+    """Load Northwind into every table whose template Metadata names an EntitySet (or only those given), as a
+    bulk load with the OData index built at once (rows annotated for the sorted indexes; counts and postings
+    written in bulk), so the stream carries only what is written after."""
+    from sf_edge.aws.clients import dynamodb, dynamodb_client
+    from sf_edge.aws.odata_index import IndexMaintainer
+    from sf_edge.odata.indexing import index_attributes
+    from sf_edge.odata.schema import BY_NAME
     from sf_edge.order_system.key_registry import KeyRegistry
-    from sf_edge.order_system.northwind_seed import seed
+    from sf_edge.order_system.northwind_seed import load_rows, seed
 
     resource = dynamodb()
-    tables = {
-        definition["Metadata"]["EntitySet"]: resource.Table(template.physical[logical_id]["Ref"])
+    names = {
+        definition["Metadata"]["EntitySet"]: template.physical[logical_id]["Ref"]
         for logical_id, definition in template.resources.items()
         if definition["Type"] == "AWS::DynamoDB::Table"
         and "EntitySet" in definition.get("Metadata", {})
         and (entity_sets is None or definition["Metadata"]["EntitySet"] in entity_sets)
     }
-    return seed(NORTHWIND_DIR, tables, KeyRegistry(resource.Table(template.physical["KeyRegistryTable"]["Ref"])))
+    tables = {name: resource.Table(table) for name, table in names.items()}
+
+    def annotate(entity_set: str, row: dict[str, Any]) -> dict[str, Any]:
+        return row | index_attributes(BY_NAME[entity_set], row)
+
+    keys = KeyRegistry(resource.Table(template.physical["KeyRegistryTable"]["Ref"]))
+    counts = seed(NORTHWIND_DIR, tables, keys, annotate=annotate)
+    index = IndexMaintainer(dynamodb_client(), template.physical["ODataIndexTable"]["Ref"], names)
+    for name in names:
+        index.rebuild(BY_NAME[name], load_rows(NORTHWIND_DIR, name))
+    return counts

@@ -27,6 +27,7 @@ class Route:
     method: str
     path: str
     pattern: re.Pattern[str]
+    payload: str = "1.0"  # the event format: 1.0 for a REST API (Api events), 2.0 for an HTTP API (HttpApi)
 
     def match(self, method: str, path: str) -> dict[str, str] | None:
         """Path parameters when this route takes the request, else None."""
@@ -46,6 +47,7 @@ class FunctionSpec:
     handler: str
     environment: dict[str, Any]
     sqs_sources: list[dict[str, Any]] = field(default_factory=list)
+    stream_sources: list[dict[str, Any]] = field(default_factory=list)
 
 
 class Template:
@@ -98,6 +100,11 @@ class Template:
                 for e in props.get("Events", {}).values()
                 if e["Type"] == "SQS"
             ]
+            streams = [
+                {k: self.resolve(v) for k, v in e["Properties"].items() if k != "DestinationConfig"}
+                for e in props.get("Events", {}).values()
+                if e["Type"] == "DynamoDB"
+            ]
             specs.append(
                 FunctionSpec(
                     logical_id=logical_id,
@@ -106,21 +113,28 @@ class Template:
                     handler=handler,
                     environment={k: str(v) for k, v in resolved.items() if v is not None},
                     sqs_sources=sources,
+                    stream_sources=streams,
                 )
             )
         return specs
 
     def routes(self) -> list[Route]:
-        """Every API event, most specific path first (literal segments before parameters, greedy last)."""
+        """Every API event (REST and HTTP APIs), most specific path first (literal segments before parameters,
+        greedy last)."""
         routes = []
         for logical_id, props in self.of_type("AWS::Serverless::Function").items():
             for event in props.get("Events", {}).values():
-                if event["Type"] != "Api":
+                if event["Type"] not in ("Api", "HttpApi"):
                     continue
                 path, method = event["Properties"]["Path"], event["Properties"]["Method"].upper()
                 regex = re.sub(r"\\\{(\w+)\\\+\\\}", r"(?P<\1>.+)", re.escape(path))
                 regex = re.sub(r"\\\{(\w+)\\\}", r"(?P<\1>[^/]+)", regex)
-                routes.append(Route(logical_id, "ANY" if method == "ANY" else method, path, re.compile(f"^{regex}$")))
+                payload = "1.0"
+                if event["Type"] == "HttpApi":
+                    payload = str(event["Properties"].get("PayloadFormatVersion", "2.0"))
+                routes.append(
+                    Route(logical_id, "ANY" if method == "ANY" else method, path, re.compile(f"^{regex}$"), payload)
+                )
         return sorted(routes, key=lambda r: (r.path.count("{"), "+}" in r.path, -len(r.path)))
 
     def _eval(self, value: Any, physical: dict[str, dict[str, str]]) -> Any:

@@ -117,23 +117,32 @@ def _forget_settings_read_from_env() -> None:
     """The handlers build their feeds and authenticator once per container from the environment; a test
     stack with other settings must not reuse what an earlier module built."""
     import odata_feed
+    import odata_indexer
     from sf_edge.callouts.auth import authenticator_from_env
 
     odata_feed.feed.cache_clear()
     odata_feed.dialects.cache_clear()
+    odata_indexer.maintainer.cache_clear()
+    odata_indexer.entity_sets_by_table.cache_clear()
     authenticator_from_env.cache_clear()
 
 
 @contextmanager
 def serving(
-    local_aws: LocalAws, env: dict[str, str] | None = None, *, worker: bool = False, retry_delay: int = 0
+    local_aws: LocalAws,
+    env: dict[str, str] | None = None,
+    *,
+    worker: bool = False,
+    retry_delay: int = 0,
+    indexer: bool = True,
 ) -> Iterator[LocalStack]:
-    """`make run`'s stack on a free port over freshly provisioned resources, with `env` set while it serves."""
+    """`make run`'s stack on a free port over freshly provisioned resources, with `env` set while it serves
+    (`indexer=False`: the tables' streams are read only when the test calls `stack.drain_streams()`)."""
     with pytest.MonkeyPatch.context() as patch:
         for name, value in (env or {}).items():
             patch.setenv(name, value)
         local_aws.reset()
-        stack = LocalStack(port=0, aws=local_aws, worker=worker, retry_delay=retry_delay)
+        stack = LocalStack(port=0, aws=local_aws, worker=worker, retry_delay=retry_delay, indexer=indexer)
         stack.start()
         _forget_settings_read_from_env()
         try:

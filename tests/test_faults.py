@@ -115,12 +115,12 @@ def test_odata_answers_503_when_credentials_or_tables_fail(stack: Stack, monkeyp
         "queryStringParameters": None,
     }
 
-    def broken_table(_entity_set: Any) -> Any:
+    def broken_table(_entity_set: Any, _stats: Any) -> Any:
         raise THROTTLED
 
     for feed in (
-        Feed(broken_table, lambda *_: None, FeedAuth("basic", lambda: "x", failing)),
-        Feed(broken_table, lambda *_: None, FeedAuth("none")),
+        Feed(broken_table, FeedAuth("basic", lambda: "x", failing)),
+        Feed(broken_table, FeedAuth("none")),
     ):
         monkeypatch.setattr(odata_feed, "feed", lambda feed=feed: feed)
         response = odata_feed.lambda_handler(event, LocalContext("ODataFeedFunction"))

@@ -13,6 +13,8 @@ from urllib.parse import unquote
 from uuid import UUID
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from conftest import ROOT, SHARED
 from sf_edge.odata.expressions import (
@@ -24,6 +26,7 @@ from sf_edge.odata.expressions import (
     ODataSyntaxError,
     Property,
     Unary,
+    compile_expression,
     evaluate,
     parse_filter,
     parse_orderby,
@@ -237,7 +240,48 @@ def test_evaluation_matches_sqlite(
     expected = {r[0] for r in db.execute(f"select OrderID from Orders where {sql}")}  # noqa: S608 - test-owned SQL
     tree = parse_filter(odata)
     assert {r["OrderID"] for r in rows if evaluate(tree, r) is True} == expected
+    compiled = compile_expression(tree)
+    assert {r["OrderID"] for r in rows if compiled(r) is True} == expected
     assert expected, "the equivalence must select something to mean anything"
+
+
+COMPILED_TOKENS = [
+    "Freight", "ShipCountry", "ShipRegion", "EmployeeID", "OrderDate", "ShipName", "CustomerID", "eq", "ne", "gt",
+    "le", "lt", "ge", "and", "or", "not", "in", "add", "(", ")", ",", "'France'", "'RJ'", "'VINET'", "null", "1",
+    "5", "32.38", "1e2", "true", "1997-01-01T00:00:00Z", "1996-07-04", "contains(ShipName,'a')",
+    "startswith(ShipCity,'R')", "tolower(", "length(",
+]  # fmt: skip
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
+@given(words=st.lists(st.sampled_from(COMPILED_TOKENS), min_size=1, max_size=14))
+def test_compiled_evaluation_agrees_with_the_interpreter(
+    orders: tuple[list[dict[str, Any]], sqlite3.Connection], words: list[str]
+) -> None:
+    """The per-request compiled filter (what the engine runs) gives exactly what `evaluate` gives, null included."""
+    rows, _ = orders
+    try:
+        tree = parse_filter(" ".join(words))
+    except (ODataSyntaxError, NotSupported):
+        return
+    compiled = compile_expression(tree)
+    for row in rows[:80]:
+        try:
+            expected: Any = evaluate(tree, row)
+        except (TypeError, ValueError, ArithmeticError, NotSupported) as error:
+            expected = type(error)
+        try:
+            got: Any = compiled(row)
+        except (TypeError, ValueError, ArithmeticError, NotSupported) as error:
+            got = type(error)
+        assert got == expected, (" ".join(words), row["OrderID"])
+
+
+def test_a_thousand_term_chain_compiles_and_runs_without_recursion() -> None:
+    chain = parse_filter(" or ".join(["EmployeeID eq 99"] * 999 + ["EmployeeID eq 5"]))
+    assert compile_expression(chain)({"EmployeeID": 5}) is True
+    chain = parse_filter(" and ".join(["Freight gt 1"] * 1000))
+    assert compile_expression(chain)({"Freight": Decimal(2)}) is True
 
 
 OPTION_NAMES = ("$top", "$skip", "$count", "$search", "$select", "top=", "skip=", "search=", "select=")

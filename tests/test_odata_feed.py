@@ -95,7 +95,7 @@ def test_secondary_key_equality_queries_the_index(server: LocalStack) -> None:
     _status, _, body = get(server, "/Orders?$filter=CustomerID+eq+'ALFKI'+and+Freight+gt+10&$count=true")
     alfki = [o for o in ORDERS if o["CustomerID"] == "ALFKI"]
     assert body["@odata.count"] == sum(1 for o in alfki if o["Freight"] > 10)
-    assert LAST["plan"] == "query CustomerID-index where CustomerID = 'ALFKI'"
+    assert LAST["plan"] == "query CustomerID-by-OrderDate where CustomerID = 'ALFKI'"
     assert LAST["items_read"] == len(alfki)  # ALFKI's orders only, not the 830
 
 
@@ -160,7 +160,9 @@ def test_filters_pushed_to_dynamodb_keep_the_same_rows(
     assert status == 200
     assert sorted(o["OrderID"] for o in body["value"]) == sorted(o["OrderID"] for o in ORDERS if expected(o))
     assert LAST["plan"] == f"scan + {pushed} condition(s) pushed down"
-    assert LAST["items_read"] == 830  # a Scan reads the table; the pushdown trims what comes back
+    # $count=true with a filter no counter answers: a (parallel) Scan reads the table, the pushdown trims what
+    # comes back; one more item is the set's counter, read to size the Scan's segments.
+    assert LAST["items_read"] == 830 + 1
 
 
 def test_streamed_pages_resume_from_the_last_key(server: LocalStack, monkeypatch: pytest.MonkeyPatch) -> None:

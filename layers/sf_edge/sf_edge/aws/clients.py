@@ -6,7 +6,7 @@ from functools import cache
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from mypy_boto3_dynamodb import DynamoDBServiceResource
+    from mypy_boto3_dynamodb import DynamoDBClient, DynamoDBServiceResource
     from mypy_boto3_sqs import SQSClient
 
 
@@ -37,7 +37,16 @@ def dynamodb() -> DynamoDBServiceResource:
     return boto3.resource("dynamodb", config=_config())
 
 
+@cache
+def dynamodb_client() -> DynamoDBClient:
+    """The container's low-level DynamoDB client (thread-safe: parallel reads share it)."""
+    import boto3
+
+    return boto3.client("dynamodb", config=_config())
+
+
 def reset() -> None:
     """Forget cached clients (tests switch endpoints between cases)."""
     sqs_client.cache_clear()
     dynamodb.cache_clear()
+    dynamodb_client.cache_clear()

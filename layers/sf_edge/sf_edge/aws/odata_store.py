@@ -1,253 +1,401 @@
-"""DynamoDB access for the OData feeds: the cheapest read that can answer a `$filter`.
+"""DynamoDB for the OData feeds: the reads a plan asks for, and conditional writes that keep index attributes.
 
-- every key part fixed by `eq` (or a chain of key `eq` joined by `or`, or key `in (...)`, as Salesforce turns
-  SOQL `IN` into): GetItem / BatchGetItem;
-- an `eq` on a property a GSI is keyed on (Orders by CustomerID, ...): Query on that index;
-- anything else: Scan.
-The engine then applies the whole `$filter` to what was read, so a plan only has to be a superset. Items read are
-counted and logged per request.
+Reads go through the low-level client (thread-safe, and its items are turned into rows here, typed by the
+declarations, at a fraction of boto3's deserializer cost). Every call's items read (ScannedCount: what DynamoDB
+bills, whatever a FilterExpression keeps) and the time the request waited on it are added to the request's
+`ReadStats`. Several partitions of a sorted index are queried concurrently; so are the segments of a parallel Scan.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from decimal import Decimal
+from functools import cache
 from typing import TYPE_CHECKING, Any
 
-from sf_edge.odata.expressions import Binary, Call, In, Literal, Node, Property
-from sf_edge.odata.schema import EntitySet
+from sf_edge.odata.engine import Limit, ReadStats
+from sf_edge.odata.expressions import Binary, Call, Literal, Node, Property
+from sf_edge.odata.indexing import (
+    SEP,
+    count_item_key,
+    index_attribute_changes,
+    index_attributes,
+    posting_partition,
+)
+from sf_edge.odata.planner import IndexRead
+from sf_edge.odata.schema import BUCKET, EntitySet
 
 if TYPE_CHECKING:
-    from mypy_boto3_dynamodb.service_resource import DynamoDBServiceResource, Table
+    from mypy_boto3_dynamodb.client import DynamoDBClient
+    from mypy_boto3_dynamodb.service_resource import Table
 
-_BATCH_GET_LIMIT = 100
-
-
-@dataclass
-class ReadPlan:
-    """How a request reads: `get` (keys), `query` (index, property, value) or `scan`; with the part of the
-    filter DynamoDB can apply itself (`pushed`, a boto3 condition), so less comes back over the wire."""
-
-    kind: str
-    keys: list[dict[str, Any]] = field(default_factory=list)
-    index: str | None = None
-    attribute: str | None = None
-    value: Any = None
-    pushed: Any = None
-    pushed_terms: int = 0
-
-    def describe(self) -> str:
-        pushed = f" + {self.pushed_terms} condition(s) pushed down" if self.pushed_terms else ""
-        if self.kind == "get":
-            return f"get {len(self.keys)} key(s)"
-        if self.kind == "query":
-            return f"query {self.index} where {self.attribute} = {self.value!r}{pushed}"
-        return f"scan{pushed}"
-
-
-def plan(entity_set: EntitySet, filter_node: Node | None) -> ReadPlan:
-    """The read that returns a superset of the rows the filter keeps, as cheaply as the declarations allow."""
-    if filter_node is None:
-        return ReadPlan("scan")
-    conjuncts = _conjuncts(filter_node)
-    fixed = {
-        name: value for name, value in (_equality(c) for c in conjuncts) if name and _fits(entity_set, name, value)
-    }
-    if all(k in fixed for k in entity_set.key):
-        return ReadPlan("get", [{k: fixed[k] for k in entity_set.key}])
-    if len(entity_set.key) == 1:
-        for conjunct in conjuncts:
-            values = _key_alternatives(conjunct, entity_set.key[0])
-            if values is not None and all(_fits(entity_set, entity_set.key[0], v) for v in values):
-                return ReadPlan("get", [{entity_set.key[0]: v} for v in dict.fromkeys(values)])
-    for name, value in fixed.items():
-        if name in entity_set.indexes:
-            rest = [c for c in conjuncts if _equality(c)[0] != name]  # the key condition already applies it
-            pushed, terms = _pushdown(entity_set, rest)
-            return ReadPlan(
-                "query", index=entity_set.indexes[name], attribute=name, value=value, pushed=pushed, pushed_terms=terms
-            )
-    pushed, terms = _pushdown(entity_set, conjuncts)
-    return ReadPlan("scan", pushed=pushed, pushed_terms=terms)
-
-
-_COMPARISONS = {"eq": "eq", "gt": "gt", "ge": "gte", "lt": "lt", "le": "lte"}
+BATCH_GET_LIMIT = 100
+MAX_SEGMENTS = 8
+ROWS_PER_SEGMENT = 5000
+_COMPARISONS = {"eq": "=", "gt": ">", "ge": ">=", "lt": "<", "le": "<="}
 _FLIPPED = {"gt": "lt", "ge": "le", "lt": "gt", "le": "ge", "eq": "eq"}
 
 
-def _pushdown(entity_set: EntitySet, conjuncts: list[Node]) -> tuple[Any, int]:
-    """A FilterExpression for the conjuncts DynamoDB evaluates exactly as OData does; the rest stays in Python.
-
-    Only comparisons of a string or integer property with a literal of its own type, and `startswith` /
-    `contains` on strings: where null, type or date semantics differ (`ne`, dates, decimals), nothing is pushed.
-    """
-    from boto3.dynamodb.conditions import Attr
-
-    condition: Any = None
-    terms = 0
-    for conjunct in conjuncts:
-        pushed: Any = None
-        if isinstance(conjunct, Binary) and conjunct.op in _COMPARISONS:
-            left, right, op = conjunct.left, conjunct.right, conjunct.op
-            if isinstance(left, Literal) and isinstance(right, Property):
-                left, right, op = right, left, _FLIPPED[op]
-            if (
-                isinstance(left, Property)
-                and len(left.path) == 1
-                and isinstance(right, Literal)
-                and right.value is not None
-                and _fits(entity_set, left.path[0], right.value)
-            ):
-                pushed = getattr(Attr(left.path[0]), _COMPARISONS[op])(right.value)
-        elif isinstance(conjunct, Call) and conjunct.name in ("startswith", "contains"):
-            target, text = conjunct.args
-            if (
-                isinstance(target, Property)
-                and len(target.path) == 1
-                and isinstance(text, Literal)
-                and isinstance(text.value, str)
-                and _fits(entity_set, target.path[0], text.value)
-            ):
-                attribute = Attr(target.path[0])
-                pushed = (
-                    attribute.begins_with(text.value)
-                    if conjunct.name == "startswith"
-                    else attribute.contains(text.value)
-                )
-        if pushed is not None:
-            condition = pushed if condition is None else condition & pushed
-            terms += 1
-    return condition, terms
+@cache
+def _executor() -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(max_workers=MAX_SEGMENTS * 2, thread_name_prefix="odata-read")
 
 
-def _fits(entity_set: EntitySet, name: str, value: Any) -> bool:
-    """Whether DynamoDB can compare the value with the attribute (a mistyped key would be an error, not a miss)."""
-    prop = entity_set.property(name)
-    if prop is None:
-        return False
-    if prop.type == "String":
-        return isinstance(value, str)
-    if prop.type in ("Int16", "Int32", "Int64"):
-        return isinstance(value, int) and not isinstance(value, bool)
-    return False
+class EntityStore:
+    """The reads of one request on one entity set's table (and the index table's counts and postings)."""
 
-
-def _conjuncts(node: Node) -> list[Node]:
-    if isinstance(node, Binary) and node.op == "and":
-        return _conjuncts(node.left) + _conjuncts(node.right)
-    return [node]
-
-
-def _equality(node: Node) -> tuple[str | None, Any]:
-    if isinstance(node, Binary) and node.op == "eq":
-        for prop, lit in ((node.left, node.right), (node.right, node.left)):
-            if (
-                isinstance(prop, Property)
-                and len(prop.path) == 1
-                and isinstance(lit, Literal)
-                and lit.value is not None
-            ):
-                return prop.path[0], lit.value
-    return None, None
-
-
-def _key_alternatives(node: Node, key: str) -> list[Any] | None:
-    """Values of `key eq a or key eq b ...` or `key in (a, b)`; None when the node is anything else."""
-    if isinstance(node, In) and node.left == Property((key,)):
-        return [item.value for item in node.items if item.value is not None]
-    if isinstance(node, Binary) and node.op == "or":
-        left, right = _key_alternatives(node.left, key), _key_alternatives(node.right, key)
-        return None if left is None or right is None else left + right
-    name, value = _equality(node)
-    return [value] if name == key else None
-
-
-class EntityTable:
-    """Reads one entity set's table, converting DynamoDB numbers to the declared types."""
-
-    def __init__(self, entity_set: EntitySet, table: Table, resource: DynamoDBServiceResource) -> None:
+    def __init__(
+        self,
+        entity_set: EntitySet,
+        client: DynamoDBClient,
+        table_name: str,
+        index_table_name: str | None = None,
+        stats: ReadStats | None = None,
+    ) -> None:
         self.entity_set = entity_set
-        self.table = table
-        self.resource = resource
-        self.items_read = 0
-        self._ints = {p.name for p in entity_set.properties if p.type in ("Int16", "Int32", "Int64")}
-        self._floats = {p.name for p in entity_set.properties if p.type in ("Single", "Double")}
+        self.client = client
+        self.table_name = table_name
+        self.index_table_name = index_table_name
+        self.stats = stats or ReadStats()
+        self._lock = threading.Lock()
+        self._counts: dict[tuple[str, Any], int | None] = {}
+        self._convert = _converters(entity_set)
+        self._keep: frozenset[str] | None = None
 
-    def read(
-        self, read_plan: ReadPlan, after: dict[str, Any] | None = None, batch: int | None = None
-    ) -> Iterator[dict[str, Any]]:
-        """The rows the plan reads, typed; `after` resumes a scan or query after that item's keys, `batch` caps
-        each DynamoDB call (a page then reads about what it returns)."""
-        start: dict[str, Any] = {"ExclusiveStartKey": after} if after else {}
-        if batch:
-            start["Limit"] = batch
-        if read_plan.pushed is not None:
-            start["FilterExpression"] = read_plan.pushed
-        match read_plan.kind:
-            case "get":
-                yield from self._get(read_plan.keys)
-            case "query":
-                from boto3.dynamodb.conditions import Key
+    def keep(self, names: frozenset[str] | None) -> None:
+        """Rows from now on carry only these attributes (None: all): a request converts what it uses."""
+        self._keep = names
 
-                yield from self._paginate(
-                    self.table.query,
-                    IndexName=read_plan.index,
-                    KeyConditionExpression=Key(read_plan.attribute or "").eq(read_plan.value),
-                    **start,
-                )
-            case _:
-                yield from self._paginate(self.table.scan, **start)
-
-    def resume_keys(self, read_plan: ReadPlan) -> tuple[str, ...]:
-        """The attributes DynamoDB needs to resume after an item: the table key, plus the index key for a query."""
-        extra = (read_plan.attribute,) if read_plan.kind == "query" and read_plan.attribute else ()
-        return tuple(dict.fromkeys((*self.entity_set.key, *extra)))
+    # ---- the Store protocol of sf_edge.odata.engine ----------------------------------------------------------------
 
     def get(self, key: dict[str, Any]) -> dict[str, Any] | None:
-        """One entity by its full key."""
-        rows = list(self._get([key]))
-        return rows[0] if rows else None
+        """One entity by its full key (None for a key no item can have, such as an empty string)."""
+        if any(value == "" for value in key.values()):
+            return None
+        response = self._call(self.client.get_item, TableName=self.table_name, Key=_item(key))
+        item = response.get("Item")
+        if item is None:
+            return None
+        self.stats.items_read += 1
+        return self._row(item)
 
-    def _get(self, keys: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    def get_many(self, keys: Sequence[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+        """The entities of these keys that exist (BatchGetItem, unprocessed keys retried with back-off)."""
+        keys = [k for k in keys if all(v != "" for v in k.values())]
         if len(keys) == 1:
-            item = self.table.get_item(Key=keys[0]).get("Item")
-            self.items_read += 1 if item else 0
-            if item:
-                yield self._typed(item)
+            row = self.get(keys[0])
+            if row is not None:
+                yield row
             return
-        for start in range(0, len(keys), _BATCH_GET_LIMIT):
-            request: Any = {self.table.name: {"Keys": keys[start : start + _BATCH_GET_LIMIT]}}
+        for start in range(0, len(keys), BATCH_GET_LIMIT):
+            request: Any = {self.table_name: {"Keys": [_item(k) for k in keys[start : start + BATCH_GET_LIMIT]]}}
+            attempt = 0
             while request:
-                response = self.resource.batch_get_item(RequestItems=request)
-                items = response.get("Responses", {}).get(self.table.name, [])
-                self.items_read += len(items)
-                yield from (self._typed(item) for item in items)
+                response = self._call(self.client.batch_get_item, RequestItems=request)
+                items = response.get("Responses", {}).get(self.table_name, [])
+                self.stats.items_read += len(items)
+                yield from (self._row(item) for item in items)
                 request = response.get("UnprocessedKeys") or None
+                if request:
+                    attempt += 1
+                    time.sleep(min(1.0, 0.02 * 2**attempt))
 
-    def _paginate(self, operation: Any, **kwargs: Any) -> Iterator[dict[str, Any]]:
+    def query(
+        self, read: IndexRead, partition: Any, *, pushed: Sequence[Node], start: Any, limit: Limit | None
+    ) -> Iterator[dict[str, Any]]:
+        """One partition of the table or an index in its sort order, from `start` on (inclusive; a key dict for
+        an equality-only GSI, exclusive), fetched in chunks of `limit()` items; the first chunk starts loading
+        now."""
+        names = {"#p": read.partition_attribute}
+        values: dict[str, Any] = {":p": _value(partition)}
+        condition = "#p = :p"
+        low, high = (read.sort_range.low, read.sort_range.high) if read.sort_range else (None, None)
+        if start is not None and read.sort_attribute is not None:
+            if read.descending:
+                high = start if high is None else min(high, start)
+            else:
+                low = start if low is None else max(low, start)
+        if read.sort_attribute is not None and (low is not None or high is not None):
+            if low is not None and high is not None and low > high:
+                return iter(())
+            names["#s"] = read.sort_attribute
+            if low is not None and high is not None:
+                condition += " AND #s BETWEEN :lo AND :hi"
+                values |= {":lo": _value(low), ":hi": _value(high)}
+            elif low is not None:
+                condition += " AND #s >= :lo"
+                values[":lo"] = _value(low)
+            else:
+                condition += " AND #s <= :hi"
+                values[":hi"] = _value(high)
+        arguments: dict[str, Any] = {
+            "TableName": self.table_name,
+            "KeyConditionExpression": condition,
+            "ScanIndexForward": not read.descending,
+        }
+        if read.index:
+            arguments["IndexName"] = read.index
+        if isinstance(start, dict):
+            arguments["ExclusiveStartKey"] = _item(start)
+        _add_filter(arguments, pushed, names, values)
+        return self._pages(self.client.query, arguments, limit)
+
+    def scan(
+        self, *, pushed: Sequence[Node], after: dict[str, Any] | None, limit: Limit | None, parallel: bool = False
+    ) -> Iterator[dict[str, Any]]:
+        """The table in storage order after `after` (a key), in chunks; or whole, as a parallel Scan whose segments
+        are concatenated in segment order (the same order for every page of a result)."""
+        arguments: dict[str, Any] = {"TableName": self.table_name}
+        _add_filter(arguments, pushed, {}, {})
+        if after is not None:
+            arguments["ExclusiveStartKey"] = _item(after)
+        segments = self._segments() if parallel and after is None else 1
+        if segments == 1:
+            return self._pages(self.client.scan, arguments, limit)
+        return self._parallel_scan(arguments, segments)
+
+    def count(self, count_key: tuple[str, Any]) -> int | None:
+        """A maintained count (None when the index table holds none: the rows are counted by reading them)."""
+        if self.index_table_name is None:
+            return None
+        if count_key not in self._counts:
+            response = self._call(
+                self.client.get_item,
+                TableName=self.index_table_name,
+                Key=_item(count_item_key(self.entity_set, count_key)),
+            )
+            item = response.get("Item")
+            self.stats.items_read += 1 if item else 0
+            self._counts[count_key] = max(0, int(item["n"]["N"])) if item and "n" in item else None
+        return self._counts[count_key]
+
+    def search_keys(self, word: str) -> set[str]:
+        """The keys (indexing.row_key) of the rows holding a word that starts with `word`."""
+        if self.index_table_name is None:
+            raise LookupError("no index table: $search needs the token index")
+        arguments: dict[str, Any] = {
+            "TableName": self.index_table_name,
+            "KeyConditionExpression": "PK = :p AND begins_with(SK, :w)",
+            "ExpressionAttributeValues": {":p": {"S": posting_partition(self.entity_set, word)}, ":w": {"S": word}},
+            "ProjectionExpression": "SK",
+        }
+        keys: set[str] = set()
         while True:
-            response = operation(**kwargs)
-            items = response.get("Items", [])
-            self.items_read += response.get("ScannedCount", len(items))  # read, whatever a FilterExpression kept
-            yield from (self._typed(item) for item in items)
+            response = self._call(self.client.query, **arguments)
+            self.stats.items_read += response.get("ScannedCount", 0)
+            keys.update(item["SK"]["S"].split(SEP, 1)[1] for item in response.get("Items", []))
+            if "LastEvaluatedKey" not in response:
+                return keys
+            arguments["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+    # ---- plumbing --------------------------------------------------------------------------------------------------
+
+    def _segments(self) -> int:
+        total = self.count(("", None))
+        if total is None:
+            return 1
+        return max(1, min(MAX_SEGMENTS, -(-total // ROWS_PER_SEGMENT)))
+
+    def _call(self, operation: Callable[..., Any], **arguments: Any) -> Any:
+        started = time.perf_counter()
+        try:
+            return operation(**arguments)
+        finally:
+            self._waited(started)
+
+    def _wait(self, future: Future[Any]) -> Any:
+        started = time.perf_counter()
+        try:
+            return future.result()
+        finally:
+            self._waited(started)
+
+    def _waited(self, started: float) -> None:
+        with self._lock:
+            self.stats.store_seconds += time.perf_counter() - started
+
+    def _pages(
+        self, operation: Callable[..., Any], arguments: dict[str, Any], limit: Limit | None
+    ) -> Iterator[dict[str, Any]]:
+        if limit is not None:
+            arguments["Limit"] = limit()
+        first = _executor().submit(operation, **arguments)
+        return self._follow(operation, arguments, limit, first)
+
+    def _follow(
+        self, operation: Callable[..., Any], arguments: dict[str, Any], limit: Limit | None, first: Future[Any]
+    ) -> Iterator[dict[str, Any]]:
+        response = self._wait(first)
+        while True:
+            self.stats.items_read += response.get("ScannedCount", len(response.get("Items", [])))
+            yield from (self._row(item) for item in response.get("Items", []))
             if "LastEvaluatedKey" not in response:
                 return
-            kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+            arguments["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+            if limit is not None:
+                arguments["Limit"] = limit()
+            response = self._call(operation, **arguments)
 
-    def _typed(self, item: dict[str, Any]) -> dict[str, Any]:
-        row = dict(item)
-        for name, value in item.items():
-            if isinstance(value, Decimal):
-                if name in self._ints:
-                    row[name] = int(value)
-                elif name in self._floats:
-                    row[name] = float(value)
-        return row
+    def _parallel_scan(self, arguments: dict[str, Any], segments: int) -> Iterator[dict[str, Any]]:
+        def whole(segment: int) -> tuple[list[dict[str, Any]], int]:
+            items: list[dict[str, Any]] = []
+            scanned = 0
+            kwargs = {**arguments, "Segment": segment, "TotalSegments": segments}
+            while True:
+                response = self.client.scan(**kwargs)
+                items.extend(response.get("Items", []))
+                scanned += response.get("ScannedCount", 0)
+                if "LastEvaluatedKey" not in response:
+                    return items, scanned
+                kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+        futures = [_executor().submit(whole, segment) for segment in range(segments)]
+        for future in futures:
+            items, scanned = self._wait(future)
+            self.stats.items_read += scanned
+            yield from (self._row(item) for item in items)
+
+    def _row(self, item: dict[str, Any]) -> dict[str, Any]:
+        keep = self._keep
+        try:
+            if keep is None:
+                return {name: self._convert.get(name, _plain)(value) for name, value in item.items()}
+            return _row_builder(self.entity_set, keep)(item)
+        except (KeyError, ValueError, TypeError):  # stored with another type than declared (another writer's row)
+            return {name: _plain(value) for name, value in item.items() if keep is None or name in keep}
+
+
+# How each declared type is read from a DynamoDB attribute value, as Python source for the row builders.
+_READ = {
+    "String": 'v["S"]',
+    "DateTimeOffset": 'v["S"]',
+    "Int16": 'int(v["N"])',
+    "Int32": 'int(v["N"])',
+    "Int64": 'int(v["N"])',
+    "Single": 'float(v["N"])',
+    "Double": 'float(v["N"])',
+    "Decimal": 'Decimal(v["N"])',
+    "Boolean": 'v["BOOL"]',
+}
+
+
+@cache
+def _row_builder(entity_set: EntitySet, names: frozenset[str]) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    """A function turning one item into a row of exactly these attributes, typed by the declarations: straight-line
+    code generated once per entity set and attribute set (a page of rows calls it thousands of times, and a
+    per-attribute loop costs twice as much). The names are declared properties and our index attributes."""
+    reads = []
+    for i, name in enumerate(sorted(names)):
+        prop = entity_set.property(name)
+        if prop is not None:
+            expression = _READ[prop.type]
+        elif name == BUCKET or name == "_v":
+            expression = 'int(v["N"])'
+        elif name.startswith("_s_"):
+            expression = 'v["S"]'
+        else:
+            raise ValueError(f"{entity_set.name} has no attribute {name!r} to read")
+        reads.append((i, name, expression.replace("v[", f"v{i}[").replace("(v)", f"(v{i})")))
+    source = ["def build(item):", "    get = item.get"]
+    source += [f"    v{i} = get({name!r})" for i, name, _ in reads]
+    source += ["    return {", *(f"        {name!r}: None if v{i} is None else {e}," for i, name, e in reads), "    }"]
+    namespace: dict[str, Any] = {"Decimal": Decimal}
+    exec(compile("\n".join(source), f"<rows of {entity_set.name}>", "exec"), namespace)  # noqa: S102 - our source
+    return namespace["build"]  # type: ignore[no-any-return]
+
+
+def _converters(entity_set: EntitySet) -> dict[str, Callable[[dict[str, Any]], Any]]:
+    """Per declared property, DynamoDB's attribute value → the declared Python type (whole rows: entity reads)."""
+    table: dict[str, Callable[[dict[str, Any]], Any]] = {}
+    for prop in entity_set.properties:
+        if prop.type in ("Int16", "Int32", "Int64"):
+            table[prop.name] = lambda av: int(av["N"]) if "N" in av else _plain(av)
+        elif prop.type in ("Single", "Double"):
+            table[prop.name] = lambda av: float(av["N"]) if "N" in av else _plain(av)
+    return table
+
+
+def _plain(av: dict[str, Any]) -> Any:
+    """A DynamoDB attribute value as boto3's resource layer would give it (numbers as Decimal)."""
+    ((kind, value),) = av.items()
+    match kind:
+        case "S" | "BOOL" | "B":
+            return value
+        case "N":
+            return Decimal(value)
+        case "NULL":
+            return None
+        case "L":
+            return [_plain(v) for v in value]
+        case "M":
+            return {k: _plain(v) for k, v in value.items()}
+        case "SS" | "BS":
+            return set(value)
+        case "NS":
+            return {Decimal(v) for v in value}
+    return value
+
+
+def _value(value: Any) -> dict[str, Any]:
+    """A Python value as a DynamoDB attribute value."""
+    if value is None:
+        return {"NULL": True}
+    if isinstance(value, bool):
+        return {"BOOL": value}
+    if isinstance(value, int | float | Decimal):
+        return {"N": str(value)}
+    if isinstance(value, str):
+        return {"S": value}
+    if isinstance(value, dict):
+        return {"M": {k: _value(v) for k, v in value.items()}}
+    if isinstance(value, list | tuple):
+        return {"L": [_value(v) for v in value]}
+    raise TypeError(f"cannot store {type(value).__name__}")
+
+
+def _item(values: dict[str, Any]) -> dict[str, Any]:
+    return {name: _value(value) for name, value in values.items()}
+
+
+def _add_filter(
+    arguments: dict[str, Any], pushed: Sequence[Node], names: dict[str, str], values: dict[str, Any]
+) -> None:
+    """The pushed-down conjuncts as a FilterExpression (the planner chose only those DynamoDB evaluates as OData
+    does); names and values join those of the key condition."""
+    terms: list[str] = []
+    for node in pushed:
+        index = len(terms)
+        if isinstance(node, Binary) and node.op in _COMPARISONS:
+            left, right, op = node.left, node.right, node.op
+            if isinstance(left, Literal) and isinstance(right, Property):
+                left, right, op = right, left, _FLIPPED[op]
+            assert isinstance(left, Property)
+            assert isinstance(right, Literal)
+            names[f"#f{index}"] = left.path[0]
+            values[f":f{index}"] = _value(right.value)
+            terms.append(f"#f{index} {_COMPARISONS[op]} :f{index}")
+        elif isinstance(node, Call):
+            target, text = node.args
+            assert isinstance(target, Property)
+            assert isinstance(text, Literal)
+            names[f"#f{index}"] = target.path[0]
+            values[f":f{index}"] = _value(text.value)
+            function = "begins_with" if node.name == "startswith" else "contains"
+            terms.append(f"{function}(#f{index}, :f{index})")
+    if terms:
+        arguments["FilterExpression"] = " AND ".join(terms)
+    if names:
+        arguments["ExpressionAttributeNames"] = names
+    if values:
+        arguments["ExpressionAttributeValues"] = values
 
 
 class EntityWrites:
-    """Conditional writes for one entity set, with the version that backs its ETags."""
+    """Conditional writes for one entity set, with the version that backs its ETags and the index attributes its
+    declared orders need (so a write shows in list views without waiting for the stream)."""
 
     def __init__(self, entity_set: EntitySet, table: Table) -> None:
         self.entity_set = entity_set
@@ -261,6 +409,7 @@ class EntityWrites:
         from sf_edge.odata.writes import VERSION
 
         item = {k: v for k, v in values.items() if v is not None} | {VERSION: 1}
+        item |= index_attributes(self.entity_set, item)
         try:
             self.table.put_item(
                 Item=item,
@@ -276,7 +425,9 @@ class EntityWrites:
     def update(self, key: dict[str, Any], values: dict[str, Any], expected: int | None) -> dict[str, Any]:
         """Set (or, for None, remove) properties of an existing entity; the new state."""
         changes = {k: v for k, v in values.items() if k not in key}
-        sets = {k: v for k, v in changes.items() if v is not None}
+        sets = {k: v for k, v in changes.items() if v is not None} | index_attribute_changes(
+            self.entity_set, key, changes
+        )
         removes = [k for k, v in changes.items() if v is None]
         names = {f"#p{i}": name for i, name in enumerate([*sets, *removes])}
         by_name = {name: alias for alias, name in names.items()}
@@ -304,9 +455,15 @@ class EntityWrites:
             return self._missing(key)
         from sf_edge.odata.writes import VERSION
 
+        read_version = int(str(current.get(VERSION) or 0))
+        if expected is not None and expected != read_version:
+            raise _precondition_failed()
         item = {k: v for k, v in values.items() if v is not None} | key
-        item[VERSION] = int(str(current.get(VERSION) or 0)) + 1
-        self._conditional(key, expected, "put", Item=item)
+        item[VERSION] = read_version + 1
+        item |= index_attributes(self.entity_set, item)
+        # Conditional on the version read, not only on the one asked for: two writers replacing the same version
+        # cannot both succeed (the second gets 412 and must read again).
+        self._conditional(key, read_version, "put", Item=item)
         return item
 
     def delete(self, key: dict[str, Any], expected: int | None) -> None:
@@ -316,7 +473,6 @@ class EntityWrites:
     def _conditional(self, key: dict[str, Any], expected: int | None, action: str, **kwargs: Any) -> dict[str, Any]:
         from botocore.exceptions import ClientError
 
-        from sf_edge.odata.request import ODataError
         from sf_edge.odata.writes import VERSION
 
         names = dict(kwargs.pop("ExpressionAttributeNames", {})) | {"#k": self.entity_set.key[0]}
@@ -342,12 +498,16 @@ class EntityWrites:
                 raise
             if self.table.get_item(Key=key, ConsistentRead=True).get("Item") is None:
                 return self._missing(key)
-            raise ODataError(
-                412, "PreconditionFailed", "The entity has changed since it was read (ETag mismatch)"
-            ) from None
+            raise _precondition_failed() from None
         return dict(response.get("Attributes") or kwargs.get("Item") or {})
 
     def _missing(self, key: dict[str, Any]) -> dict[str, Any]:
         from sf_edge.odata.request import ODataError
 
         raise ODataError(404, "NotFound", f"No {self.entity_set.entity_type} with key {key}")
+
+
+def _precondition_failed() -> Exception:
+    from sf_edge.odata.request import ODataError
+
+    return ODataError(412, "PreconditionFailed", "The entity has changed since it was read (ETag mismatch)")

@@ -9,6 +9,7 @@ DynamoDB access from. The grammar follows the OASIS ABNF (common expressions, li
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from decimal import ROUND_HALF_UP, Decimal
@@ -601,3 +602,178 @@ def _call(name: str, args: list[Any]) -> Any:
         case "ceiling", [number]:
             return Decimal(str(number)).to_integral_value(rounding="ROUND_CEILING")
     raise NotSupported(f"{name} with {len(args)} argument(s)")
+
+
+# ---- compiled evaluation -----------------------------------------------------------------------------------------
+
+Evaluator = Callable[[dict[str, Any]], Any]
+_FAST_TYPES = (str, int, Decimal)
+
+
+def compile_expression(node: Node) -> Evaluator:
+    """`evaluate` as a function of the row, built once per request: the same primitives and null semantics,
+    without walking the tree for every row. `and`/`or` chains are flattened (no recursion per term, however
+    long the chain) and an `or` of equalities of one property with literals is a set lookup."""
+    match node:
+        case Literal(value=value):
+            return lambda row: value
+        case Property(path=(name,)):
+            return lambda row: row.get(name)
+        case Property():
+            return lambda row: evaluate(node, row)
+        case Binary(op="and" | "or"):
+            return _compile_chain(node)
+        case Unary(op="not", operand=operand):
+            inner = compile_expression(operand)
+
+            def negated(row: dict[str, Any]) -> Any:
+                value = inner(row)
+                return None if value is None else not value
+
+            return negated
+        case In(left=left, items=items):
+            return _compile_in(compile_expression(left), [item.value for item in items])
+        case Binary(op=op, left=left, right=right) if op in COMPARISON:
+            return _compile_comparison(op, left, right)
+        case Call(name=name, args=args):
+            return _compile_call(name, args)
+    return lambda row: evaluate(node, row)
+
+
+def _compile_chain(node: Binary) -> Evaluator:
+    op = node.op
+    terms: list[Node] = []
+    pending: list[Node] = [node]
+    while pending:  # flatten without recursion: a 1,000-term chain is one list
+        current = pending.pop()
+        if isinstance(current, Binary) and current.op == op:
+            pending += [current.right, current.left]
+        else:
+            terms.append(current)
+    if op == "or":
+        same = _equalities_of_one_property(terms)
+        if same is not None:
+            name, values = same
+            return _compile_in(lambda row: row.get(name), values)
+    compiled = [compile_expression(term) for term in terms]
+    if op == "and":
+
+        def every(row: dict[str, Any]) -> Any:
+            unknown = False
+            for term in compiled:
+                value = term(row)
+                if value is False:
+                    return False
+                unknown = unknown or value is None
+            return None if unknown else True
+
+        return every
+
+    def some(row: dict[str, Any]) -> Any:
+        unknown = False
+        for term in compiled:
+            value = term(row)
+            if value is True:
+                return True
+            unknown = unknown or value is None
+        return None if unknown else False
+
+    return some
+
+
+def _equalities_of_one_property(terms: list[Node]) -> tuple[str, list[Any]] | None:
+    name: str | None = None
+    values: list[Any] = []
+    for term in terms:
+        if not (isinstance(term, Binary) and term.op == "eq"):
+            return None
+        prop, literal = term.left, term.right
+        if isinstance(prop, Literal):
+            prop, literal = literal, prop
+        if not (isinstance(prop, Property) and len(prop.path) == 1 and isinstance(literal, Literal)):
+            return None
+        if literal.value is None or (name is not None and prop.path[0] != name):
+            return None
+        name = prop.path[0]
+        values.append(literal.value)
+    return (name, values) if name is not None else None
+
+
+def _compile_in(needle: Evaluator, values: list[Any]) -> Evaluator:
+    plain = [v for v in values if v is not None]
+    fast = frozenset(v for v in plain if type(v) in (str, int))
+
+    def member(row: dict[str, Any]) -> bool:
+        value = needle(row)
+        if value is None:
+            return False
+        if type(value) is str or type(value) is int:
+            if value in fast:
+                return True
+            if len(fast) == len(plain):
+                return False
+        return any(_equal(value, item) for item in plain)
+
+    return member
+
+
+def _compile_comparison(op: str, left: Node, right: Node) -> Evaluator:
+    get_left, get_right = compile_expression(left), compile_expression(right)
+    if isinstance(left, Property) and isinstance(right, Literal) and type(right.value) in _FAST_TYPES:
+        literal, kind = right.value, type(right.value)
+        numeric = kind is not str
+
+        def against_literal(row: dict[str, Any]) -> Any:
+            value = get_left(row)
+            if value is not None and (type(value) is kind or (numeric and type(value) in (int, Decimal))):
+                match op:
+                    case "eq":
+                        return value == literal
+                    case "ne":
+                        return value != literal
+                    case "gt":
+                        return value > literal
+                    case "ge":
+                        return value >= literal
+                    case "lt":
+                        return value < literal
+                    case "le":
+                        return value <= literal
+            return _binary(op, value, literal)
+
+        return against_literal
+    if isinstance(right, Literal) and isinstance(right.value, datetime | date):
+        parsed: dict[str, Any] = {}  # stored date-times repeat: parse each text once per request
+        literal_moment = right.value
+
+        def against_moment(row: dict[str, Any]) -> Any:
+            value = get_left(row)
+            if isinstance(value, str):
+                if value not in parsed:
+                    parsed[value] = _as_temporal(value, literal_moment)
+                value = parsed[value]
+            return _binary(op, value, literal_moment)
+
+        return against_moment
+    return lambda row: _binary(op, get_left(row), get_right(row))
+
+
+def _compile_call(name: str, args: tuple[Node, ...]) -> Evaluator:
+    compiled = [compile_expression(arg) for arg in args]
+    if (
+        name in ("contains", "startswith", "endswith")
+        and isinstance(args[1], Literal)
+        and isinstance(args[1].value, str)
+    ):
+        get_text, part = compiled[0], args[1].value
+
+        def text_test(row: dict[str, Any]) -> Any:
+            text = get_text(row)
+            if type(text) is str:
+                if name == "contains":
+                    return part in text
+                return text.startswith(part) if name == "startswith" else text.endswith(part)
+            return _call(name, [text, part])
+
+        return text_test
+    return lambda row: _call(name, [arg(row) for arg in compiled])

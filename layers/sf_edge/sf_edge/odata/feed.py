@@ -9,29 +9,22 @@ from __future__ import annotations
 
 import base64
 import hmac
+import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from sf_edge.odata.dialects import V4, Dialect, FeedResponse
-from sf_edge.odata.engine import matches, offset_page, streamed
-from sf_edge.odata.request import ODataError, parse_path, parse_query_string
+from sf_edge.odata.engine import Page, ReadStats, Store, count_matches, read_page
+from sf_edge.odata.planner import Plan, plan
+from sf_edge.odata.request import ODataError, QueryOptions, parse_path, parse_query_string
 from sf_edge.odata.schema import ENTITY_SETS, EntitySet
 from sf_edge.odata.writes import expected_version, validate_entity
 
+# Lambda answers at most 6 MB (the response JSON, the body escaped inside it): a page ends early before that.
+MAX_RESPONSE_BYTES = 5_500_000
+
 __all__ = ["Feed", "FeedAuth", "FeedRequest", "FeedResponse"]
-
-
-class Table(Protocol):
-    """What the feed needs from storage (sf_edge.aws.odata_store.EntityTable in AWS)."""
-
-    items_read: int
-
-    def read(self, read_plan: Any, after: dict[str, Any] | None = None, batch: int | None = None) -> Any: ...
-
-    def resume_keys(self, read_plan: Any) -> tuple[str, ...]: ...
-
-    def get(self, key: dict[str, Any]) -> dict[str, Any] | None: ...
 
 
 class Writes(Protocol):
@@ -94,16 +87,17 @@ class Feed:
 
     def __init__(
         self,
-        tables: Callable[[EntitySet], Table],
-        planner: Callable[[EntitySet, Any], Any],
+        stores: Callable[[EntitySet, ReadStats], Store],
         auth: FeedAuth,
         page_size: int = 2000,
         entity_sets: tuple[EntitySet, ...] = ENTITY_SETS,
         *,
         writes: Callable[[EntitySet], Writes] | None = None,
         csrf_token: str | None = None,
+        planner: Callable[[EntitySet, QueryOptions], Plan] = plan,
+        max_response_bytes: int = MAX_RESPONSE_BYTES,
     ) -> None:
-        self.tables = tables
+        self.stores = stores
         self.writes = writes
         self.csrf_token = csrf_token
         self.planner = planner
@@ -111,6 +105,7 @@ class Feed:
         self.page_size = page_size
         self.entity_sets = entity_sets
         self.by_name = {s.name: s for s in entity_sets}
+        self.max_response_bytes = max_response_bytes
 
     def handle(self, request: FeedRequest, version: Dialect | None = None) -> FeedResponse:
         """Answer one request in the version's dialect (4.0 unless given); never raises for bad input."""
@@ -122,7 +117,9 @@ class Feed:
                 return response
             method = dialect.method(request.method, request.headers)
             if method in ("GET", "HEAD"):
-                response = self._read(request, dialect)
+                stats = ReadStats()
+                response = self._read(request, dialect, stats)
+                response.items_read, response.store_ms = stats.items_read, stats.store_seconds * 1000
                 if self.csrf_token and (request.header("X-CSRF-Token") or "").lower() == "fetch":
                     response.headers["X-CSRF-Token"] = self.csrf_token
                 return response
@@ -135,7 +132,7 @@ class Feed:
                 response.headers["X-CSRF-Token"] = "Required"
             return response
 
-    def _read(self, request: FeedRequest, dialect: Dialect) -> FeedResponse:
+    def _read(self, request: FeedRequest, dialect: Dialect, stats: ReadStats) -> FeedResponse:
         resource = parse_path(request.path, self.by_name)
         root = request.service_root
         if resource.kind == "service":
@@ -143,33 +140,40 @@ class Feed:
         if resource.kind == "metadata":
             return dialect.metadata(self.entity_sets)
         entity_set = self.by_name[resource.entity_set or ""]
-        table = self.tables(entity_set)
+        store = self.stores(entity_set, stats)
         raw = parse_query_string(request.query)
         if resource.kind == "entity":
             options = dialect.entity_options(entity_set, raw)
-            row = table.get(resource.key or {})
+            row = store.get(resource.key or {})
             if row is None:
                 raise ODataError(404, "NotFound", f"No {entity_set.entity_type} with key {resource.key}")
             response = dialect.entity(root, entity_set, row, options)
-            response.items_read, response.plan = table.items_read, "get"
+            response.plan = "get"
             return response
         options = dialect.collection_options(entity_set, raw)
-        read_plan = self.planner(entity_set, options.filter)
+        read_plan = self.planner(entity_set, options)
         if resource.kind == "count":
-            total = sum(1 for row in table.read(read_plan) if matches(options, entity_set, row))
-            response = dialect.count(total)
-            response.items_read, response.plan = table.items_read, read_plan.describe()
+            response = dialect.count(count_matches(entity_set, options, read_plan, store))
+            response.plan = read_plan.describe()
             return response
-        if options.streamable and read_plan.kind != "get":
-            rows = table.read(read_plan, after=options.skiptoken.after, batch=self.page_size + 1)
-            keys = table.resume_keys(read_plan)
-            page = streamed(entity_set, options, rows, keys, service_root=root, page_size=self.page_size)
-            described = read_plan.describe() + " (streamed)"
-        else:
-            page = offset_page(entity_set, options, table.read(read_plan), service_root=root, page_size=self.page_size)
-            described = read_plan.describe()
+        page = read_page(entity_set, options, read_plan, store, service_root=root, page_size=self.page_size)
+        response = self._bounded(dialect, root, entity_set, options, page)
+        response.plan = read_plan.describe() + (" (streamed)" if page.streamed else "")
+        if read_plan.unserved_order is not None:
+            response.unserved_index = read_plan.unserved_order.index_name
+        return response
+
+    def _bounded(
+        self, dialect: Dialect, root: str, entity_set: EntitySet, options: QueryOptions, page: Page
+    ) -> FeedResponse:
+        """The page rendered, ended early (with a next link) when its Lambda response would pass the limit."""
         response = dialect.collection(root, entity_set, options, page)
-        response.items_read, response.plan = table.items_read, described
+        while len(page.rows) > 1 and _lambda_payload_bytes(response.body, self.max_response_bytes) > (
+            self.max_response_bytes
+        ):
+            size = _lambda_payload_bytes(response.body, 0)
+            page = page.cut(max(1, int(len(page.rows) * self.max_response_bytes / size * 0.95)))
+            response = dialect.collection(root, entity_set, options, page)
         return response
 
     def _write(self, request: FeedRequest, method: str, dialect: Dialect) -> FeedResponse:
@@ -208,3 +212,11 @@ class Feed:
         response = dialect.updated(row)
         response.plan = method.lower()
         return response
+
+
+def _lambda_payload_bytes(body: bytes, budget: int) -> int:
+    """The body's size inside Lambda's response JSON (escaped, non-ASCII as \\u escapes); measured only when the
+    quick bound (at most 6 bytes per body byte) could pass the budget."""
+    if len(body) * 6 <= budget:
+        return len(body)
+    return len(json.dumps(body.decode("utf-8")))

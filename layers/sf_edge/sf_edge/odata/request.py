@@ -30,6 +30,7 @@ from sf_edge.odata.expressions import (
     parse_orderby,
 )
 from sf_edge.odata.schema import EntitySet
+from sf_edge.odata.search import SearchNode, SearchSyntaxError, parse_search
 
 MAX_TOP = 1_000_000
 
@@ -80,14 +81,9 @@ class QueryOptions:
     top: int | None = None
     skip: int = 0
     count: bool = False
-    search: tuple[str, ...] = ()
+    search: SearchNode | None = None
     skiptoken: SkipToken = field(default_factory=lambda: SkipToken(0))
     raw: dict[str, str] = field(default_factory=dict)
-
-    @property
-    def streamable(self) -> bool:
-        """Pages can follow storage order, resuming after the last key served: nothing needs the whole result."""
-        return not self.orderby and not self.count and self.skip == 0 and self.skiptoken.offset_only is False
 
 
 _SUPPORTED = {"$filter", "$orderby", "$select", "$top", "$skip", "$count", "$search", "$skiptoken", "$format"}
@@ -122,7 +118,7 @@ def bind_options(entity_set: EntitySet, raw: dict[str, str], *, v2: bool = False
         top=_non_negative(options, "$top"),
         skip=_non_negative(options, "$skip") or 0,
         count=_boolean(options.get("$count", "false")),
-        search=_search_terms(options.get("$search")),
+        search=_search(options.get("$search")),
         skiptoken=decode_skiptoken(options["$skiptoken"]) if "$skiptoken" in options else SkipToken(0),
         raw=options,
     )
@@ -202,45 +198,54 @@ def _boolean(value: str) -> bool:
     return value.lower() == "true"
 
 
-def _search_terms(value: str | None) -> tuple[str, ...]:
-    """Terms of a free-text `$search`: words or "quoted phrases", all of which must match (implicit AND)."""
-    if value is None or not value.strip():
-        return ()
-    terms = tuple(m.group(1) or m.group(2) for m in re.finditer(r'"([^"]*)"|(\S+)', value))
-    if any(t in ("OR", "NOT") or t.startswith("-") or "(" in t or ")" in t for t in terms):
-        raise ODataError(501, "NotImplemented", "$search supports terms and phrases (AND), not OR or NOT", "$search")
-    return tuple(t for t in terms if t != "AND")
+def _search(value: str | None) -> SearchNode | None:
+    """A free-text `$search` in the OData 4.01 search grammar (sf_edge.odata.search)."""
+    if value is None:
+        return None
+    try:
+        return parse_search(value)
+    except SearchSyntaxError as exc:
+        raise ODataError(400, "SyntaxError", f"$search: {exc}", "$search") from None
 
 
 @dataclass(frozen=True)
 class SkipToken:
-    """Where the previous page stopped: rows of the window served, and (streaming) the last key served."""
+    """Where the previous page stopped: rows of the window served, and (streamed pages) the position of the last
+    row served in the plan's order, with the plan it belongs to."""
 
     served: int
-    after: dict[str, Any] | None = None
+    position: Any = None
+    signature: str | None = None
     offset_only: bool = False
 
 
-def encode_skiptoken(served: int, after: dict[str, Any] | None = None) -> str:
+def encode_skiptoken(served: int, position: Any = None, signature: str | None = None) -> str:
     """An opaque token for the next link."""
-    payload: dict[str, Any] = {"o": served} if after is None else {"n": served, "k": after}
+    payload: dict[str, Any] = {"o": served} if position is None else {"n": served, "p": position, "s": signature}
     return base64.urlsafe_b64encode(json.dumps(payload, separators=(",", ":")).encode()).decode().rstrip("=")
 
 
+def _scalar(value: Any) -> bool:
+    return isinstance(value, str) or (isinstance(value, int) and not isinstance(value, bool) and abs(value) < 10**38)
+
+
 def decode_skiptoken(token: str) -> SkipToken:
-    """The token this service issued, or a 400."""
+    """The token this service issued, or a 400 (a forged one must never reach the store as a malformed key)."""
     try:
         payload = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
-        if "k" in payload:
-            served, after = payload["n"], payload["k"]
-            valid = isinstance(after, dict) and all(isinstance(v, str | int) for v in after.values())
-            result = SkipToken(served, after)
+        if "p" in payload:
+            served, position, signature = payload["n"], payload["p"], payload["s"]
+            valid = isinstance(signature, str) and (
+                _scalar(position)
+                or (isinstance(position, dict) and bool(position) and all(map(_scalar, position.values())))
+            )
+            result = SkipToken(served, position, signature)
         else:
             served, valid = payload["o"], True
             result = SkipToken(served, None, offset_only=True)
     except (ValueError, KeyError, TypeError, AttributeError):
         valid, served, result = False, -1, SkipToken(0)
-    if not valid or not isinstance(served, int) or served < 0:
+    if not valid or not isinstance(served, int) or isinstance(served, bool) or served < 0:
         raise ODataError(400, "InvalidSkipToken", "The $skiptoken is not one this service issued", "$skiptoken")
     return result
 

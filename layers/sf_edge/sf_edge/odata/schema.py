@@ -1,15 +1,24 @@
-"""The entity sets the OData feeds publish, declared once: `$metadata`, the service document, query binding and
-storage access all derive from these declarations. Adding an entity set is adding one `EntitySet` here (and its
-table in template.yaml).
+"""The entity sets the OData feeds publish, declared once: `$metadata`, the service document, query binding, the
+read planner, the indexes and counts the stream maintains, and template.yaml's tables (keys, GSIs, streams; checked
+by tests/test_declarations.py) all derive from these declarations. Adding an entity set is adding one `EntitySet`
+here and the table `make tables` prints for it.
 
-Types and lengths follow Northwind's published metadata, so Salesforce Connect's tutorials line up; ids that may
-hold a Salesforce record id (CustomerID) are 18 characters long instead of 5.
+Types and lengths follow Northwind's published metadata, so Salesforce Connect's tutorials line up, except where
+the worker fills a column from a Salesforce field: those take the Salesforce field's length (CustomerID holds an
+18-character Account id, CompanyName an Account Name of up to 255 characters, the address columns Salesforce's
+billing address lengths).
+
+Access patterns are declared, not discovered: every `SortOrder` is a list view order served by a GSI (rows sorted
+by the property, ties by the key), either across the whole set (a sharded bucket partition, merged on read) or
+within one value of a partition property ("Orders of a customer, by date"). `counted` partition properties get a
+maintained count per value; every set gets a maintained total. `searchable` text feeds the `$search` token index.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import Any
 
 NAMESPACE = "NorthwindModel"
 
@@ -30,6 +39,42 @@ class Prop:
     def edm_type(self) -> str:
         return f"Edm.{self.type}"
 
+    @property
+    def dynamodb_type(self) -> str:
+        """The attribute type DynamoDB stores the value as (S, N or BOOL)."""
+        if self.type in ("Int16", "Int32", "Int64", "Decimal", "Double", "Single"):
+            return "N"
+        return "BOOL" if self.type == "Boolean" else "S"
+
+
+BUCKET = "_b"  # the shard a row's key hashes to: the partition key of the set-wide sorted indexes
+
+
+def sort_attribute(name: str) -> str:
+    """The attribute holding a row's position in the order of property `name` (value, then key; see indexing)."""
+    return f"_s_{name}"
+
+
+@dataclass(frozen=True)
+class SortOrder:
+    """A list view order a GSI serves: rows by property `by` (ties by the key), across the set or `within` one
+    value of a partition property. Ascending and descending are the same index read forwards or backwards."""
+
+    by: str
+    within: str | None = None  # None: across the whole set, over the set's sharded buckets
+
+    @property
+    def index_name(self) -> str:
+        return f"{self.within or 'all'}-by-{self.by}"
+
+    @property
+    def partition_attribute(self) -> str:
+        return self.within or BUCKET
+
+    @property
+    def sort_attribute(self) -> str:
+        return sort_attribute(self.by)
+
 
 @dataclass(frozen=True, eq=False)  # declarations are compared and hashed by identity
 class EntitySet:
@@ -40,12 +85,22 @@ class EntitySet:
     key: tuple[str, ...]
     properties: tuple[Prop, ...]
     table_env: str
-    indexes: dict[str, str] = field(default_factory=dict)  # property → GSI name
+    indexes: dict[str, str] = field(default_factory=dict)  # property → GSI keyed on it alone (equality lookups)
+    orders: tuple[SortOrder, ...] = ()
+    counted: tuple[str, ...] = ()  # properties with a maintained count per value (children of a parent)
+    shards: int = 1  # buckets the set-wide sorted indexes spread writes over (each read merges them)
 
     def __post_init__(self) -> None:
         names = [p.name for p in self.properties]
         assert len(set(names)) == len(names), f"{self.name}: duplicate property"
         assert set(self.key) <= set(names), f"{self.name}: key not among the properties"
+        for order in self.orders:
+            assert order.by in names, f"{self.name}: sort order on an undeclared property"
+            assert order.within is None or order.within in self.counted, (
+                f"{self.name}: {order.index_name} partitions by {order.within}; count it too (counted=...)"
+            )
+        assert set(self.counted) <= set(names), f"{self.name}: counted property not declared"
+        assert 1 <= self.shards <= 16, f"{self.name}: 1 to 16 shards"
 
     def property(self, name: str) -> Prop | None:
         """The property called `name` (case-sensitive, as OData is)."""
@@ -56,8 +111,64 @@ class EntitySet:
         return {p.name: p for p in self.properties}
 
     @cached_property
+    def property_names(self) -> tuple[str, ...]:
+        return tuple(p.name for p in self.properties)
+
+    @cached_property
     def searchable(self) -> tuple[str, ...]:
         return tuple(p.name for p in self.properties if p.searchable)
+
+    @cached_property
+    def sorted_properties(self) -> tuple[str, ...]:
+        """Properties some declared order sorts by (each has its sort attribute on every row)."""
+        return tuple(dict.fromkeys(order.by for order in self.orders))
+
+    def dynamodb_table(self) -> dict[str, Any]:
+        """The table's key, attributes, GSIs and stream as template.yaml declares them (tests hold one to the other;
+        `make tables` prints them)."""
+        key_schema = [{"AttributeName": self.key[0], "KeyType": "HASH"}]
+        if len(self.key) == 2:
+            key_schema.append({"AttributeName": self.key[1], "KeyType": "RANGE"})
+        attributes: dict[str, str] = {}
+
+        def attribute(name: str) -> str:
+            prop = self.property(name)
+            attributes[name] = "N" if name == BUCKET else (prop.dynamodb_type if prop else "S")
+            return name
+
+        for name in self.key:
+            attribute(name)
+        indexes: list[dict[str, Any]] = [
+            {
+                "IndexName": index,
+                "KeySchema": [{"AttributeName": attribute(name), "KeyType": "HASH"}],
+                "Projection": {"ProjectionType": "ALL"},
+            }
+            for name, index in self.indexes.items()
+        ]
+        for order in self.orders:
+            indexes.append(
+                {
+                    "IndexName": order.index_name,
+                    "KeySchema": [
+                        {"AttributeName": attribute(order.partition_attribute), "KeyType": "HASH"},
+                        {"AttributeName": attribute(order.sort_attribute), "KeyType": "RANGE"},
+                    ],
+                    "Projection": {"ProjectionType": "ALL"},
+                }
+            )
+        table: dict[str, Any] = {
+            "AttributeDefinitions": [{"AttributeName": n, "AttributeType": t} for n, t in attributes.items()],
+            "KeySchema": key_schema,
+        }
+        if indexes:
+            table["GlobalSecondaryIndexes"] = indexes
+        table["StreamSpecification"] = {"StreamViewType": "NEW_AND_OLD_IMAGES"}
+        return table
+
+    def order_for(self, name: str, within: str | None) -> SortOrder | None:
+        """The declared order by property `name` within a partition property (None: across the set)."""
+        return next((o for o in self.orders if o.by == name and o.within == within), None)
 
 
 def _s(name: str, length: int | None, *, nullable: bool = True, searchable: bool = False) -> Prop:
@@ -76,6 +187,15 @@ def _when(name: str) -> Prop:
     return Prop(name, "DateTimeOffset")
 
 
+# Customers are filled from Salesforce Accounts: the billing address and phone take the Account fields' lengths.
+_ACCOUNT_ADDRESS = (
+    _s("Address", 255, searchable=True),  # BillingStreet
+    _s("City", 40, searchable=True),  # BillingCity
+    _s("Region", 80),  # BillingState
+    _s("PostalCode", 20),  # BillingPostalCode
+    _s("Country", 80, searchable=True),  # BillingCountry
+    _s("Phone", 40),
+)
 _ADDRESS = (
     _s("Address", 60, searchable=True),
     _s("City", 15, searchable=True),
@@ -92,15 +212,17 @@ ENTITY_SETS: tuple[EntitySet, ...] = (
         ("CustomerID",),
         (
             _s("CustomerID", 18, nullable=False, searchable=True),
-            _s("CompanyName", 40, nullable=False, searchable=True),
+            _s("CompanyName", 255, nullable=False, searchable=True),  # Account.Name
             _s("ContactName", 30, searchable=True),
             _s("ContactTitle", 30),
-            *_ADDRESS,
-            _s("Fax", 24),
+            *_ACCOUNT_ADDRESS,
+            _s("Fax", 40),
             _money("CreditLimit"),
             _s("SalesforceAccountId", 18),
         ),
         "CUSTOMERS_TABLE",
+        orders=(SortOrder("CompanyName"), SortOrder("Country"), SortOrder("City", within="Country")),
+        counted=("Country",),
     ),
     EntitySet(
         "Orders",
@@ -115,17 +237,21 @@ ENTITY_SETS: tuple[EntitySet, ...] = (
             _when("ShippedDate"),
             _int("ShipVia"),
             _money("Freight"),
-            _s("ShipName", 40, searchable=True),
-            _s("ShipAddress", 60),
-            _s("ShipCity", 15, searchable=True),
-            _s("ShipRegion", 15),
-            _s("ShipPostalCode", 10),
-            _s("ShipCountry", 15, searchable=True),
+            # The worker ships to the Customer's address: the same lengths as the Customer's columns.
+            _s("ShipName", 255, searchable=True),
+            _s("ShipAddress", 255),
+            _s("ShipCity", 40, searchable=True),
+            _s("ShipRegion", 80),
+            _s("ShipPostalCode", 20),
+            _s("ShipCountry", 80, searchable=True),
             _s("SalesforceOpportunityId", 18),
             _money("SalesforceAmount"),
         ),
         "ORDERS_TABLE",
         {"CustomerID": "CustomerID-index"},
+        orders=(SortOrder("OrderDate"), SortOrder("OrderID"), SortOrder("OrderDate", within="CustomerID")),
+        counted=("CustomerID",),
+        shards=4,
     ),
     EntitySet(
         "Order_Details",
@@ -140,6 +266,9 @@ ENTITY_SETS: tuple[EntitySet, ...] = (
         ),
         "ORDER_DETAILS_TABLE",
         {"ProductID": "ProductID-index"},
+        orders=(SortOrder("OrderID"),),
+        counted=("OrderID", "ProductID"),
+        shards=4,
     ),
     EntitySet(
         "Products",
@@ -159,6 +288,8 @@ ENTITY_SETS: tuple[EntitySet, ...] = (
         ),
         "PRODUCTS_TABLE",
         {"CategoryID": "CategoryID-index", "SupplierID": "SupplierID-index"},
+        orders=(SortOrder("ProductName"),),
+        counted=("CategoryID", "SupplierID"),
     ),
     EntitySet(
         "Categories",
@@ -170,6 +301,7 @@ ENTITY_SETS: tuple[EntitySet, ...] = (
             _s("Description", None, searchable=True),
         ),
         "CATEGORIES_TABLE",
+        orders=(SortOrder("CategoryName"),),
     ),
     EntitySet(
         "Suppliers",
@@ -185,6 +317,8 @@ ENTITY_SETS: tuple[EntitySet, ...] = (
             _s("HomePage", None),
         ),
         "SUPPLIERS_TABLE",
+        orders=(SortOrder("CompanyName"), SortOrder("Country"), SortOrder("City", within="Country")),
+        counted=("Country",),
     ),
     EntitySet(
         "Shippers",
@@ -192,6 +326,7 @@ ENTITY_SETS: tuple[EntitySet, ...] = (
         ("ShipperID",),
         (_int("ShipperID", nullable=False), _s("CompanyName", 40, nullable=False, searchable=True), _s("Phone", 24)),
         "SHIPPERS_TABLE",
+        orders=(SortOrder("CompanyName"),),
     ),
     EntitySet(
         "Employees",
@@ -217,6 +352,7 @@ ENTITY_SETS: tuple[EntitySet, ...] = (
             _s("PhotoPath", 255),
         ),
         "EMPLOYEES_TABLE",
+        orders=(SortOrder("LastName"),),
     ),
 )
 BY_NAME = {entity_set.name: entity_set for entity_set in ENTITY_SETS}

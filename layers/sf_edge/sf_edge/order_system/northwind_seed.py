@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -20,14 +21,20 @@ def load_rows(data_dir: Path, entity_set: str) -> list[dict[str, Any]]:
     return [{k: v for k, v in row.items() if v is not None} for row in rows]
 
 
-def seed(data_dir: Path, tables: dict[str, Table], keys: KeyRegistry) -> dict[str, int]:
-    """Write every row of each entity set into its table; return the row counts. Idempotent."""
+def seed(
+    data_dir: Path,
+    tables: dict[str, Table],
+    keys: KeyRegistry,
+    annotate: Callable[[str, dict[str, Any]], dict[str, Any]] = lambda _set, row: row,
+) -> dict[str, int]:
+    """Write every row of each entity set into its table (after `annotate(set, row)`, which may add attributes);
+    return the row counts. Idempotent."""
     counts = {}
     for entity_set, table in tables.items():
         rows = load_rows(data_dir, entity_set)
         with table.batch_writer() as batch:
             for row in rows:
-                batch.put_item(Item=row)
+                batch.put_item(Item=annotate(entity_set, row))
         counts[entity_set] = len(rows)
         if entity_set == "Orders" and rows:
             keys.ensure_sequence_at_least(ORDER_SEQUENCE, max(int(r["OrderID"]) for r in rows))

@@ -1,0 +1,82 @@
+"""Lambda entry point for the entity tables' DynamoDB Streams: keeps the OData index (row index attributes, counts,
+`$search` postings) in step with every write, whoever made it.
+
+Each stream record is applied on its own (sf_edge.aws.odata_index.IndexMaintainer.apply: idempotent, safe under
+redelivery and concurrent writers). A failing record is reported in `batchItemFailures`; the stream retries from
+it, records of one item stay in order, and after the retries it goes to the indexer's dead-letter queue.
+
+Invoked with `{"backfill": "<EntitySet>", "segment": i, "segments": n}` it applies every row of one Scan segment
+of that set's table instead: after a bulk load made with the stream off, or to index a table that existed first.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import cache
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from sf_edge.aws.clients import dynamodb_client
+from sf_edge.aws.odata_index import IndexMaintainer
+from sf_edge.observability import build_tracer
+from sf_edge.odata.schema import BY_NAME, ENTITY_SETS, EntitySet
+
+logger = Logger()
+metrics = Metrics()
+tracer = build_tracer()
+processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
+
+
+@cache
+def maintainer() -> IndexMaintainer:
+    """The index maintainer over the tables template.yaml names, built on first use."""
+    tables = {s.name: os.environ[s.table_env] for s in ENTITY_SETS if s.table_env in os.environ}
+    return IndexMaintainer(dynamodb_client(), os.environ["ODATA_INDEX_TABLE"], tables)
+
+
+@cache
+def entity_sets_by_table() -> dict[str, EntitySet]:
+    return {os.environ[s.table_env]: s for s in ENTITY_SETS if s.table_env in os.environ}
+
+
+def table_of(record: DynamoDBRecord) -> str:
+    """The table a stream record comes from (arn:...:table/<name>/stream/<label>)."""
+    return (record.event_source_arn or "").split(":table/", 1)[-1].split("/stream/", 1)[0]
+
+
+@tracer.capture_method
+def index_record(record: DynamoDBRecord) -> None:
+    """Apply one row change to the index."""
+    entity_set = entity_sets_by_table().get(table_of(record))
+    if entity_set is None:
+        logger.warning("Stream record from a table no entity set declares", table=table_of(record))
+        return
+    stream = record.dynamodb
+    assert stream is not None
+    key = dict(stream.keys or {})
+    image = None if record.raw_event.get("eventName") == "REMOVE" else dict(stream.new_image or {})
+    done = maintainer().apply(entity_set, key, image)
+    metrics.add_metric(name="IndexRowsAnnotated", unit=MetricUnit.Count, value=int(done.annotated))
+    metrics.add_metric(name="IndexStatesChanged", unit=MetricUnit.Count, value=int(done.changed))
+
+
+@logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler(capture_response=False)
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    """A batch of stream records (or a backfill request)."""
+    if "backfill" in event:
+        entity_set = BY_NAME[str(event["backfill"])]
+        outcome = maintainer().backfill(
+            entity_set, segment=int(event.get("segment", 0)), segments=int(event.get("segments", 1))
+        )
+        logger.info("Backfilled", extra={"entity_set": entity_set.name, **outcome})
+        return {"entitySet": entity_set.name, **outcome}
+    return dict(
+        process_partial_response(event=event, record_handler=index_record, processor=processor, context=context)
+    )
