@@ -53,8 +53,11 @@ class MemoryStore:
         self.stats = stats
         self.calls: list[str] = []
 
-    def keep(self, names: frozenset[str] | None) -> None:
+    def keep(
+        self, names: frozenset[str] | None, order: tuple[str, ...] = (), exact: frozenset[str] | None = None
+    ) -> bool:
         """Rows carry every attribute here (what a request converts matters in AWS, not in memory)."""
+        return False
 
     def get(self, key: dict[str, Any]) -> dict[str, Any] | None:
         self.calls.append("get")
@@ -71,7 +74,14 @@ class MemoryStore:
                 yield row
 
     def query(
-        self, read: IndexRead, partition: Any, *, pushed: Sequence[Node], start: Any, limit: Limit | None
+        self,
+        read: IndexRead,
+        partition: Any,
+        *,
+        pushed: Sequence[Node],
+        start: Any,
+        limit: Limit | None,
+        skip: int = 0,
     ) -> Iterator[dict[str, Any]]:
         self.calls.append(f"query {read.index or 'table'} {partition!r}")
         attribute = read.partition_attribute
@@ -91,16 +101,27 @@ class MemoryStore:
             rows.sort(key=self._storage_order)
             if isinstance(start, dict):
                 rows = _after(rows, start, self._storage_order)
-        return self._chunks(rows, pushed, limit)
+        return self._chunks(self._skipped(rows, skip), pushed, limit)
 
     def scan(
-        self, *, pushed: Sequence[Node], after: dict[str, Any] | None, limit: Limit | None, parallel: bool = False
+        self,
+        *,
+        pushed: Sequence[Node],
+        after: dict[str, Any] | None,
+        limit: Limit | None,
+        parallel: bool = False,
+        skip: int = 0,
     ) -> Iterator[dict[str, Any]]:
         self.calls.append("scan")
         rows = sorted(self.table.rows, key=self._storage_order)
         if after is not None:
             rows = _after(rows, after, self._storage_order)
-        return self._chunks(rows, pushed, limit)
+        return self._chunks(self._skipped(rows, skip), pushed, limit)
+
+    def _skipped(self, rows: list[dict[str, Any]], skip: int) -> list[dict[str, Any]]:
+        """Past `skip` rows, read (and counted) but not returned, as a COUNT read does."""
+        self.stats.items_read += min(skip, len(rows))
+        return rows[skip:]
 
     def count(self, count_key: tuple[str, Any]) -> int | None:
         if not self.table.indexed:

@@ -95,7 +95,7 @@ def test_secondary_key_equality_queries_the_index(server: LocalStack) -> None:
     _status, _, body = get(server, "/Orders?$filter=CustomerID+eq+'ALFKI'+and+Freight+gt+10&$count=true")
     alfki = [o for o in ORDERS if o["CustomerID"] == "ALFKI"]
     assert body["@odata.count"] == sum(1 for o in alfki if o["Freight"] > 10)
-    assert LAST["plan"] == "query CustomerID-by-OrderDate where CustomerID = 'ALFKI'"
+    assert LAST["plan"] == "query CustomerID-by-OrderDate where CustomerID = 'ALFKI' + 1 condition(s) pushed down"
     assert LAST["items_read"] == len(alfki)  # ALFKI's orders only, not the 830
 
 
@@ -146,8 +146,21 @@ PUSHABLE = [
     ),
     ("3 ge EmployeeID", lambda o: o["EmployeeID"] <= 3, 1),
     ("startswith(ShipName,'Vins')", lambda o: o["ShipName"].startswith("Vins"), 1),
-    ("contains(ShipCity,'ch') and Freight gt 10", lambda o: "ch" in o["ShipCity"] and o["Freight"] > 10, 1),
-    ("ShipRegion ne 'RJ' and EmployeeID le 2", lambda o: o["ShipRegion"] != "RJ" and o["EmployeeID"] <= 2, 1),
+    ("contains(ShipCity,'ch') and Freight gt 10", lambda o: "ch" in o["ShipCity"] and o["Freight"] > 10, 2),
+    ("ShipRegion ne 'RJ' and EmployeeID le 2", lambda o: o["ShipRegion"] != "RJ" and o["EmployeeID"] <= 2, 2),
+    # a missing ShipRegion is null: `eq null` must keep those rows, `ne 'RJ'` too (DynamoDB's <> would drop them)
+    ("ShipRegion eq null and EmployeeID eq 4", lambda o: o["ShipRegion"] is None and o["EmployeeID"] == 4, 2),
+    ("ShippedDate ne null and Freight le 1", lambda o: o["ShippedDate"] is not None and o["Freight"] <= 1, 2),
+    (
+        "contains(ShipName,'Gourmet') eq true or contains(ShipCity,'Gourmet') eq true or ShipRegion eq 'SP'",
+        lambda o: "Gourmet" in o["ShipName"] or "Gourmet" in o["ShipCity"] or o["ShipRegion"] == "SP",
+        1,
+    ),
+    (
+        "ShipCountry in ('Brazil','Venezuela') and not (EmployeeID eq 1)",
+        lambda o: o["ShipCountry"] in ("Brazil", "Venezuela") and o["EmployeeID"] != 1,
+        1,
+    ),
 ]
 
 
@@ -175,7 +188,7 @@ def test_streamed_pages_resume_from_the_last_key(server: LocalStack, monkeypatch
     status, _, body = get(server, "/Orders?$select=OrderID,Freight&$filter=Freight+ge+0")
     while True:
         assert status == 200
-        assert LAST["plan"] == "scan (streamed)"
+        assert LAST["plan"] == "scan + 1 condition(s) pushed down (streamed)"
         reads.append(LAST["items_read"])
         seen += [o["OrderID"] for o in body["value"]]
         link = body.get("@odata.nextLink")
@@ -329,3 +342,36 @@ def test_csrf_handshake(server: LocalStack, monkeypatch: pytest.MonkeyPatch) -> 
     with urllib.request.urlopen(request, timeout=20) as response:
         token = response.headers["X-CSRF-Token"]
     assert send(server, "PATCH", "/Shippers(2)", {"Phone": "1"}, {"X-CSRF-Token": token})[0] == 204
+
+
+def test_decimals_are_written_exactly_as_stored(server: LocalStack) -> None:
+    """Edm.Decimal(19,4) holds 19 digits, more than a float: 4.0 JSON carries the stored number text itself."""
+    from decimal import Decimal
+
+    limit = "123456789012345.1234"
+    assert send(server, "PATCH", "/Customers('BLAUS')", {"CreditLimit": limit})[0] == 204
+    request = urllib.request.Request(
+        f"{server.url}/odata/v4/Customers?$filter=CustomerID+eq+'BLAUS'&$select=CustomerID,CreditLimit",
+        headers={"Authorization": AUTH},
+    )
+    with urllib.request.urlopen(request, timeout=20) as response:
+        raw = response.read()
+    [row] = json.loads(raw, parse_float=Decimal)["value"]
+    assert row["CreditLimit"] == Decimal(limit)
+    assert b'"CreditLimit":123456789012345.1234' in raw
+    _status, _, body = get(server, "/Orders?$select=OrderID,Freight&$filter=OrderID+in+(10248,10249)&$orderby=OrderID")
+    assert body["value"] == [{"OrderID": 10248, "Freight": 32.38}, {"OrderID": 10249, "Freight": 11.61}]
+
+
+def test_skip_without_a_filter_moves_past_rows_without_fetching_them(server: LocalStack) -> None:
+    """`$skip` in storage order (client-driven paging, no $orderby): the rows skipped are counted past in
+    DynamoDB (read, not returned), and the page is exactly the rows after them."""
+    _status, _, whole = get(server, "/Orders?$select=OrderID&$top=2000")
+    everything = [o["OrderID"] for o in whole["value"]]
+    _status, _, body = get(server, "/Orders?$select=OrderID&$skip=790&$top=25")
+    assert [o["OrderID"] for o in body["value"]] == everything[790:815]
+    assert LAST["items_read"] == 815  # 790 counted past, 25 read back; no look-ahead once $top is reached
+    _status, _, body = get(server, "/Orders?$select=OrderID&$skip=820&$top=25")
+    assert [o["OrderID"] for o in body["value"]] == everything[820:]
+    _status, _, body = get(server, "/Orders?$select=OrderID&$skip=900&$top=25")
+    assert body["value"] == []

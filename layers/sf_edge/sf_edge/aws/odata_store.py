@@ -17,7 +17,7 @@ from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from sf_edge.odata.engine import Limit, ReadStats
-from sf_edge.odata.expressions import Binary, Call, Literal, Node, Property
+from sf_edge.odata.expressions import Binary, Call, In, Literal, Node, Property
 from sf_edge.odata.indexing import (
     SEP,
     count_item_key,
@@ -35,7 +35,7 @@ if TYPE_CHECKING:
 BATCH_GET_LIMIT = 100
 MAX_SEGMENTS = 8
 ROWS_PER_SEGMENT = 5000
-_COMPARISONS = {"eq": "=", "gt": ">", "ge": ">=", "lt": "<", "le": "<="}
+_COMPARISONS = {"eq": "=", "ne": "<>", "gt": ">", "ge": ">=", "lt": "<", "le": "<="}
 _FLIPPED = {"gt": "lt", "ge": "le", "lt": "gt", "le": "ge", "eq": "eq"}
 
 
@@ -64,10 +64,19 @@ class EntityStore:
         self._counts: dict[tuple[str, Any], int | None] = {}
         self._convert = _converters(entity_set)
         self._keep: frozenset[str] | None = None
+        self._order: tuple[str, ...] = ()
+        self._exact: frozenset[str] = frozenset()
 
-    def keep(self, names: frozenset[str] | None) -> None:
-        """Rows from now on carry only these attributes (None: all): a request converts what it uses."""
-        self._keep = names
+    def keep(
+        self, names: frozenset[str] | None, order: tuple[str, ...] = (), exact: frozenset[str] | None = None
+    ) -> bool:
+        """Rows from now on carry only these attributes (None: all), those of `order` first and in that order: a
+        request converts what it uses. Decimals not in `exact` (None: all) stay DynamoDB's number text, as
+        orjson fragments: written to JSON exactly as stored, never computed with. True when each row will be
+        exactly `order` (absent attributes as None)."""
+        self._keep, self._order = names, order
+        self._exact = frozenset(names or ()) if exact is None else exact
+        return names is not None and names == frozenset(order)
 
     # ---- the Store protocol of sf_edge.odata.engine ----------------------------------------------------------------
 
@@ -104,11 +113,18 @@ class EntityStore:
                     time.sleep(min(1.0, 0.02 * 2**attempt))
 
     def query(
-        self, read: IndexRead, partition: Any, *, pushed: Sequence[Node], start: Any, limit: Limit | None
+        self,
+        read: IndexRead,
+        partition: Any,
+        *,
+        pushed: Sequence[Node],
+        start: Any,
+        limit: Limit | None,
+        skip: int = 0,
     ) -> Iterator[dict[str, Any]]:
         """One partition of the table or an index in its sort order, from `start` on (inclusive; a key dict for
-        an equality-only GSI, exclusive), fetched in chunks of `limit()` items; the first chunk starts loading
-        now."""
+        an equality-only GSI, exclusive), past `skip` items, fetched in chunks of `limit()` items; the first chunk
+        starts loading now."""
         names = {"#p": read.partition_attribute}
         values: dict[str, Any] = {":p": _value(partition)}
         condition = "#p = :p"
@@ -141,21 +157,47 @@ class EntityStore:
         if isinstance(start, dict):
             arguments["ExclusiveStartKey"] = _item(start)
         _add_filter(arguments, pushed, names, values)
+        if skip and not self._skip(self.client.query, arguments, skip):
+            return iter(())
         return self._pages(self.client.query, arguments, limit)
 
     def scan(
-        self, *, pushed: Sequence[Node], after: dict[str, Any] | None, limit: Limit | None, parallel: bool = False
+        self,
+        *,
+        pushed: Sequence[Node],
+        after: dict[str, Any] | None,
+        limit: Limit | None,
+        parallel: bool = False,
+        skip: int = 0,
     ) -> Iterator[dict[str, Any]]:
-        """The table in storage order after `after` (a key), in chunks; or whole, as a parallel Scan whose segments
-        are concatenated in segment order (the same order for every page of a result)."""
+        """The table in storage order after `after` (a key) and past `skip` items, in chunks; or whole, as a
+        parallel Scan whose segments are concatenated in segment order (the same order for every page)."""
         arguments: dict[str, Any] = {"TableName": self.table_name}
         _add_filter(arguments, pushed, {}, {})
         if after is not None:
             arguments["ExclusiveStartKey"] = _item(after)
+        if skip and not self._skip(self.client.scan, arguments, skip):
+            return iter(())
         segments = self._segments() if parallel and after is None else 1
         if segments == 1:
             return self._pages(self.client.scan, arguments, limit)
         return self._parallel_scan(arguments, segments)
+
+    def _skip(self, operation: Callable[..., Any], arguments: dict[str, Any], skip: int) -> bool:
+        """Move `arguments` past `skip` items with COUNT reads: DynamoDB reads them (they are billed and counted)
+        but sends none back, so nothing is parsed or converted. False when fewer items remain."""
+        counting = {**arguments, "Select": "COUNT"}
+        remaining = skip
+        while remaining > 0:
+            counting["Limit"] = remaining
+            response = self._call(operation, **counting)
+            self.stats.items_read += response.get("ScannedCount", 0)
+            remaining -= response.get("Count", 0)
+            if "LastEvaluatedKey" not in response:
+                return False
+            counting["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+        arguments["ExclusiveStartKey"] = counting["ExclusiveStartKey"]
+        return True
 
     def count(self, count_key: tuple[str, Any]) -> int | None:
         """A maintained count (None when the index table holds none: the rows are counted by reading them)."""
@@ -263,7 +305,7 @@ class EntityStore:
         try:
             if keep is None:
                 return {name: self._convert.get(name, _plain)(value) for name, value in item.items()}
-            return _row_builder(self.entity_set, keep)(item)
+            return _row_builder(self.entity_set, keep, self._order, self._exact)(item)
         except (KeyError, ValueError, TypeError):  # stored with another type than declared (another writer's row)
             return {name: _plain(value) for name, value in item.items() if keep is None or name in keep}
 
@@ -283,14 +325,20 @@ _READ = {
 
 
 @cache
-def _row_builder(entity_set: EntitySet, names: frozenset[str]) -> Callable[[dict[str, Any]], dict[str, Any]]:
-    """A function turning one item into a row of exactly these attributes, typed by the declarations: straight-line
-    code generated once per entity set and attribute set (a page of rows calls it thousands of times, and a
-    per-attribute loop costs twice as much). The names are declared properties and our index attributes."""
+def _row_builder(
+    entity_set: EntitySet, names: frozenset[str], order: tuple[str, ...], exact: frozenset[str]
+) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    """A function turning one item into a row of exactly these attributes (`order` first), typed by the
+    declarations: straight-line code generated once per entity set and attribute set (a page calls it thousands
+    of times, and a per-attribute loop costs twice as much). The names are declared properties and our index
+    attributes, never request text."""
     reads = []
-    for i, name in enumerate(sorted(names)):
+    ordered = [n for n in order if n in names] + sorted(names - set(order))
+    for i, name in enumerate(ordered):
         prop = entity_set.property(name)
-        if prop is not None:
+        if prop is not None and prop.type == "Decimal" and name not in exact:
+            expression = 'Fragment(v["N"])'
+        elif prop is not None:
             expression = _READ[prop.type]
         elif name == BUCKET or name == "_v":
             expression = 'int(v["N"])'
@@ -302,7 +350,9 @@ def _row_builder(entity_set: EntitySet, names: frozenset[str]) -> Callable[[dict
     source = ["def build(item):", "    get = item.get"]
     source += [f"    v{i} = get({name!r})" for i, name, _ in reads]
     source += ["    return {", *(f"        {name!r}: None if v{i} is None else {e}," for i, name, e in reads), "    }"]
-    namespace: dict[str, Any] = {"Decimal": Decimal}
+    from orjson import Fragment
+
+    namespace: dict[str, Any] = {"Decimal": Decimal, "Fragment": Fragment}
     exec(compile("\n".join(source), f"<rows of {entity_set.name}>", "exec"), namespace)  # noqa: S102 - our source
     return namespace["build"]  # type: ignore[no-any-return]
 
@@ -363,34 +413,56 @@ def _item(values: dict[str, Any]) -> dict[str, Any]:
 def _add_filter(
     arguments: dict[str, Any], pushed: Sequence[Node], names: dict[str, str], values: dict[str, Any]
 ) -> None:
-    """The pushed-down conjuncts as a FilterExpression (the planner chose only those DynamoDB evaluates as OData
-    does); names and values join those of the key condition."""
-    terms: list[str] = []
-    for node in pushed:
-        index = len(terms)
-        if isinstance(node, Binary) and node.op in _COMPARISONS:
-            left, right, op = node.left, node.right, node.op
-            if isinstance(left, Literal) and isinstance(right, Property):
-                left, right, op = right, left, _FLIPPED[op]
-            assert isinstance(left, Property)
-            assert isinstance(right, Literal)
-            names[f"#f{index}"] = left.path[0]
-            values[f":f{index}"] = _value(right.value)
-            terms.append(f"#f{index} {_COMPARISONS[op]} :f{index}")
-        elif isinstance(node, Call):
-            target, text = node.args
-            assert isinstance(target, Property)
-            assert isinstance(text, Literal)
-            names[f"#f{index}"] = target.path[0]
-            values[f":f{index}"] = _value(text.value)
-            function = "begins_with" if node.name == "startswith" else "contains"
-            terms.append(f"{function}(#f{index}, :f{index})")
+    """The pushed-down conjuncts as a FilterExpression (planner.pushable chose them: each holds whenever its OData
+    condition holds); names and values join those of the key condition."""
+    terms = [_condition(node, names, values) for node in pushed]
     if terms:
-        arguments["FilterExpression"] = " AND ".join(terms)
+        arguments["FilterExpression"] = " AND ".join(f"({term})" for term in terms)
     if names:
         arguments["ExpressionAttributeNames"] = names
     if values:
         arguments["ExpressionAttributeValues"] = values
+
+
+def _condition(node: Node, names: dict[str, str], values: dict[str, Any]) -> str:
+    def name_of(attribute: str) -> str:
+        alias = f"#f{len(names)}"
+        names[alias] = attribute
+        return alias
+
+    def value_of(value: Any) -> str:
+        alias = f":f{len(values)}"
+        values[alias] = _value(value)
+        return alias
+
+    match node:
+        case Binary(op="and" | "or", left=left, right=right):
+            joiner = " AND " if node.op == "and" else " OR "
+            return f"({_condition(left, names, values)}){joiner}({_condition(right, names, values)})"
+        case Binary(op="eq", left=Call() as call, right=Literal(value=True)):
+            return _condition(call, names, values)
+        case Call(name=function, args=(Property(path=(attribute,)), Literal(value=text))):
+            operation = "begins_with" if function == "startswith" else "contains"
+            return f"{operation}({name_of(attribute)}, {value_of(text)})"
+        case In(left=Property(path=(attribute,)), items=items):
+            return f"{name_of(attribute)} IN ({', '.join(value_of(item.value) for item in items)})"
+        case Binary(op=op, left=left, right=right):
+            if isinstance(left, Literal) and isinstance(right, Property):
+                left, right, op = right, left, _FLIPPED[op]
+            assert isinstance(left, Property)
+            assert isinstance(right, Literal)
+            attribute = name_of(left.path[0])
+            if right.value is None:
+                null = value_of(None)  # placeholder for attribute_type's argument below
+                values[null] = {"S": "NULL"}
+                if op == "eq":
+                    return f"attribute_not_exists({attribute}) OR attribute_type({attribute}, {null})"
+                return f"attribute_exists({attribute}) AND NOT attribute_type({attribute}, {null})"
+            literal = value_of(right.value)
+            if op == "ne":  # OData: a missing value is "not equal"; DynamoDB: a comparison with nothing is false
+                return f"attribute_not_exists({attribute}) OR {attribute} <> {literal}"
+            return f"{attribute} {_COMPARISONS[op]} {literal}"
+    raise ValueError(f"not a pushable condition: {node!r}")
 
 
 class EntityWrites:

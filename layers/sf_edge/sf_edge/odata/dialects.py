@@ -50,6 +50,11 @@ class Dialect(Protocol):
     @property
     def write_methods(self) -> frozenset[str]: ...
 
+    @property
+    def exact_numbers(self) -> bool:
+        """Whether rows must carry decimals as Decimal (2.0 writes them as strings) rather than stored text."""
+        ...
+
     def negotiate(self, headers: Mapping[str, str], query: str) -> Dialect: ...
 
     def method(self, method: str, headers: Mapping[str, str]) -> str: ...
@@ -118,6 +123,7 @@ class V4:
     name: str = "4.0"
     version_headers: Mapping[str, str] = dataclasses.field(default_factory=lambda: {"OData-Version": "4.0"})
     write_methods: frozenset[str] = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+    exact_numbers: bool = False
 
     def negotiate(self, headers: Mapping[str, str], query: str) -> V4:
         return self
@@ -160,7 +166,7 @@ class V4:
         body: dict[str, Any] = {"@odata.context": context_url(root, entity_set, options.select)}
         if page.total is not None:
             body["@odata.count"] = page.total
-        body["value"] = project_all(entity_set, page.rows, options.select)
+        body["value"] = page.rows if page.projected else project_all(entity_set, page.rows, options.select)
         if page.next_link:
             body["@odata.nextLink"] = page.next_link
         return self._json(body)
@@ -207,6 +213,7 @@ class V2:
     name: str = "2.0"
     version_headers: Mapping[str, str] = dataclasses.field(default_factory=lambda: {"DataServiceVersion": "2.0"})
     write_methods: frozenset[str] = frozenset({"POST", "PUT", "PATCH", "MERGE", "DELETE"})
+    exact_numbers: bool = True
 
     def negotiate(self, headers: Mapping[str, str], query: str) -> V2:
         try:

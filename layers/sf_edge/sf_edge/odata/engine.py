@@ -47,18 +47,33 @@ class Store(Protocol):
 
     stats: ReadStats
 
-    def keep(self, names: frozenset[str] | None) -> None: ...
+    def keep(
+        self, names: frozenset[str] | None, order: tuple[str, ...] = (), exact: frozenset[str] | None = None
+    ) -> bool: ...
 
     def get(self, key: dict[str, Any]) -> dict[str, Any] | None: ...
 
     def get_many(self, keys: Sequence[dict[str, Any]]) -> Iterator[dict[str, Any]]: ...
 
     def query(
-        self, read: IndexRead, partition: Any, *, pushed: Sequence[Any], start: Any, limit: Limit | None
+        self,
+        read: IndexRead,
+        partition: Any,
+        *,
+        pushed: Sequence[Any],
+        start: Any,
+        limit: Limit | None,
+        skip: int = 0,
     ) -> Iterator[dict[str, Any]]: ...
 
     def scan(
-        self, *, pushed: Sequence[Any], after: dict[str, Any] | None, limit: Limit | None, parallel: bool = False
+        self,
+        *,
+        pushed: Sequence[Any],
+        after: dict[str, Any] | None,
+        limit: Limit | None,
+        parallel: bool = False,
+        skip: int = 0,
     ) -> Iterator[dict[str, Any]]: ...
 
     def count(self, count_key: tuple[str, Any]) -> int | None: ...
@@ -97,11 +112,12 @@ class Page:
     next_link: str | None
     link_after: Callable[[int], str] = field(repr=False, default=lambda n: "")
     streamed: bool = False  # read in the order asked, only as far as the page needed
+    projected: bool = False  # rows hold exactly the selected properties, in order: they are the answer's entities
 
     def cut(self, n: int) -> Page:
         if n >= len(self.rows):
             return self
-        return Page(self.rows[:n], self.total, self.link_after(n), self.link_after, self.streamed)
+        return Page(self.rows[:n], self.total, self.link_after(n), self.link_after, self.streamed, self.projected)
 
 
 def read_page(
@@ -112,9 +128,27 @@ def read_page(
     *,
     service_root: str,
     page_size: int,
+    exact_numbers: bool = True,
 ) -> Page:
-    """The page of the collection the options (and their $skiptoken) address."""
-    store.keep(needed(entity_set, options, plan))
+    """The page of the collection the options (and their $skiptoken) address. `exact_numbers`: every decimal
+    as a Decimal (2.0 writes them as strings); otherwise those the request only outputs keep their stored text."""
+    names = needed(entity_set, options, plan)
+    selected = options.select or entity_set.property_names
+    projected = store.keep(names, selected, None if exact_numbers else computed(entity_set, options))
+    page = _read_page(entity_set, options, plan, store, service_root=service_root, page_size=page_size)
+    page.projected = projected
+    return page
+
+
+def _read_page(
+    entity_set: EntitySet,
+    options: QueryOptions,
+    plan: Plan,
+    store: Store,
+    *,
+    service_root: str,
+    page_size: int,
+) -> Page:
     size = max(1, min(page_size, MAX_PAGE_SIZE))
     token = options.skiptoken
     total = store.count(plan.count_key) if options.count and plan.count_key is not None else None
@@ -142,6 +176,18 @@ def needed(entity_set: EntitySet, options: QueryOptions, plan: Plan) -> frozense
         names |= set(entity_set.searchable)
     if plan.read is not None:
         names |= {plan.read.partition_attribute, plan.read.sort_attribute or ""}
+    return frozenset(names)
+
+
+def computed(entity_set: EntitySet, options: QueryOptions) -> frozenset[str]:
+    """The properties a request computes with (filters, sorts, searches) rather than only writes out."""
+    names: set[str] = set(entity_set.key)
+    if options.filter is not None:
+        names |= _properties(options.filter)
+    for item in options.orderby:
+        names |= _properties(item.expression)
+    if options.search is not None:
+        names |= set(entity_set.searchable)
     return frozenset(names)
 
 
@@ -222,11 +268,13 @@ def _streamed(
     more = False
     if size > 0:
         resumed = token.position is not None and plan.read is not None and plan.read.sort_attribute is not None
-        # A resumed read starts at the last row served (inclusive bound) and drops it: one more row to read.
-        demand = _Demand(skip + size + (1 if want_more else 0) + (1 if resumed else 0))
-        skipped = 0
         test = row_test(entity_set, options, plan)
-        for row in _ordered_rows(entity_set, plan, store, token.position, demand):
+        # Rows skipped with no filter to check, in one stream: the store moves past them without returning them.
+        single = plan.kind == "scan" or (plan.read is not None and len(plan.read.partitions) == 1)
+        skipped = skip if skip and test is None and not plan.pushed and single and not resumed else 0
+        # A resumed read starts at the last row served (inclusive bound) and drops it: one more row to read.
+        demand = _Demand(skip - skipped + size + (1 if want_more else 0) + (1 if resumed else 0))
+        for row in _ordered_rows(entity_set, plan, store, token.position, demand, skipped):
             demand.taken += 1
             if test is not None and not test(row):
                 demand.need += 1  # a dropped row is replaced by the next one
@@ -271,15 +319,15 @@ class _Demand:
 
 
 def _ordered_rows(
-    entity_set: EntitySet, plan: Plan, store: Store, position: Any, demand: _Demand
+    entity_set: EntitySet, plan: Plan, store: Store, position: Any, demand: _Demand, skip: int = 0
 ) -> Iterator[dict[str, Any]]:
     if plan.kind == "scan":
-        return store.scan(pushed=plan.pushed, after=position, limit=demand.limit(1))
+        return store.scan(pushed=plan.pushed, after=position, limit=demand.limit(1), skip=skip)
     read = plan.read
     assert read is not None
     partitions = len(read.partitions)
     streams = [
-        store.query(read, p, pushed=plan.pushed, start=position, limit=demand.limit(partitions))
+        store.query(read, p, pushed=plan.pushed, start=position, limit=demand.limit(partitions), skip=skip)
         for p in read.partitions
     ]
     rows = streams[0] if len(streams) == 1 else _merged(streams, read)

@@ -156,7 +156,15 @@ class Feed:
             response = dialect.count(count_matches(entity_set, options, read_plan, store))
             response.plan = read_plan.describe()
             return response
-        page = read_page(entity_set, options, read_plan, store, service_root=root, page_size=self.page_size)
+        page = read_page(
+            entity_set,
+            options,
+            read_plan,
+            store,
+            service_root=root,
+            page_size=self.page_size,
+            exact_numbers=dialect.exact_numbers,
+        )
         response = self._bounded(dialect, root, entity_set, options, page)
         response.plan = read_plan.describe() + (" (streamed)" if page.streamed else "")
         if read_plan.unserved_order is not None:

@@ -27,7 +27,7 @@ from sf_edge.odata.request import QueryOptions
 from sf_edge.odata.schema import BUCKET, EntitySet, SortOrder
 from sf_edge.odata.search import SearchNode
 
-_FLIPPED = {"gt": "lt", "ge": "le", "lt": "gt", "le": "ge", "eq": "eq"}
+_FLIPPED = {"gt": "lt", "ge": "le", "lt": "gt", "le": "ge", "eq": "eq", "ne": "ne"}
 MAX_PARTITIONS = 100  # values of an `or` / `in` read as one Query each
 _RANGE_LITERALS = {
     "String": {"String"},
@@ -241,10 +241,9 @@ def _residual(
         if len(read.partitions) > 1 and _key_alternatives(conjunct, read.partition_attribute) is not None:
             continue
         if exact_range and prop is not None:
-            comparison = _comparison(conjunct)
-            prefix = _startswith(conjunct)
-            if (comparison and comparison[0] == prop.name) or (prefix and prefix[0] == prop.name):
-                continue
+            found = _range_of(entity_set, conjunct)
+            if found is not None and found[0] == prop.name:
+                continue  # the key condition's range holds exactly this conjunct's rows
         kept.append(conjunct)
     return kept
 
@@ -275,26 +274,34 @@ def _ranges(entity_set: EntitySet, conjuncts: list[Node]) -> dict[str, SortRange
     """Sort-key ranges on the sorted properties, from the comparisons of a property with a literal."""
     ranges: dict[str, SortRange] = {}
     for conjunct in conjuncts:
-        prefix = _startswith(conjunct)
-        if prefix is not None and prefix[0] in entity_set.sorted_properties:
-            prop = entity_set.property(prefix[0])
-            found = prefix_range(prop, prefix[1]) if prop is not None else None
-            if found is not None:
-                ranges[prefix[0]] = ranges[prefix[0]].narrowed(found) if prefix[0] in ranges else found
-            continue
-        comparison = _comparison(conjunct)
-        if comparison is None:
-            continue
-        name, op, literal = comparison
-        prop = entity_set.property(name)
-        if prop is None or name not in entity_set.sorted_properties:
-            continue
-        if literal.type != "Null" and literal.type not in _RANGE_LITERALS.get(prop.type, set()):
-            continue
-        found = range_for(prop, op, literal.value)
+        found = _range_of(entity_set, conjunct)
         if found is not None:
-            ranges[name] = ranges[name].narrowed(found) if name in ranges else found
+            name, sort_range = found
+            ranges[name] = ranges[name].narrowed(sort_range) if name in ranges else sort_range
     return ranges
+
+
+def _range_of(entity_set: EntitySet, conjunct: Node) -> tuple[str, SortRange] | None:
+    """(property, the sort-key range holding exactly its rows) of a comparison or `startswith` on a sorted
+    property; None for anything a range does not express."""
+    prefix = _startswith(conjunct)
+    if prefix is not None:
+        prop = entity_set.property(prefix[0])
+        if prop is None or prop.name not in entity_set.sorted_properties:
+            return None
+        found = prefix_range(prop, prefix[1])
+        return (prop.name, found) if found is not None else None
+    comparison = _comparison(conjunct)
+    if comparison is None:
+        return None
+    name, op, literal = comparison
+    prop = entity_set.property(name)
+    if prop is None or name not in entity_set.sorted_properties:
+        return None
+    if literal.type != "Null" and literal.type not in _RANGE_LITERALS.get(prop.type, set()):
+        return None
+    found = range_for(prop, op, literal.value)
+    return (name, found) if found is not None else None
 
 
 def _startswith(node: Node) -> tuple[str, str] | None:
@@ -324,30 +331,62 @@ def _comparison(node: Node) -> tuple[str, str, Literal] | None:
 
 
 def _pushable(entity_set: EntitySet, conjuncts: list[Node], read: IndexRead | None) -> tuple[Node, ...]:
-    """The conjuncts DynamoDB evaluates exactly as OData does, minus what the key condition already applies:
-    comparisons of a string or integer property with a literal of its type, `startswith` / `contains` on strings.
-    Where null, type or date semantics differ (`ne`, dates, decimals), nothing is pushed."""
+    """The conjuncts DynamoDB can check first (a FilterExpression), minus what the key condition already applies.
+
+    A pushed condition must hold whenever the OData condition holds (it may hold more often: the engine checks
+    the whole filter again), so DynamoDB never drops a row OData keeps. See `pushable` for what qualifies."""
     consumed = {read.partition_attribute} if read else set()
     pushed: list[Node] = []
     for conjunct in conjuncts:
-        comparison = _comparison(conjunct)
-        if comparison is not None:
-            name, op, literal = comparison
-            if op == "eq" and name in consumed:
-                continue
-            if literal.value is not None and _fits(entity_set, name, literal.value):
-                pushed.append(conjunct)
-        elif isinstance(conjunct, Call) and conjunct.name in ("startswith", "contains"):
-            target, text = conjunct.args
-            if (
-                isinstance(target, Property)
-                and len(target.path) == 1
-                and isinstance(text, Literal)
-                and isinstance(text.value, str)
-                and _fits(entity_set, target.path[0], text.value)
-            ):
-                pushed.append(conjunct)
+        name, _value = _equality(conjunct)
+        if name in consumed:
+            continue
+        if pushable(entity_set, conjunct):
+            pushed.append(conjunct)
     return tuple(pushed)
+
+
+_PUSHED_TYPES = {"String", "Int16", "Int32", "Int64", "Decimal", "Boolean"}
+
+
+def pushable(entity_set: EntitySet, node: Node) -> bool:
+    """Whether sf_edge.aws.odata_store can state the node as a DynamoDB condition that holds whenever the node is
+    true: a comparison of a string, integer, decimal or boolean property with a literal of its type (`ne` as
+    "absent or different"), `eq null` / `ne null`, `in (...)`, `startswith` / `contains` on strings (also as
+    `... eq true`), and `and` / `or` of those. Dates are not pushed: stored texts may be written another way."""
+    match node:
+        case Binary(op="and" | "or", left=left, right=right):
+            return pushable(entity_set, left) and pushable(entity_set, right)
+        case Binary(op="eq", left=Call() as call, right=Literal(value=True)):
+            return pushable(entity_set, call)
+        case Call(name="startswith" | "contains", args=(Property(path=(name,)), Literal(value=str() as text))):
+            prop = entity_set.property(name)
+            return prop is not None and prop.type == "String" and text != ""
+        case In(left=Property(path=(name,)), items=items):
+            return 0 < len(items) <= 100 and all(_literal_fits(entity_set, name, i.value) for i in items)
+    comparison = _comparison(node)
+    if comparison is None:
+        return False
+    name, op, literal = comparison
+    if literal.value is None:
+        return op in ("eq", "ne") and entity_set.property(name) is not None
+    return _literal_fits(entity_set, name, literal.value)
+
+
+def _literal_fits(entity_set: EntitySet, name: str, value: Any) -> bool:
+    """A literal DynamoDB compares with the stored attribute exactly as OData compares it."""
+    prop = entity_set.property(name)
+    if prop is None or prop.type not in _PUSHED_TYPES:
+        return False
+    if prop.type == "String":
+        return isinstance(value, str)
+    if prop.type == "Boolean":
+        return isinstance(value, bool)
+    if prop.type == "Decimal":
+        from decimal import Decimal
+
+        return isinstance(value, int | Decimal) and not isinstance(value, bool)
+    return isinstance(value, int) and not isinstance(value, bool) and abs(value) < 10**38
 
 
 def _fits(entity_set: EntitySet, name: str, value: Any) -> bool:
