@@ -39,10 +39,13 @@ def dynamodb() -> DynamoDBServiceResource:
 
 @cache
 def dynamodb_client() -> DynamoDBClient:
-    """The container's low-level DynamoDB client (thread-safe: parallel reads share it)."""
+    """The container's low-level DynamoDB client (thread-safe: parallel reads share it); its reads are parsed by
+    orjson rather than walked attribute by attribute (sf_edge.aws.dynamodb_wire)."""
     import boto3
 
-    return boto3.client("dynamodb", config=_config())
+    from sf_edge.aws.dynamodb_wire import fast_reads_session
+
+    return boto3.Session(botocore_session=fast_reads_session()).client("dynamodb", config=_config())
 
 
 def reset() -> None:
