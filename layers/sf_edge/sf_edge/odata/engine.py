@@ -19,6 +19,7 @@ import math
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
+from operator import itemgetter
 from typing import Any, Protocol
 from urllib.parse import quote
 
@@ -353,7 +354,12 @@ def _everything(entity_set: EntitySet, plan: Plan, store: Store) -> Iterable[dic
             read = plan.read
             assert read is not None
             streams = [store.query(read, p, pushed=plan.pushed, start=None, limit=None) for p in read.partitions]
-            return streams[0] if len(streams) == 1 else _merged(streams, read)
+            if len(streams) == 1:
+                return streams[0]
+            # Every row of every partition is read anyway: one sort in C beats merging row by row in Python.
+            rows = [row for stream in streams for row in stream]
+            rows.sort(key=itemgetter(read.sort_attribute or ""), reverse=read.descending)
+            return rows
     return store.scan(pushed=plan.pushed, after=None, limit=None, parallel=True)
 
 
