@@ -34,6 +34,11 @@ LOCAL_DEFAULTS = {
 }
 
 
+# Template parameters whose local value differs from the deployed default: locally the OData feed is writable
+# (with the CSRF handshake, as a writable deployment) so writes can be tried.
+LOCAL_PARAMETERS = {"ODataWritable": "true"}
+
+
 @dataclass
 class LocalStack:
     """Start with start(), stop with stop(); ports 0 pick free ones (tests)."""
@@ -67,7 +72,7 @@ class LocalStack:
         from sf_edge.aws import clients
 
         clients.reset()
-        self.template = Template({"AllowedOrgIds": os.environ["ALLOWED_ORG_IDS"]})
+        self.template = Template({"AllowedOrgIds": os.environ["ALLOWED_ORG_IDS"], **LOCAL_PARAMETERS})
         self.aws.provision(self.template)
         self.seeded = self._seed() if self.seed else {}
         self.functions = load_functions(self.template.functions())

@@ -49,7 +49,7 @@ os.environ.pop("OUTBOUND_TOKEN_SECRET_ID", None)
 
 from local_runtime.aws_local import LocalAws  # noqa: E402
 from local_runtime.lambda_host import add_layer_to_path  # noqa: E402
-from local_runtime.stack import LocalStack  # noqa: E402
+from local_runtime.stack import LOCAL_PARAMETERS, LocalStack  # noqa: E402
 from local_runtime.template import Template  # noqa: E402
 
 add_layer_to_path()
@@ -60,7 +60,7 @@ class Stack:
 
     def __init__(self, aws: LocalAws) -> None:
         self.aws = aws
-        self.template = Template({"AllowedOrgIds": FIXTURE_ORGS})
+        self.template = Template({"AllowedOrgIds": FIXTURE_ORGS, **LOCAL_PARAMETERS})
 
     def provision(self) -> None:
         self.aws.reset()
@@ -169,6 +169,17 @@ def stack(local_aws: LocalAws) -> Stack:
     s = Stack(local_aws)
     s.provision()
     return s
+
+
+def csrf_token(service_root: str, authorization: str) -> str:
+    """What Salesforce does before writing to a writable External Object: a GET with `X-CSRF-Token: Fetch`."""
+    import urllib.request
+
+    request = urllib.request.Request(
+        service_root.rstrip("/") + "/", headers={"Authorization": authorization, "X-CSRF-Token": "Fetch"}
+    )
+    with urllib.request.urlopen(request, timeout=20) as response:
+        return str(response.headers.get("X-CSRF-Token") or "")
 
 
 def shared_fixture(*parts: str) -> Path:

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from conftest import ROOT, serving
+from conftest import ROOT, csrf_token, serving
 from local_runtime.aws_local import LocalAws
 from local_runtime.stack import LocalStack
 from sf_edge.odata.feed import Feed, FeedAuth, FeedRequest
@@ -255,11 +255,14 @@ def send(
     server: LocalStack, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None
 ) -> tuple[int, dict[str, str], Any]:
     data = json.dumps(body).encode() if body is not None else None
+    headers = dict(headers or {})
+    if method not in ("GET", "HEAD"):
+        headers.setdefault("X-CSRF-Token", csrf_token(f"{server.url}/odata/v4", AUTH))
     request = urllib.request.Request(
         f"{server.url}/odata/v4{path}",
         data=data,
         method=method,
-        headers={"Authorization": AUTH, "Content-Type": "application/json", **(headers or {})},
+        headers={"Authorization": AUTH, "Content-Type": "application/json", **headers},
     )
     try:
         with urllib.request.urlopen(request, timeout=20) as response:
@@ -334,7 +337,7 @@ def test_csrf_handshake(server: LocalStack, monkeypatch: pytest.MonkeyPatch) -> 
     import odata_feed
 
     monkeypatch.setattr(odata_feed.feed(), "csrf_token", "t0k3n")
-    status, headers, error = send(server, "PATCH", "/Shippers(2)", {"Phone": "1"})
+    status, headers, error = send(server, "PATCH", "/Shippers(2)", {"Phone": "1"}, {"X-CSRF-Token": ""})
     assert (status, headers["X-CSRF-Token"], error["error"]["code"]) == (403, "Required", "CsrfTokenRequired")
     request = urllib.request.Request(
         f"{server.url}/odata/v4/", headers={"Authorization": AUTH, "X-CSRF-Token": "Fetch"}

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from conftest import ROOT, TOKEN, serving
+from conftest import ROOT, TOKEN, csrf_token, serving
 from local_runtime.aws_local import LocalAws
 from local_runtime.stack import LocalStack
 from sf_edge.odata.schema import BY_NAME
@@ -33,11 +33,14 @@ def server(local_aws: LocalAws) -> Iterator[LocalStack]:
 
 
 def call(server: LocalStack, method: str, path: str, body: Any = None) -> tuple[int, dict[str, str], Any]:
+    headers = {"Authorization": AUTH, "Content-Type": "application/json"}
+    if method not in ("GET", "HEAD"):
+        headers["X-CSRF-Token"] = csrf_token(f"{server.url}/odata/v4", AUTH)
     request = urllib.request.Request(
         f"{server.url}/odata/v4{path}",
         data=json.dumps(body).encode() if body is not None else None,
         method=method,
-        headers={"Authorization": AUTH, "Content-Type": "application/json"},
+        headers=headers,
     )
     try:
         with urllib.request.urlopen(request, timeout=30) as response:

@@ -91,3 +91,25 @@ def test_odata_writes_are_granted_only_when_writable() -> None:
     assert writable[2] == {"Ref": "AWS::NoValue"}
     read = next(s for s in statements("ODataFeedFunction") if s["Sid"] == "ReadOrderSystem")
     assert read["Action"] == ["dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query", "dynamodb:Scan"]
+
+
+def test_a_deployed_feed_is_read_only_unless_asked_and_writes_need_the_csrf_handshake(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Secure by default: no write permission unless ODataWritable=true, and then CSRF is always on."""
+    import yaml
+
+    from local_runtime.template import TEMPLATE_PATH
+
+    monkeypatch.delenv("ODATA_WRITABLE", raising=False)  # as `sam deploy` sees it, not as a local run sets it
+
+    class Loader(yaml.SafeLoader):
+        pass
+
+    Loader.add_multi_constructor("!", lambda loader, suffix, node: None)
+    parameters = yaml.load(TEMPLATE_PATH.read_text(encoding="utf-8"), Loader=Loader)["Parameters"]  # noqa: S506
+    assert parameters["ODataWritable"]["Default"] == "false"
+    assert "ODataCsrf" not in parameters  # no way to have writes without the handshake
+    environment = RESOURCES["ODataFeedFunction"]["Properties"]["Environment"]["Variables"]
+    assert environment["ODATA_CSRF"] == {"Ref": "ODataWritable"}
+    assert Template(path=TEMPLATE_PATH).conditions["ODataIsWritable"] is False

@@ -25,7 +25,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 import callout_routers
-from sf_edge.aws.faults import is_transient
+from sf_edge.aws.faults import is_client_fault, is_transient
 from sf_edge.callouts.auth import authenticator_from_env
 from sf_edge.callouts.errors import ApiError, ApiProblem, FieldError
 from sf_edge.callouts.openapi import to_openapi_30
@@ -189,6 +189,9 @@ def _operations() -> list[tuple[re.Pattern[str], list[str]]]:
 def unexpected(error: Exception) -> Response[str]:
     """Our fault, never the caller's: logged with its stack, answered without internals. A store that did not
     answer (throttling, timeouts, 5xx) is a 503 with Retry-After, so Apex can retry rather than act on a guess."""
+    if is_client_fault(error):  # the store refused what the request carried: sending it again cannot succeed
+        logger.warning("Callout refused by the store", error=str(error))
+        return error_response(400, "INVALID_REQUEST", "The order system cannot store or look up what was sent")
     logger.exception("Callout failed")
     if is_transient(error):
         response = error_response(503, "SERVICE_UNAVAILABLE", "The order system did not answer; retry shortly")

@@ -16,7 +16,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from sf_edge.aws.faults import is_transient
+from sf_edge.aws.faults import is_client_fault, is_transient
 from sf_edge.aws.http_event import HttpEvent
 from sf_edge.aws.secrets import secret_source
 from sf_edge.observability import build_tracer
@@ -53,8 +53,9 @@ def feed() -> Feed:
     mode = os.environ.get("ODATA_AUTH", "basic").lower()
     secret = secret_source("ODATA_PASSWORD" if mode == "basic" else "ODATA_API_KEY")
     auth = FeedAuth(mode, secret_source("ODATA_USERNAME"), secret)
-    csrf = csrf_token(secret()) if os.environ.get("ODATA_CSRF", "false").lower() == "true" else None
-    writable = os.environ.get("ODATA_WRITABLE", "true").lower() == "true"
+    writable = os.environ.get("ODATA_WRITABLE", "false").lower() == "true"  # read-only unless deployed writable
+    csrf_on = os.environ.get("ODATA_CSRF", "true" if writable else "false").lower() == "true"
+    csrf = csrf_token(secret()) if csrf_on else None
     return Feed(
         store,
         auth,
@@ -81,14 +82,18 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     dialect = dialects()[prefix]
     try:
         response = feed().handle(request, dialect)
-    except Exception as exc:  # storage trouble or a bug: never a bare 502, and a retry hint when it is storage
-        logger.exception("OData request failed")
-        transient = is_transient(exc)
-        error = ODataError(
-            503 if transient else 500,
-            "ServiceUnavailable" if transient else "InternalError",
-            "The store did not answer; retry shortly" if transient else "Something went wrong",
-        )
+    except Exception as exc:  # storage trouble or a bug: never a bare 502, and a retry hint only when it helps
+        transient, refused = is_transient(exc), is_client_fault(exc)
+        if refused:  # DynamoDB refused what the request carried (an item too large, ...): retrying cannot help
+            logger.warning("OData request refused by the store", error=str(exc))
+            error = ODataError(400, "InvalidRequest", "The store cannot hold or look up what was sent")
+        else:
+            logger.exception("OData request failed")
+            error = ODataError(
+                503 if transient else 500,
+                "ServiceUnavailable" if transient else "InternalError",
+                "The store did not answer; retry shortly" if transient else "Something went wrong",
+            )
         response = dialect.negotiate(request.headers, request.query).error(error)
         if transient:
             response.headers["Retry-After"] = "1"

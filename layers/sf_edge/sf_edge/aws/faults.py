@@ -1,15 +1,67 @@
-"""Which failures are the platform's (retry later) rather than ours: they get a 503 / SOAP Server Fault, not a 500."""
+"""Which failures are the platform's (retry later: a 503 / SOAP Server Fault) and which are the request's (a 400:
+retrying can never succeed), rather than ours (a 500)."""
 
 from __future__ import annotations
 
+# AWS error codes that say "not now": throttling, capacity, a service having a bad moment.
+TRANSIENT_CODES = frozenset(
+    {
+        "ProvisionedThroughputExceededException",
+        "ThrottlingException",
+        "Throttling",
+        "RequestLimitExceeded",
+        "LimitExceededException",
+        "TransactionConflictException",
+        "InternalServerError",
+        "InternalFailure",
+        "ServiceUnavailable",
+        "ServiceUnavailableException",
+        "RequestTimeout",
+        "RequestTimeoutException",
+        "KMSThrottlingException",
+        "TooManyRequestsException",
+    }
+)
+# AWS error codes that say the request itself cannot be served as sent (an item too large, a key value DynamoDB
+# refuses): what the client sent must change.
+CLIENT_FAULT_CODES = frozenset(
+    {"ValidationException", "SerializationException", "ItemCollectionSizeLimitExceededException"}
+)
+
+
+def _code(error: BaseException) -> tuple[str, int]:
+    response = getattr(error, "response", None) or {}
+    return str(response.get("Error", {}).get("Code", "")), int(
+        response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+    )
+
 
 def is_transient(error: BaseException) -> bool:
-    """AWS not answering: botocore errors, Powertools' wrappers of them (parameters, idempotency), timeouts."""
-    from botocore.exceptions import BotoCoreError, ClientError
+    """AWS not answering now: throttling, 5xx, connection trouble, timeouts; Powertools' wrappers of those."""
+    from botocore.exceptions import (
+        ClientError,
+        HTTPClientError,
+        ReadTimeoutError,
+    )
+    from botocore.exceptions import (
+        ConnectionError as BotoConnectionError,
+    )
 
-    if isinstance(error, BotoCoreError | ClientError | ConnectionError | TimeoutError):
+    if isinstance(error, ClientError):
+        code, status = _code(error)
+        return code in TRANSIENT_CODES or status >= 500
+    if isinstance(error, BotoConnectionError | HTTPClientError | ReadTimeoutError | ConnectionError | TimeoutError):
         return True
     name = type(error).__name__
     return name in ("GetParameterError", "IdempotencyPersistenceLayerError") or (
         error.__cause__ is not None and is_transient(error.__cause__)
     )
+
+
+def is_client_fault(error: BaseException) -> bool:
+    """AWS refused what the request carried (DynamoDB's ValidationException and the like): a 400, never retried."""
+    from botocore.exceptions import ClientError
+
+    if isinstance(error, ClientError):
+        return _code(error)[0] in CLIENT_FAULT_CODES
+    return error.__cause__ is not None and is_client_fault(error.__cause__)

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
 from typing import Any, Protocol
+from urllib.parse import quote
 
 from sf_edge.odata import v2
 from sf_edge.odata.csdl import metadata_xml, service_document
@@ -101,6 +102,9 @@ def _json_body(payload: bytes) -> Any:
         raise ODataError(400, "InvalidBody", "The body is not valid JSON") from None
 
 
+KEY_SAFE = "'=,()"
+
+
 def key_literal(value: Any) -> str:
     """A key value as it appears in a resource path: strings quoted with '' escaping."""
     return "'" + str(value).replace("'", "''") + "'" if isinstance(value, str) else str(value)
@@ -183,7 +187,8 @@ class V4:
             **project(entity_set, row, None),
         }
         response = self._json(body, 201)
-        response.headers |= {"ETag": etag(row), "Location": f"{root}{entity_set.name}({key})"}
+        location = f"{root}{entity_set.name}({quote(key, safe=KEY_SAFE)})"  # percent-encoded: never a header break
+        response.headers |= {"ETag": etag(row), "Location": location}
         return response
 
     def updated(self, row: dict[str, Any]) -> FeedResponse:

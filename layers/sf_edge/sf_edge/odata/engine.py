@@ -258,7 +258,7 @@ def _streamed(
 ) -> Page:
     token = options.skiptoken
     signature = _signature(plan)
-    if token.position is not None and token.signature != signature:
+    if token.position is not None and not (token.signature == signature and _fits(entity_set, plan, token.position)):
         raise ODataError(400, "InvalidSkipToken", "The $skiptoken is not one this service issued", "$skiptoken")
     served = token.served
     skip = options.skip if token.position is None else 0
@@ -398,6 +398,35 @@ def _position(entity_set: EntitySet, plan: Plan, row: dict[str, Any]) -> Any:
     if read is not None and read.partition_attribute not in names:
         names.append(read.partition_attribute)
     return {name: _plain(row[name]) for name in names}
+
+
+def _fits(entity_set: EntitySet, plan: Plan, position: Any) -> bool:
+    """Whether a position is one this plan can resume from: its sort value's type, or exactly the key it names
+    with values of the declared types (a forged token must never reach the store as a malformed key)."""
+    read = plan.read
+    if read is not None and read.sort_attribute is not None:
+        if read.encoded:
+            return isinstance(position, str)
+        prop = entity_set.property(read.sort_attribute)
+        return prop is not None and _typed(prop.type, position)
+    if not isinstance(position, dict):
+        return False
+    expected = set(entity_set.key) | ({read.partition_attribute} if read is not None else set())
+    if set(position) != expected:
+        return False
+    for name, value in position.items():
+        prop = entity_set.property(name)
+        if prop is None or not _typed(prop.type, value):
+            return False
+    return True
+
+
+def _typed(edm_type: str, value: Any) -> bool:
+    if edm_type == "String":
+        return isinstance(value, str) and value != ""
+    if edm_type in ("Int16", "Int32", "Int64"):
+        return isinstance(value, int) and not isinstance(value, bool)
+    return False
 
 
 def _plain(value: Any) -> Any:

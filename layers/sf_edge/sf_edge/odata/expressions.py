@@ -560,8 +560,8 @@ def _binary(op: str, left: Any, right: Any) -> Any:
                 return Decimal(left) / Decimal(right) if not isinstance(left, float) else left / right
             case "mod":
                 return None if right == 0 else left % right
-    except TypeError:
-        return None  # comparing values of different types: no match, never a crash
+    except (TypeError, ArithmeticError):
+        return None  # values of different types, or a number past Decimal's range: no match, never a crash
     raise ValueError(op)
 
 
@@ -595,12 +595,14 @@ def _call(name: str, args: list[Any]) -> Any:
         case (("year" | "month" | "day" | "hour" | "minute" | "second"), [value]):
             moment = _as_temporal(value, datetime.now(UTC)) if isinstance(value, str) else value
             return getattr(moment, name, None)
-        case "round", [number]:
-            return Decimal(str(number)).quantize(Decimal(1), rounding=ROUND_HALF_UP)
-        case "floor", [number]:
-            return Decimal(str(number)).to_integral_value(rounding="ROUND_FLOOR")
-        case "ceiling", [number]:
-            return Decimal(str(number)).to_integral_value(rounding="ROUND_CEILING")
+        case (("round" | "floor" | "ceiling"), [number]):
+            try:
+                value = Decimal(str(number))
+                if name == "round":
+                    return value.quantize(Decimal(1), rounding=ROUND_HALF_UP)
+                return value.to_integral_value(rounding="ROUND_FLOOR" if name == "floor" else "ROUND_CEILING")
+            except ArithmeticError:  # past what Decimal's context holds (round(1e308)): no value, no crash
+                return None
     raise NotSupported(f"{name} with {len(args)} argument(s)")
 
 
@@ -777,3 +779,22 @@ def _compile_call(name: str, args: tuple[Node, ...]) -> Evaluator:
 
         return text_test
     return lambda row: _call(name, [arg(row) for arg in compiled])
+
+
+def expression_size(node: Node) -> int:
+    """The number of nodes in an expression (iterative: a filter may nest deeply)."""
+    size, pending = 0, [node]
+    while pending:
+        current = pending.pop()
+        size += 1
+        match current:
+            case Binary(left=left, right=right):
+                pending += [left, right]
+            case Unary(operand=operand):
+                pending.append(operand)
+            case In(left=left, items=items):
+                pending.append(left)
+                size += len(items)
+            case Call(args=args):
+                pending += list(args)
+    return size

@@ -95,6 +95,8 @@ def bind_options(entity_set: EntitySet, raw: dict[str, str], *, v2: bool = False
     options: dict[str, str] = {}
     for name, value in raw.items():
         canonical = "$" + name.lstrip("$").lower() if name.startswith("$") or name.lower() in _NAMES else name
+        if canonical in options:  # 4.01: system query options are case-insensitive, `$` optional: one of each
+            raise ODataError(400, "DuplicateOption", f"The query option {canonical} is given twice", canonical)
         if canonical in _UNSUPPORTED:
             if not _balanced(value):
                 raise ODataError(400, "SyntaxError", f"Unbalanced parentheses in {canonical}", canonical)
@@ -107,8 +109,8 @@ def bind_options(entity_set: EntitySet, raw: dict[str, str], *, v2: bool = False
         raise ODataError(501, "NotImplemented", "Only JSON is served", "$format")
     filter_node = _parsed(partial(parse_filter, v2=v2), options, "$filter") if "$filter" in options else None
     orderby = _parsed(partial(parse_orderby, v2=v2), options, "$orderby") if options.get("$orderby") else ()
-    if filter_node is not None:
-        _bind(entity_set, filter_node, "$filter")
+    if filter_node is not None and _bind(entity_set, filter_node, "$filter") not in ("boolean", "any"):
+        raise ODataError(400, "InvalidExpression", "$filter must be a condition (true or false)", "$filter")
     for item in orderby:
         _bind(entity_set, item.expression, "$orderby")
     return QueryOptions(
@@ -147,26 +149,122 @@ def _parsed(parser: Any, options: dict[str, str], name: str) -> Any:
         raise ODataError(501, "NotImplemented", f"{name}: {exc}", name) from None
 
 
-def _bind(entity_set: EntitySet, node: Node, option: str) -> None:
-    """Every property an expression names must be declared (a typo is a 400, not an empty result)."""
+def _bind(entity_set: EntitySet, node: Node, option: str) -> str:
+    """Every property an expression names must be declared (a typo is a 400, not an empty result), and every
+    operator and function must get operands of a kind it takes (`length(OrderID)`, `-CompanyName` are 400s, not
+    errors while rows are read). Returns the expression's kind: string, number, boolean, date, other, or any."""
+    pending: list[tuple[Node, bool]] = [(node, False)]
+    kinds: dict[int, str] = {}
+    while pending:  # iterative: a filter may nest a thousand levels deep
+        current, visited = pending.pop()
+        children = _children(current)
+        if not visited:
+            pending.append((current, True))
+            pending += [(child, False) for child in children]
+            continue
+        kinds[id(current)] = _kind(entity_set, current, [kinds[id(c)] for c in children], option)
+    return kinds[id(node)]
+
+
+def _children(node: Node) -> list[Node]:
+    match node:
+        case Binary(left=left, right=right):
+            return [left, right]
+        case Unary(operand=operand):
+            return [operand]
+        case In(left=left):
+            return [left]
+        case Call(args=args):
+            return list(args)
+    return []
+
+
+_LITERAL_KINDS = {
+    "String": "string",
+    "Int64": "number",
+    "Decimal": "number",
+    "Double": "number",
+    "Boolean": "boolean",
+    "Date": "date",
+    "DateTimeOffset": "date",
+    "Null": "any",
+}
+_PROPERTY_KINDS = {
+    "String": "string",
+    "Int16": "number",
+    "Int32": "number",
+    "Int64": "number",
+    "Decimal": "number",
+    "Double": "number",
+    "Single": "number",
+    "Boolean": "boolean",
+    "DateTimeOffset": "date",
+}
+# function: (kinds of its arguments, kind of its result)
+_SIGNATURES: dict[str, tuple[tuple[str, ...], str]] = {
+    "contains": (("string", "string"), "boolean"),
+    "startswith": (("string", "string"), "boolean"),
+    "endswith": (("string", "string"), "boolean"),
+    "substringof": (("string", "string"), "boolean"),
+    "indexof": (("string", "string"), "number"),
+    "concat": (("string", "string"), "string"),
+    "length": (("string",), "number"),
+    "tolower": (("string",), "string"),
+    "toupper": (("string",), "string"),
+    "trim": (("string",), "string"),
+    "substring": (("string", "number", "number"), "string"),
+    "year": (("date",), "number"),
+    "month": (("date",), "number"),
+    "day": (("date",), "number"),
+    "hour": (("date",), "number"),
+    "minute": (("date",), "number"),
+    "second": (("date",), "number"),
+    "round": (("number",), "number"),
+    "floor": (("number",), "number"),
+    "ceiling": (("number",), "number"),
+}
+
+
+def _kind(entity_set: EntitySet, node: Node, operands: list[str], option: str) -> str:
+    def refuse(why: str) -> ODataError:
+        return ODataError(400, "InvalidExpression", f"{option}: {why}", option)
+
+    def takes(kind: str, given: str, what: str) -> None:
+        if given not in (kind, "any"):
+            raise refuse(f"{what} takes a {kind}, not a {given}")
+
     match node:
         case Property(path=path):
             if len(path) > 1:
                 raise ODataError(501, "NotImplemented", f"Navigation {'/'.join(path)} is not supported", option)
-            if entity_set.property(path[0]) is None:
+            prop = entity_set.property(path[0])
+            if prop is None:
                 raise ODataError(400, "UnknownProperty", f"{entity_set.name} has no property {path[0]}", option)
-        case Binary(left=left, right=right):
-            _bind(entity_set, left, option)
-            _bind(entity_set, right, option)
-        case Unary(operand=operand):
-            _bind(entity_set, operand, option)
-        case In(left=left):
-            _bind(entity_set, left, option)
-        case Call(args=args):
-            for arg in args:
-                _bind(entity_set, arg, option)
-        case Literal():
-            pass
+            return _PROPERTY_KINDS.get(prop.type, "other")
+        case Literal(type=type_):
+            return _LITERAL_KINDS.get(type_, "other")
+        case Unary(op="not"):
+            takes("boolean", operands[0], "not")
+            return "boolean"
+        case Unary():
+            takes("number", operands[0], "negation (-)")
+            return "number"
+        case Binary(op="and" | "or"):
+            for operand in operands:
+                takes("boolean", operand, node.op)
+            return "boolean"
+        case Binary(op=op) if op in ("add", "sub", "mul", "div", "divby", "mod"):
+            for operand in operands:
+                takes("number", operand, op)
+            return "number"
+        case Binary() | In():
+            return "boolean"
+        case Call(name=name):
+            kinds, result = _SIGNATURES.get(name, ((), "any"))
+            for position, (kind, given) in enumerate(zip(kinds, operands, strict=False)):
+                takes(kind, given, f"{name}() argument {position + 1}")
+            return result
+    return "any"
 
 
 def _select(entity_set: EntitySet, value: str | None) -> tuple[str, ...] | None:

@@ -18,6 +18,7 @@ from lxml import etree
 from sf_edge.odata.csdl import add_entity_type
 from sf_edge.odata.request import ODataError, QueryOptions, bind_options
 from sf_edge.odata.schema import NAMESPACE, EntitySet, Prop
+from sf_edge.odata.writes import NOT_XML
 
 EDMX = "http://schemas.microsoft.com/ado/2007/06/edmx"
 EDM = "http://schemas.microsoft.com/ado/2008/09/edm"
@@ -107,11 +108,16 @@ def json_value(prop: Prop, value: Any) -> Any:
 
 
 def atom_value(prop: Prop, value: Any) -> str:
+    """A value as AtomPub text; characters XML 1.0 cannot carry (written by another writer) become U+FFFD, so a
+    stored value never fails a read."""
     if prop.type == "DateTimeOffset":
-        return _moment(value).strftime("%Y-%m-%dT%H:%M:%S")
+        try:
+            return _moment(value).strftime("%Y-%m-%dT%H:%M:%S")
+        except ValueError:
+            pass  # not a date-time we can read: written out as stored
     if prop.type == "Boolean":
         return "true" if value else "false"
-    return str(value)
+    return NOT_XML.sub("\ufffd", str(value))
 
 
 def from_json_value(prop: Prop, value: Any) -> Any:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -18,6 +19,11 @@ from sf_edge.odata.request import ODataError
 from sf_edge.odata.schema import EntitySet
 
 VERSION = "_v"
+# DynamoDB holds 400 KB an item; what the declared indexes add (their sort and bucket attributes) fits the rest.
+MAX_ITEM_BYTES = 390 * 1024
+# What XML 1.0 cannot carry: control characters other than tab, LF and CR; lone surrogates; U+FFFE and U+FFFF.
+NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+CONTROL = re.compile("[\x00-\x1f\x7f]")
 _INT_RANGES = {"Int16": (-(2**15), 2**15 - 1), "Int32": (-(2**31), 2**31 - 1), "Int64": (-(2**63), 2**63 - 1)}
 
 
@@ -64,6 +70,14 @@ def validate_entity(
         missing = [p.name for p in entity_set.properties if not p.nullable and values.get(p.name) is None]
         if missing:
             raise ODataError(400, "MissingValue", f"Required: {', '.join(missing)}", missing[0])
+    for name in entity_set.key:
+        if values.get(name) == "":
+            raise ODataError(400, "InvalidValue", f"{name} is the key: it cannot be empty", name)
+        if isinstance(values.get(name), str) and CONTROL.search(values[name]):  # keys end up in URLs and headers
+            raise ODataError(400, "InvalidValue", f"{name} is the key: it cannot hold control characters", name)
+    size = sum(len(n) + len(str(v).encode()) for n, v in values.items() if v is not None)
+    if size > MAX_ITEM_BYTES:
+        raise ODataError(400, "EntityTooLarge", f"The entity is {size} bytes; the store holds {MAX_ITEM_BYTES}")
     return values
 
 
@@ -77,6 +91,8 @@ def _convert(edm_type: str, max_length: int | None, name: str, value: Any) -> An
                 raise invalid("expected a string")
             if max_length is not None and len(value) > max_length:
                 raise invalid(f"longer than {max_length} characters")
+            if NOT_XML.search(value):  # AtomPub (2.0) could never write it back; no text needs them
+                raise invalid("control characters (other than tab and line breaks) cannot be stored")
             return value
         case "Boolean":
             if not isinstance(value, bool):
