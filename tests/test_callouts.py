@@ -106,7 +106,11 @@ def test_quote_prices_every_line(api: Any) -> None:
         {"accountId": "ALFKI", "lines": [{"productId": p, "quantity": q} for p, q in lines]},
     )
     assert status == 200, quote
-    assert (quote["customerId"], quote["customerName"], quote["currency"]) == ("ALFKI", "Alfreds Futterkiste", "USD")
+    assert (quote["customerId"], quote["customerName"], quote["currencyCode"]) == (
+        "ALFKI",
+        "Alfreds Futterkiste",
+        "USD",
+    )
     for (product_id, quantity), line in zip(lines, quote["lines"], strict=True):
         subtotal, discount = expected_line(product_id, quantity)
         assert Decimal(str(line["lineSubtotal"])) == subtotal
@@ -284,9 +288,12 @@ def test_address_validation(
         ({"lines": [{"productId": 1, "quantity": 1}]}, [("accountId", "missing")]),
         (
             {"accountId": "ALFKI", "lines": [{"productId": 1, "quantity": "ten"}]},
-            [("lines[0].quantity", "int_parsing")],
+            [("lines[0].quantity", "int_type")],
         ),
-        ({"accountId": "ALFKI", "lines": [{"productId": 1, "quantity": 1}], "pricing": "CHEAP"}, [("pricing", "enum")]),
+        (
+            {"accountId": "ALFKI", "lines": [{"productId": 1, "quantity": 1}], "pricing": "CHEAP"},
+            [("pricing", "literal_error")],
+        ),
         (
             {"accountId": "ALFKI", "lines": [{"productId": 1, "quantity": 0}]},
             [("lines[0].quantity", "greater_than_equal")],
@@ -525,3 +532,64 @@ def test_store_faults_are_503_with_retry_after(api: Any, monkeypatch: pytest.Mon
         assert call(api, "POST", "/api/v1/quotes", quote, headers={"Idempotency-Key": f"fault-{code}"})[0] == 503
     # The store is back: the retry with the same key computes, since the failed attempt was not remembered.
     assert call(api, "POST", "/api/v1/quotes", quote, headers={"Idempotency-Key": f"fault-{code}"})[0] == 200
+
+
+# ---- what a review found (issue 11): External Services and Flow get what they were promised ----------------------
+
+
+def test_null_for_an_unset_optional_property_is_accepted(api: Any) -> None:
+    """External Services sends null for an optional property left unset (it answered 422)."""
+    body = {"accountId": "ALFKI", "lines": [{"productId": 11, "quantity": 50}], "pricing": None}
+    status, _, quote = call(api, "POST", "/api/v1/quotes", body, headers={"Idempotency-Key": "null-pricing"})
+    assert status == 200, quote
+    assert quote["lines"][0]["discountPercent"] > 0  # null means the default: STANDARD, with its quantity break
+    status, _, _ = call(
+        api,
+        "POST",
+        "/api/v1/addresses/validate",
+        {"street": "1 Market St", "city": "SF", "state": None, "postalCode": None, "country": "US"},
+    )
+    assert status == 200
+
+
+@pytest.mark.parametrize("quantity", ["12", True, 12.5])
+def test_numbers_are_numbers(api: Any, quantity: Any) -> None:
+    body = {"accountId": "ALFKI", "lines": [{"productId": 11, "quantity": quantity}]}
+    status, _, error = call(api, "POST", "/api/v1/quotes", body, headers={"Idempotency-Key": f"strict-{quantity!r}"})
+    assert (status, error["fieldErrors"][0]["field"]) == (422, "lines[0].quantity")
+
+
+@pytest.mark.parametrize("content_type", ["text/json", "application/x-json-ish", "text/plain", "application/jsonx"])
+def test_a_body_that_is_not_json_by_its_media_type_is_415(api: Any, content_type: str) -> None:
+    body = {"accountId": "ALFKI", "lines": [{"productId": 11, "quantity": 1}]}
+    status, _, error = call(api, "POST", "/api/v1/quotes", body, headers={"Content-Type": content_type})
+    assert (status, error["code"]) == (415, "UNSUPPORTED_MEDIA_TYPE")
+    status, _, _ = call(
+        api,
+        "POST",
+        "/api/v1/quotes",
+        body,
+        headers={"Content-Type": "application/json; charset=utf-8", "Idempotency-Key": "ct"},
+    )
+    assert status == 200
+
+
+def test_orders_from_won_opportunities_count_in_exposure_and_views(api: Any, seeded: Stack) -> None:
+    """An Order the worker creates from a won Opportunity has no lines yet: its value is the Opportunity's amount
+    (it counted as 0, so credit was approved against unbilled orders)."""
+    from sf_edge.order_system.entities import Order
+    from sf_edge.order_system.key_registry import KeyRegistry
+    from sf_edge.order_system.order_repository import OrderRepository
+
+    before = call(api, "GET", "/api/v1/accounts/TRAIH/credit")[2]
+    repository = OrderRepository(seeded.table("OrdersTable"), KeyRegistry(seeded.table("KeyRegistryTable")))
+    order, created = repository.create_for_opportunity(
+        "0065g00000WoN1aAAB",
+        Order(OrderID=0, CustomerID="TRAIH", OrderDate="2026-11-20T00:00:00Z", SalesforceAmount=Decimal("12000.50")),
+    )
+    assert created
+    after = call(api, "GET", "/api/v1/accounts/TRAIH/credit")[2]
+    assert Decimal(str(after["exposure"])) == Decimal(str(before["exposure"])) + Decimal("12000.50")
+    assert after["openOrders"] == before["openOrders"] + 1
+    status, _, view = call(api, "GET", f"/api/v1/orders/{order.OrderID}")
+    assert (status, view["total"], view["lines"], view["orderDate"]) == (200, 12000.5, [], "2026-11-20T00:00:00Z")

@@ -110,3 +110,171 @@ schema = schemathesis.openapi.from_dict(CHECKED_IN)
 @settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
 def test_fuzzed_requests_get_documented_answers(case: Any, server: LocalStack) -> None:
     case.call_and_validate(base_url=server.url, headers={"x-api-key": CALLOUT_KEY})
+
+
+# Apex reserved keywords (Apex Developer Guide, "Reserved Keywords", API 264): External Services generates Apex
+# classes from the document, so no property, parameter or operation may be named one of them.
+APEX_RESERVED = set(
+    [
+        "abstract",
+        "activate",
+        "and",
+        "any",
+        "array",
+        "as",
+        "asc",
+        "autonomous",
+        "begin",
+        "bigdecimal",
+        "blob",
+        "boolean",
+        "break",
+        "bulk",
+        "by",
+        "byte",
+        "case",
+        "cast",
+        "catch",
+        "char",
+        "class",
+        "collect",
+        "commit",
+        "const",
+        "continue",
+        "currency",
+        "date",
+        "datetime",
+        "decimal",
+        "default",
+        "delete",
+        "desc",
+        "do",
+        "double",
+        "else",
+        "end",
+        "enum",
+        "exception",
+        "exit",
+        "export",
+        "extends",
+        "false",
+        "final",
+        "finally",
+        "float",
+        "for",
+        "from",
+        "global",
+        "goto",
+        "group",
+        "having",
+        "hint",
+        "if",
+        "implements",
+        "import",
+        "in",
+        "inner",
+        "insert",
+        "instanceof",
+        "int",
+        "integer",
+        "interface",
+        "into",
+        "join",
+        "like",
+        "limit",
+        "list",
+        "long",
+        "loop",
+        "map",
+        "merge",
+        "new",
+        "not",
+        "null",
+        "nulls",
+        "number",
+        "object",
+        "of",
+        "on",
+        "or",
+        "outer",
+        "override",
+        "package",
+        "parallel",
+        "pragma",
+        "private",
+        "protected",
+        "public",
+        "retrieve",
+        "return",
+        "rollback",
+        "select",
+        "set",
+        "short",
+        "sobject",
+        "sort",
+        "static",
+        "string",
+        "super",
+        "switch",
+        "synchronized",
+        "system",
+        "testmethod",
+        "then",
+        "this",
+        "throw",
+        "time",
+        "transaction",
+        "trigger",
+        "true",
+        "try",
+        "undelete",
+        "update",
+        "upsert",
+        "using",
+        "virtual",
+        "void",
+        "webservice",
+        "when",
+        "where",
+        "while",
+    ]
+)
+
+
+def _walk(node: Any, path: str = "") -> Any:
+    if isinstance(node, dict):
+        for key, value in node.items():
+            yield path, key, value
+            yield from _walk(value, f"{path}/{key}")
+    elif isinstance(node, list):
+        for index, value in enumerate(node):
+            yield from _walk(value, f"{path}/{index}")
+
+
+def test_no_name_external_services_would_generate_is_an_apex_keyword() -> None:
+    document = json.loads((ROOT / "openapi" / "callouts.json").read_text(encoding="utf-8"))
+    names: list[tuple[str, str]] = []
+    for path, key, value in _walk(document):
+        if key == "properties" and isinstance(value, dict):
+            names += [(path, name) for name in value]
+        if key == "parameters" and isinstance(value, list):
+            names += [(path, p["name"]) for p in value if isinstance(p, dict) and "name" in p]
+        if key == "operationId":
+            names.append((path, value))
+    assert names
+    assert [(p, n) for p, n in names if n.lower() in APEX_RESERVED] == []
+
+
+def test_every_date_carries_its_format() -> None:
+    """Flow types a property by its format: a date without one is Text (orderDate was)."""
+    document = json.loads((ROOT / "openapi" / "callouts.json").read_text(encoding="utf-8"))
+    dated = [
+        (path, name, schema)
+        for path, key, value in _walk(document)
+        if key == "properties" and isinstance(value, dict)
+        for name, schema in value.items()
+        if name.endswith(("Date", "At", "Until"))
+    ]
+    assert {name for _p, name, _s in dated} >= {"orderDate", "requiredDate", "shippedDate", "validUntil", "createdAt"}
+    for path, name, schema in dated:
+        assert schema.get("format") in ("date", "date-time"), (path, name, schema)

@@ -62,6 +62,13 @@ def error_response(status: int, code: str, message: str, field_errors: list[Fiel
     )
 
 
+def is_json(content_type: str) -> bool:
+    """application/json, or a JSON-based type (application/<something>+json), parameters aside."""
+    media = content_type.split(";", 1)[0].strip().lower()
+    kind, _, subtype = media.partition("/")
+    return kind == "application" and (subtype == "json" or subtype.endswith("+json"))
+
+
 def refuse_early(event: dict[str, Any]) -> dict[str, Any] | None:
     """Checks that come before routing and validation: credentials (401), media type (415), JSON syntax (400)."""
     headers = {k.lower(): v for k, v in (event.get("headers") or {}).items()}
@@ -84,7 +91,7 @@ def refuse_early(event: dict[str, Any]) -> dict[str, Any] | None:
         )
     body = event.get("body")
     if body and event.get("httpMethod") in ("POST", "PUT", "PATCH"):
-        if "json" not in headers.get("content-type", "application/json").lower():
+        if not is_json(headers.get("content-type", "application/json")):
             return _early(event, 415, "UNSUPPORTED_MEDIA_TYPE", "Send the body as application/json")
         try:
             json.loads(base64.b64decode(body) if event.get("isBase64Encoded") else body)

@@ -6,9 +6,9 @@ from __future__ import annotations
 from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, StrictInt
 from pydantic.alias_generators import to_camel
 
 # Decimals computed exactly, sent as JSON numbers (Apex Decimal), never as strings.
@@ -30,8 +30,9 @@ class Contract(BaseModel):
 
 
 class QuoteLineRequest(Contract):
-    product_id: int = Field(ge=1, le=2_147_483_647, description="Northwind ProductID", examples=[11])
-    quantity: int = Field(ge=1, le=100_000, description="Units wanted", examples=[12])
+    # Strict: "12" or true is not a quantity (Apex and Flow send JSON numbers).
+    product_id: StrictInt = Field(ge=1, le=2_147_483_647, description="Northwind ProductID", examples=[11])
+    quantity: StrictInt = Field(ge=1, le=100_000, description="Units wanted", examples=[12])
 
 
 class PricingMode(StrEnum):
@@ -42,8 +43,10 @@ class PricingMode(StrEnum):
 class QuoteRequest(Contract):
     account_id: AccountId
     lines: list[QuoteLineRequest] = Field(min_length=1, max_length=200, description="One line per product")
-    pricing: PricingMode = Field(
-        default=PricingMode.STANDARD, description="STANDARD applies quantity-break discounts; LIST quotes list prices"
+    # Inline (not a $ref): an OpenAPI 3.0 reference cannot be marked nullable, and External Services sends null.
+    pricing: Literal["STANDARD", "LIST"] | None = Field(
+        default=None,
+        description="STANDARD (also when absent or null) applies quantity-break discounts; LIST quotes list prices",
     )
 
 
@@ -74,7 +77,7 @@ class Quote(Contract):
     account_id: str
     customer_id: str = Field(description="Northwind CustomerID the quote is for")
     customer_name: str
-    currency: str = Field(description="ISO 4217 currency of every amount", examples=["USD"])
+    currency_code: str = Field(description="ISO 4217 currency of every amount", examples=["USD"])
     lines: list[QuoteLine]
     subtotal: Money
     discount: Money
@@ -99,7 +102,7 @@ class CreditStatus(Contract):
     account_id: str
     customer_id: str
     customer_name: str
-    currency: str
+    currency_code: str = Field(description="ISO 4217 currency of every amount", examples=["USD"])
     credit_limit: Money
     exposure: Money = Field(description="Value of the customer's open (unshipped) orders")
     available: Money = Field(description="creditLimit - exposure (never negative)")
@@ -121,9 +124,9 @@ class OrderLine(Contract):
 class OrderView(Contract):
     order_id: int
     customer_id: str
-    order_date: str | None = None
-    required_date: str | None = None
-    shipped_date: str | None = None
+    order_date: datetime | None = None
+    required_date: datetime | None = None
+    shipped_date: datetime | None = None
     status: str = Field(description="OPEN or SHIPPED", examples=["SHIPPED"])
     ship_name: str | None = None
     ship_city: str | None = None
@@ -131,7 +134,10 @@ class OrderView(Contract):
     freight: Money | None = None
     salesforce_opportunity_id: str | None = None
     lines: list[OrderLine]
-    total: Money = Field(description="Sum of the line totals (freight excluded)")
+    total: Money = Field(
+        description="Sum of the line totals (freight excluded); for an order created from a won Opportunity, "
+        "before its lines exist, the Opportunity's amount"
+    )
 
 
 class Availability(Contract):

@@ -88,6 +88,8 @@ def _schema_30(schema: dict[str, Any]) -> None:
         if len(types) < len(schema["type"]):
             schema["nullable"] = True
         schema["type"] = types[0] if len(types) == 1 else types
+    if schema.get("nullable") and isinstance(schema.get("enum"), list) and None not in schema["enum"]:
+        schema["enum"] = [*schema["enum"], None]  # 3.0.3: a nullable enum lists null among its values
     if isinstance(schema.get("examples"), list):
         examples = schema.pop("examples")
         if examples:

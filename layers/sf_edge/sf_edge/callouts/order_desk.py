@@ -27,7 +27,7 @@ from sf_edge.callouts.contract import (
 )
 from sf_edge.callouts.errors import ApiProblem, FieldError, not_found
 from sf_edge.order_system.customer_repository import CustomerRepository
-from sf_edge.order_system.entities import Customer, Product
+from sf_edge.order_system.entities import Customer, Order, Product
 from sf_edge.order_system.order_repository import OrderRepository
 from sf_edge.order_system.product_repository import ProductRepository
 from sf_edge.salesforce.ids import is_salesforce_id, to_18
@@ -37,6 +37,17 @@ QUANTITY_BREAKS = ((100, Decimal("0.15")), (50, Decimal("0.10")), (10, Decimal("
 QUOTE_VALIDITY = timedelta(days=30)
 REVIEW_THRESHOLD = Decimal("0.8")
 CENT = Decimal("0.01")
+
+
+def _moment(text: str | None) -> datetime | None:
+    """A stored ISO date-time (UTC when it has no offset), or None for none or one that cannot be read."""
+    if not text:
+        return None
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def money(value: Decimal) -> Decimal:
@@ -99,7 +110,7 @@ class OrderDesk:
         lines = []
         for product_id, quantity in quantities.items():
             product = products[product_id]
-            rate = break_discount(quantity) if request.pricing is PricingMode.STANDARD else Decimal(0)
+            rate = break_discount(quantity) if request.pricing != PricingMode.LIST else Decimal(0)
             subtotal = money(product.UnitPrice * quantity)
             discount = money(subtotal * rate)
             status = stock_status(product, quantity)
@@ -127,7 +138,7 @@ class OrderDesk:
             account_id=request.account_id,
             customer_id=customer.CustomerID,
             customer_name=customer.CompanyName,
-            currency=CURRENCY,
+            currency_code=CURRENCY,
             lines=lines,
             subtotal=subtotal,
             discount=discount,
@@ -142,7 +153,7 @@ class OrderDesk:
         today = today or datetime.now(UTC).date()
         customer = self.customer(account_id)
         open_orders = [o for o in self.orders.for_customer(customer.CustomerID) if not o.ShippedDate]
-        exposure = money(sum((line.total for o in open_orders for line in self.orders.lines(o.OrderID)), Decimal(0)))
+        exposure = money(sum((self._value(o) for o in open_orders), Decimal(0)))
         late = [o for o in open_orders if o.RequiredDate and date.fromisoformat(o.RequiredDate[:10]) < today]
         limit = money(customer.CreditLimit or self.default_credit_limit)
         reasons: list[Reason] = []
@@ -169,7 +180,7 @@ class OrderDesk:
             account_id=account_id,
             customer_id=customer.CustomerID,
             customer_name=customer.CompanyName,
-            currency=CURRENCY,
+            currency_code=CURRENCY,
             credit_limit=limit,
             exposure=exposure,
             available=max(Decimal(0), limit - exposure),
@@ -178,6 +189,14 @@ class OrderDesk:
             decision=decision,
             reasons=reasons,
         )
+
+    def _value(self, order: Order) -> Decimal:
+        """What an open order is worth: its lines, or (created from a won Opportunity, before it has lines) the
+        Opportunity's amount."""
+        lines = self.orders.lines(order.OrderID)
+        if not lines and order.SalesforceAmount is not None:
+            return order.SalesforceAmount
+        return sum((line.total for line in lines), Decimal(0))
 
     def order(self, order_id: int) -> OrderView:
         """An Order with its lines and total."""
@@ -200,9 +219,9 @@ class OrderDesk:
         return OrderView(
             order_id=order.OrderID,
             customer_id=order.CustomerID,
-            order_date=order.OrderDate,
-            required_date=order.RequiredDate,
-            shipped_date=order.ShippedDate,
+            order_date=_moment(order.OrderDate),
+            required_date=_moment(order.RequiredDate),
+            shipped_date=_moment(order.ShippedDate),
             status="SHIPPED" if order.ShippedDate else "OPEN",
             ship_name=order.ShipName,
             ship_city=order.ShipCity,
@@ -210,7 +229,9 @@ class OrderDesk:
             freight=order.Freight,
             salesforce_opportunity_id=order.SalesforceOpportunityId,
             lines=lines,
-            total=sum((line.line_total for line in lines), Decimal(0)),
+            total=sum((line.line_total for line in lines), Decimal(0))
+            if lines or order.SalesforceAmount is None
+            else money(order.SalesforceAmount),
         )
 
     def availability(self, product_id: int, quantity: int | None = None) -> Availability:
