@@ -21,6 +21,9 @@ sys.path[:0] = [str(ROOT / "layers" / "sf_edge"), str(ROOT / "functions" / "outb
 
 from bench.workloads import WSDL_DIR, opportunity_message  # noqa: E402
 
+# The handlers run here print a metrics line per invocation: a report, not Lambda's logs, so keep them quiet.
+os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
+
 RESULTS = ROOT / "bench" / "results.md"
 COLD_ROUNDS = int(os.environ.get("BENCH_COLD_ROUNDS", "15"))
 WARM_ROUNDS = int(os.environ.get("BENCH_WARM_ROUNDS", "15"))

@@ -46,6 +46,8 @@ Salesforce integration edge, running locally
       ODATA_AUTH      {os.environ["ODATA_AUTH"]}: {os.environ["ODATA_USERNAME"]} / {os.environ["ODATA_PASSWORD"]}
   ALLOWED_ORG_IDS     {os.environ["ALLOWED_ORG_IDS"]}
   local AWS (moto)    {stack.aws.endpoint}   (MOTO_PORT; e.g. aws --endpoint-url {stack.aws.endpoint} sqs list-queues)
+      AWS CLI         export AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local AWS_DEFAULT_REGION=us-east-1
+                      (any dummy key works against the local AWS; no account is involved)
   queue               {stack.physical("NotificationQueue")}
   dead-letter queue   {stack.physical("NotificationDeadLetterQueue")}
   worker              {"polling" if stack.worker else "off (WORKER=0): messages stay in the queue"}

@@ -22,6 +22,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+# The handlers run here print a metrics line per invocation: a report, not Lambda's logs, so keep them quiet.
+os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT / "layers" / "sf_edge"), str(ROOT), str(ROOT / "tests")]
 
@@ -57,7 +60,6 @@ def main() -> int:
         OUTBOUND_TOKEN=TOKEN,
         ALLOWED_ORG_IDS="00D000000000001",
         POWERTOOLS_LOG_LEVEL="ERROR",
-        POWERTOOLS_METRICS_DISABLED="false",
     )
     from local_runtime.stack import LocalStack
     from salesforce_sender import salesforce_layout  # type: ignore[import-not-found]

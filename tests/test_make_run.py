@@ -6,10 +6,13 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
 import urllib.request
+
+import pytest
 
 from conftest import CALLOUT_KEY, ROOT
 
@@ -47,3 +50,24 @@ def test_local_runtime_serves_and_stops_cleanly_on_ctrl_c() -> None:
     finally:
         process.send_signal(signal.SIGINT)
         assert process.wait(timeout=20) == 0
+
+
+@pytest.mark.parametrize("setting", ["PORT", "MOTO_PORT"])
+def test_a_taken_port_is_one_clear_line_not_a_hang(setting: str) -> None:
+    """macOS's AirPlay receiver holds 5000: `make run` used to wait forever for moto, or print a traceback."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        env = {**os.environ, "PORT": "0", "MOTO_PORT": "0", setting: str(port)}
+        env.pop("AWS_ENDPOINT_URL", None)
+        started = time.monotonic()
+        finished = subprocess.run(
+            [sys.executable, "-m", "local_runtime"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+        )
+    assert finished.returncode == 2
+    assert time.monotonic() - started < 30
+    lines = finished.stderr.strip().splitlines()
+    assert len(lines) == 1, finished.stderr
+    assert f"{setting}={port} is taken" in lines[0]
+    assert "Traceback" not in finished.stderr

@@ -247,3 +247,22 @@ def test_idempotency_store_failure_is_retried_and_applied_once(seeded: Stack, mo
     enqueue(seeded, won())
     assert run_worker_until_empty(worker_source(seeded)) == (1, 1)  # failed once, then applied
     assert len(seeded.table("OrdersTable").scan()["Items"]) == 1
+
+
+def test_a_duplicate_is_logged_as_already_applied_not_as_applied_again(
+    seeded: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import notification_worker
+
+    logged: list[tuple[str, Any]] = []
+    monkeypatch.setattr(
+        notification_worker.logger, "info", lambda message, **fields: logged.append((message, fields.get("result")))
+    )
+    enqueue(seeded, won())
+    run_worker_until_empty(worker_source(seeded))
+    enqueue(seeded, won())  # Salesforce delivers it again
+    run_worker_until_empty(worker_source(seeded))
+    [(first, result), (second, again)] = [(m, r) for m, r in logged if r is not None]
+    assert (first, result["action"]) == ("Notification processed", "order_created")
+    assert (second, again["action"]) == ("Notification already applied; nothing done", "already_applied")
+    assert again["firstResult"]["orderId"] == result["orderId"]

@@ -40,10 +40,19 @@ logger = Logger()
 metrics = Metrics()
 tracer = build_tracer()
 
+ALREADY_APPLIED = "already_applied"
+
+
+def mark_duplicate(response: Any, _record: Any) -> Any:
+    """A notification applied before (Salesforce delivered it again): its stored result, marked as such."""
+    return {"action": ALREADY_APPLIED, "firstResult": response} if isinstance(response, dict) else response
+
+
 idempotency_config = IdempotencyConfig(
     event_key_jmespath="[organization_id, notification_id]",
     raise_on_no_idempotency_key=True,
     expires_after_seconds=IDEMPOTENCY_TTL_SECONDS,
+    response_hook=mark_duplicate,
 )
 persistence = DynamoDBPersistenceLayer(table_name=os.environ.get("IDEMPOTENCY_TABLE", "IdempotencyTable"))
 
@@ -75,7 +84,10 @@ def record_handler(record: SQSRecord) -> HandlerResult:
     except Exception:
         logger.exception("Notification failed; SQS will redeliver it", record_id=message.record_id)
         raise
-    logger.info("Notification processed", record_id=message.record_id, result=result)
+    if result.get("action") == ALREADY_APPLIED:
+        logger.info("Notification already applied; nothing done", record_id=message.record_id, result=result)
+    else:
+        logger.info("Notification processed", record_id=message.record_id, result=result)
     return result
 
 
