@@ -113,3 +113,46 @@ def test_a_deployed_feed_is_read_only_unless_asked_and_writes_need_the_csrf_hand
     environment = RESOURCES["ODataFeedFunction"]["Properties"]["Environment"]["Variables"]
     assert environment["ODATA_CSRF"] == {"Ref": "ODataWritable"}
     assert Template(path=TEMPLATE_PATH).conditions["ODataIsWritable"] is False
+
+
+def _alarms() -> list[dict[str, Any]]:
+    return [r for r in RESOURCES.values() if r["Type"] == "AWS::CloudWatch::Alarm"]
+
+
+def _watched(alarm: dict[str, Any]) -> tuple[str, str, Any]:
+    properties = alarm["Properties"]
+    [dimension, *_] = properties["Dimensions"]
+    return properties["Namespace"], properties["MetricName"], dimension["Value"]
+
+
+def test_every_function_has_error_and_throttle_alarms_every_api_a_5xx_alarm() -> None:
+    watched = [_watched(a) for a in _alarms()]
+    functions = [k for k, v in RESOURCES.items() if v["Type"] == "AWS::Serverless::Function"]
+    for function in functions:
+        for metric in ("Errors", "Throttles"):
+            [alarm] = [a for a in _alarms() if _watched(a) == ("AWS/Lambda", metric, {"Ref": function})]
+            assert alarm.get("Condition") == RESOURCES[function].get("Condition"), function  # exists when it does
+    assert ("AWS/ApiGateway", "5xx", {"Ref": "ODataApi"}) in watched
+    assert ("AWS/ApiGateway", "5XXError", {"Fn::Sub": "${AWS::StackName}-edge"}) in watched
+    assert ("AWS/ApiGateway", "5XXError", {"Fn::Sub": "${AWS::StackName}-callouts"}) in watched
+    for queue in ("NotificationDeadLetterQueue", "ODataIndexerDeadLetterQueue"):
+        queue_name = {"Fn::GetAtt": [queue, "QueueName"]}
+        assert ("AWS/SQS", "ApproximateNumberOfMessagesVisible", queue_name) in watched
+        assert ("AWS/SQS", "ApproximateAgeOfOldestMessage", queue_name) in watched
+
+
+def test_apis_write_access_logs_without_query_strings_and_state_tables_keep_their_history() -> None:
+    for name, resource in RESOURCES.items():
+        if resource["Type"] == "AWS::Serverless::Api":
+            setting = resource["Properties"]["AccessLogSetting"]
+        elif resource["Type"] == "AWS::Serverless::HttpApi":
+            setting = resource["Properties"]["AccessLogSettings"]
+        else:
+            continue
+        assert "DestinationArn" in setting, name
+        logged = json.loads(setting["Format"])
+        assert logged["path"] == "$context.path", name  # the path alone: Outbound Message URLs carry a token
+        assert not any("querystring" in value.lower() for value in logged.values()), name
+    for table in ("IdempotencyTable", "NotificationArchiveTable", "KeyRegistryTable", "OrdersTable"):
+        recovery = RESOURCES[table]["Properties"]["PointInTimeRecoverySpecification"]
+        assert recovery == {"PointInTimeRecoveryEnabled": True}, table
