@@ -43,7 +43,7 @@ tracer = build_tracer()
 ALREADY_APPLIED = "already_applied"
 
 
-def mark_duplicate(response: Any, _record: Any) -> Any:
+def mark_duplicate(response: Any, idempotent_data: Any) -> Any:
     """A notification applied before (Salesforce delivered it again): its stored result, marked as such."""
     return {"action": ALREADY_APPLIED, "firstResult": response} if isinstance(response, dict) else response
 
