@@ -210,3 +210,32 @@ def test_a_filter_too_costly_for_the_table_is_refused_before_reading() -> None:
         FeedRequest("GET", "/Order_Details", "$filter=Quantity eq 12 and UnitPrice gt 10", {}, "https://x/")
     )
     assert small.status == 200
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"UnitPrice": "1e200"}, "UnitPrice"),  # DynamoDB cannot hold it: was a 503 "retry"
+        ({"UnitPrice": "1234567890123456789012345678901234567890"}, "UnitPrice"),
+        ({"ReorderLevel": 99999}, "ReorderLevel"),
+    ],
+)
+def test_numbers_past_what_metadata_declares_are_400(server: LocalStack, body: dict[str, Any], field: str) -> None:
+    status, _, answer = call(server, "PATCH", "/odata/v4/Products(1)", body)
+    assert (status, code(answer), json.loads(answer)["error"]["target"]) == (400, "InvalidValue", field)
+
+
+def test_a_date_time_outside_the_calendar_in_utc_is_400(server: LocalStack) -> None:
+    status, _, answer = call(server, "PATCH", "/odata/v4/Orders(10248)", {"OrderDate": "0001-01-01T00:00:00+14:00"})
+    assert (status, code(answer)) == (400, "InvalidValue")  # was an OverflowError: 500
+
+
+def test_fraction_digits_past_the_scale_are_rounded_away(server: LocalStack) -> None:
+    assert call(server, "PATCH", "/odata/v4/Products(1)", {"UnitPrice": 0.30000000000000004})[0] == 204
+    _status, _, answer = call(server, "GET", "/odata/v4/Products(1)?$select=UnitPrice")
+    assert json.loads(answer)["UnitPrice"] == 0.3
+
+
+def test_an_empty_key_in_a_filter_is_no_match_not_a_store_error(server: LocalStack) -> None:
+    status, _, answer = call(server, "GET", "/odata/v4/Customers?$filter=CustomerID+eq+''")
+    assert (status, json.loads(answer)["value"]) == (200, [])

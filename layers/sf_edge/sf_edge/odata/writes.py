@@ -12,7 +12,7 @@ import hashlib
 import hmac
 import re
 from datetime import UTC, datetime
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 from typing import Any
 
 from sf_edge.odata.request import ODataError
@@ -60,7 +60,7 @@ def validate_entity(
                 raise ODataError(400, "InvalidValue", f"{name} cannot be null", name)
             values[name] = None
             continue
-        values[name] = _convert(prop.type, prop.max_length, name, value)
+        values[name] = _convert(prop.type, prop.max_length, name, value, prop.precision, prop.scale)
     if key:
         for name, value in key.items():
             if name in values and values[name] != value:
@@ -81,7 +81,28 @@ def validate_entity(
     return values
 
 
-def _convert(edm_type: str, max_length: int | None, name: str, value: Any) -> Any:
+class _Range:
+    """DynamoDB's numbers: 38 significant digits, magnitudes from 1E-130 to below 1E+126."""
+
+    @staticmethod
+    def contains(number: Decimal) -> bool:
+        if number == 0:
+            return True
+        digits = len(number.normalize().as_tuple().digits)
+        return digits <= 38 and Decimal("1E-130") <= abs(number) < Decimal("1E+126")
+
+
+DYNAMODB_NUMBERS = _Range()
+
+
+def _convert(
+    edm_type: str,
+    max_length: int | None,
+    name: str,
+    value: Any,
+    precision: int | None = None,
+    scale: int | None = None,
+) -> Any:
     def invalid(why: str) -> ODataError:
         return ODataError(400, "InvalidValue", f"{name}: {why}", name)
 
@@ -114,6 +135,13 @@ def _convert(edm_type: str, max_length: int | None, name: str, value: Any) -> An
                 raise invalid("expected a number") from None
             if not number.is_finite():
                 raise invalid("expected a finite number")
+            if precision is not None and scale is not None:  # Edm.Decimal(precision, scale): what $metadata promises
+                if abs(number) >= Decimal(10) ** (precision - scale):
+                    raise invalid(f"more integer digits than Decimal({precision},{scale}) holds")
+                # Fraction digits past the scale (float noise such as 0.30000000000000004) are rounded away.
+                number = number.quantize(Decimal(1).scaleb(-scale), rounding=ROUND_HALF_EVEN).normalize()
+            elif not DYNAMODB_NUMBERS.contains(number):
+                raise invalid("out of the range a number can be stored in")
             return number
         case "DateTimeOffset":
             try:
@@ -122,7 +150,10 @@ def _convert(edm_type: str, max_length: int | None, name: str, value: Any) -> An
                 raise invalid("expected an ISO 8601 date-time with offset") from None
             if moment.tzinfo is None:
                 raise invalid("the date-time needs an offset (Z or +hh:mm)")
-            return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+            try:
+                return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+            except OverflowError:  # 0001-01-01T00:00+14:00 is before year 1 in UTC
+                raise invalid("the date-time falls outside the years 1 to 9999 in UTC") from None
     raise invalid(f"{edm_type} values cannot be written")
 
 
