@@ -252,13 +252,17 @@ def callout_warm_latency() -> list[tuple[str, float, float, str]]:
         "requestContext": {"requestId": "b"},
     }
     context = LocalContext("CalloutTokenFunction")
+    # Disabled Powertools metrics are never cleared by a flush, and the 100th value of one metric prints the
+    # set anyway: clear them between calls (untimed), as a flush does in Lambda.
     for _ in range(50):
         assert callout_api.lambda_handler(event, context)["statusCode"] == 200
+        callout_api.metrics.clear_metrics()
     walls = []
     for _ in range(400):
         started = time.perf_counter()
         callout_api.lambda_handler(event, context)
         walls.append(time.perf_counter() - started)
+        callout_api.metrics.clear_metrics()
     walls.sort()
     p50, p95 = walls[len(walls) // 2], walls[int(len(walls) * 0.95)]
     return [

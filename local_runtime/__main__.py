@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import importlib
 import logging
 import os
@@ -24,16 +23,23 @@ def main() -> int:
         worker=os.environ.get("WORKER", "1") != "0",
         retry_delay=int(os.environ.get("WORKER_RETRY_SECONDS", "2")),
     )
+    # SIGTERM (a supervisor, the bench) stops the stack as Ctrl-C does, during start-up too, so moto's
+    # server never outlives us.
+    signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGINT, _interrupt)
     try:
         stack.start()
     except PortInUse as taken:
         print(taken, file=sys.stderr)
         return 2
-    assert stack.aws is not None
-    token = os.environ["OUTBOUND_TOKEN"]
-    listeners = importlib.import_module(stack.functions["OutboundListenerFunction"].spec.module).registry.names()
-    print(
-        f"""
+    except KeyboardInterrupt:
+        return 130
+    try:
+        assert stack.aws is not None
+        token = os.environ["OUTBOUND_TOKEN"]
+        listeners = importlib.import_module(stack.functions["OutboundListenerFunction"].spec.module).registry.names()
+        print(
+            f"""
 Salesforce integration edge, running locally
   API                 {stack.url}
   Outbound Messages   {stack.url}/outbound/<listener>?token={token}
@@ -56,15 +62,23 @@ Try:  curl -s -H 'Content-Type: text/xml' --data-binary @events/samples/opportun
         '{stack.url}/outbound/opportunity?token={token}'
 Ctrl-C stops.
 """,
-        flush=True,
-    )
-    stopped = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stopped.set())
-    with contextlib.suppress(KeyboardInterrupt):
-        stopped.wait()
-    print("Stopping...", file=sys.stderr)
-    stack.stop()
+            flush=True,
+        )
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        print("Stopping...", file=sys.stderr)
+        stack.stop()
     return 0
+
+
+def _interrupt(*_: object) -> None:
+    """The first SIGINT/SIGTERM stops the stack; later ones (a supervisor repeating itself) must not cut the
+    clean-up short, so they are ignored from here on (every join in `stop` has a timeout)."""
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    raise KeyboardInterrupt
 
 
 if __name__ == "__main__":

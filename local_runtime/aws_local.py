@@ -40,10 +40,17 @@ def free_port() -> int:
 
 def check_free(port: int, setting: str) -> None:
     """Fail fast, in one line, when the port is taken."""
-    with socket.socket() as probe:
+    # SO_REUSEADDR as the servers set it: connections of a run just stopped (TIME_WAIT) do not hold the port.
+    # The connect probe finds a listener the bind would coexist with (macOS lets a wildcard one share).
+    with socket.socket() as probe, socket.socket() as knock:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        knock.settimeout(0.5)
         try:
             probe.bind(("127.0.0.1", port))
+            listening = knock.connect_ex(("127.0.0.1", port)) == 0
         except OSError:
+            listening = True
+        if listening:
             raise PortInUse(
                 f"{setting}={port} is taken by another program (on macOS the AirPlay receiver holds 5000): "
                 f"choose another, e.g. {setting}={free_port()}, or {setting}=0 for any free port"

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from local_runtime.background_poller import BackgroundPoller
 from local_runtime.lambda_host import LocalFunction
 
 log = logging.getLogger("local_runtime.worker")
@@ -43,8 +43,7 @@ class SqsEventSource:
         self.batch_size = batch_size
         self.retry_delay = retry_delay
         self.sqs = sqs_client()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._poller = BackgroundPoller(f"sqs-{function.spec.logical_id}", lambda: self.poll_once(wait_seconds=1))
 
     def poll_once(self, wait_seconds: int = 0) -> PollResult:
         """Receive one batch and hand it to the function."""
@@ -80,23 +79,12 @@ class SqsEventSource:
         return PollResult(len(messages), len(done), len(messages) - len(done))
 
     def start(self) -> None:
-        """Poll in a background thread until stop()."""
-        self._thread = threading.Thread(target=self._run, name=f"sqs-{self.function.spec.logical_id}", daemon=True)
-        self._thread.start()
+        """Poll in a background thread until stop(); each round long-polls for a second."""
+        self._poller.start()
 
     def stop(self) -> None:
         """Stop polling (after the current long poll returns)."""
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                self.poll_once(wait_seconds=1)
-            except Exception:
-                log.exception("polling %s failed", self.queue_url)
-                self._stop.wait(1)
+        self._poller.stop()
 
     def _record(self, message: Mapping[str, Any]) -> dict[str, Any]:
         attributes = {

@@ -69,11 +69,18 @@ class LocalStack:
         if self.aws is None:
             self.aws = LocalAws(self.moto_port)
             self.aws.start()
+        try:
+            self._start_on_aws(self.aws)
+        except BaseException:
+            self.stop()  # a half-started stack must not leave moto's server behind
+            raise
+
+    def _start_on_aws(self, aws: LocalAws) -> None:
         from sf_edge.aws import clients
 
         clients.reset()
         self.template = Template({"AllowedOrgIds": os.environ["ALLOWED_ORG_IDS"], **LOCAL_PARAMETERS})
-        self.aws.provision(self.template)
+        aws.provision(self.template)
         self.seeded = self._seed() if self.seed else {}
         self.functions = load_functions(self.template.functions())
         for spec in self.template.functions():
@@ -104,7 +111,7 @@ class LocalStack:
                 source.start()
         if self.indexer:
             for stream in self.streams:
-                stream.start_polling()
+                stream.start()
 
     def drain_streams(self) -> int:
         """Deliver every stream record written so far (tests; the pollers do it in the background)."""

@@ -10,10 +10,10 @@ in bulk and the stream carries what is written after.
 from __future__ import annotations
 
 import logging
-import threading
 from dataclasses import dataclass, field
 from typing import Any
 
+from local_runtime.background_poller import BackgroundPoller
 from local_runtime.lambda_host import LocalFunction
 
 log = logging.getLogger("local_runtime.streams")
@@ -34,11 +34,10 @@ class StreamEventSource:
     function: LocalFunction
     stream_arn: str
     batch_size: int = 100
-    start: str = "LATEST"
+    starting_position: str = "LATEST"
     max_retries: int = 5
     _shards: dict[str, _Shard] = field(default_factory=dict)
-    _stop: threading.Event = field(default_factory=threading.Event)
-    _thread: threading.Thread | None = None
+    _poller: BackgroundPoller | None = None
 
     def __post_init__(self) -> None:
         import boto3
@@ -46,7 +45,7 @@ class StreamEventSource:
         from local_runtime.aws_local import LOCAL_CREDENTIALS
 
         self.streams = boto3.client("dynamodbstreams", region_name=LOCAL_CREDENTIALS["AWS_REGION"])
-        self._discover(self.start)
+        self._discover(self.starting_position)
 
     def _discover(self, start: str) -> None:
         description = self.streams.describe_stream(StreamArn=self.stream_arn)["StreamDescription"]
@@ -128,21 +127,12 @@ class StreamEventSource:
                 return total
         return total
 
-    def start_polling(self) -> None:
+    def start(self) -> None:
         """Poll in a background thread until stop()."""
-        self._thread = threading.Thread(target=self._run, name=f"stream-{self.stream_arn[-24:]}", daemon=True)
-        self._thread.start()
+        self._poller = BackgroundPoller(f"stream-{self.stream_arn[-24:]}", self.poll_once, idle_seconds=0.2)
+        self._poller.start()
 
     def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                if not self.poll_once():
-                    self._stop.wait(0.2)
-            except Exception:
-                log.exception("polling %s failed", self.stream_arn)
-                self._stop.wait(1)
+        """Stop polling (after the current round)."""
+        if self._poller is not None:
+            self._poller.stop()

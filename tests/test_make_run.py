@@ -17,8 +17,9 @@ import pytest
 from conftest import CALLOUT_KEY, ROOT
 
 
-def test_local_runtime_serves_and_stops_cleanly_on_ctrl_c() -> None:
-    env = {**os.environ, "PORT": "0", "MOTO_PORT": "0", "OUTBOUND_TOKEN": "run-token", "PYTHONUNBUFFERED": "1"}
+def _start(port: str = "0", moto_port: str = "0") -> tuple[subprocess.Popen[str], str, str]:
+    """`python -m local_runtime` as `make run` starts it; returns the process, the API URL and moto's URL."""
+    env = {**os.environ, "PORT": port, "MOTO_PORT": moto_port, "OUTBOUND_TOKEN": "run-token", "PYTHONUNBUFFERED": "1"}
     env.pop("AWS_ENDPOINT_URL", None)
     process = subprocess.Popen(
         [sys.executable, "-m", "local_runtime"],
@@ -28,15 +29,34 @@ def test_local_runtime_serves_and_stops_cleanly_on_ctrl_c() -> None:
         stderr=subprocess.DEVNULL,
         text=True,
     )
+    urls: dict[str, str] = {}
+    deadline = time.monotonic() + 90
+    assert process.stdout is not None
+    while len(urls) < 2 and time.monotonic() < deadline:
+        line = process.stdout.readline()
+        if not line and process.poll() is not None:
+            break
+        found = re.match(r"\s+(API|local AWS \(moto\))\s+(http://\S+)", line)
+        if found:
+            urls[found.group(1)] = found.group(2)
+    if len(urls) < 2:
+        process.kill()
+        pytest.fail("the local runtime never printed its URLs")
+    return process, urls["API"], urls["local AWS (moto)"]
+
+
+def _accepts(url: str) -> bool:
+    host, port = url.removeprefix("http://").split(":")
+    with socket.socket() as knock:
+        knock.settimeout(1)
+        return knock.connect_ex((host, int(port))) == 0
+
+
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_local_runtime_serves_and_stops_cleanly(stop: signal.Signals) -> None:
+    """Ctrl-C and a supervisor's SIGTERM both stop moto's server too, and a new run can take the same ports."""
+    process, url, moto = _start()
     try:
-        url = None
-        deadline = time.monotonic() + 90
-        assert process.stdout is not None
-        while url is None and time.monotonic() < deadline:
-            line = process.stdout.readline()
-            found = re.match(r"\s+API\s+(http://\S+)", line)
-            url = found.group(1) if found else None
-        assert url, "the local runtime never printed its URL"
         body = (ROOT / "events" / "samples" / "account_alfki.xml").read_bytes()
         request = urllib.request.Request(
             f"{url}/outbound/account?token=run-token", data=body, headers={"Content-Type": "text/xml; charset=utf-8"}
@@ -48,8 +68,15 @@ def test_local_runtime_serves_and_stops_cleanly_on_ctrl_c() -> None:
         with urllib.request.urlopen(callout, timeout=20) as response:
             assert json.loads(response.read())["customerId"] == "VINET"  # seeded from Northwind, served by callout_api
     finally:
-        process.send_signal(signal.SIGINT)
-        assert process.wait(timeout=20) == 0
+        process.send_signal(stop)
+        process.send_signal(stop)  # a supervisor that repeats itself must not cut the clean-up short
+        assert process.wait(timeout=30) == 0
+    assert not _accepts(moto), "moto's server outlived the local runtime"
+    # The connections just closed sit in TIME_WAIT on both ports; they must not make the ports look taken.
+    again, again_url, again_moto = _start(url.rsplit(":", 1)[1], moto.rsplit(":", 1)[1])
+    again.send_signal(signal.SIGTERM)
+    assert again.wait(timeout=30) == 0
+    assert (again_url, again_moto) == (url, moto)
 
 
 @pytest.mark.parametrize("setting", ["PORT", "MOTO_PORT"])
