@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 import pytest
@@ -90,8 +90,8 @@ def expected_line(product_id: int, quantity: int) -> tuple[Decimal, Decimal]:
         if quantity >= 10
         else Decimal(0)
     )
-    subtotal = (price * quantity).quantize(Decimal("0.01"))
-    return subtotal, (subtotal * rate).quantize(Decimal("0.01"))
+    subtotal = (price * quantity).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+    return subtotal, (subtotal * rate).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
 
 
 # ---- operations with valid input -------------------------------------------------------------------------------
@@ -186,19 +186,65 @@ def test_credit_from_open_orders(api: Any) -> None:
     assert "LATE_OPEN_ORDERS" in [r["code"] for r in credit["reasons"]]
 
 
-def test_credit_declines_over_the_limit(api: Any, seeded: Stack) -> None:
-    seeded.table("CustomersTable").update_item(
-        Key={"CustomerID": "RICAR"},
-        UpdateExpression="SET CreditLimit = :l",
-        ExpressionAttributeValues={":l": Decimal(1)},
+def test_a_half_cent_discount_rounds_up_as_an_invoice_does(api: Any) -> None:
+    """Louisiana Fiery Hot Pepper Sauce at 21.05 × 10 is 210.50; its 5 % break is 10.525: 10.53 off, 199.97 due."""
+    status, _, quote = call(
+        api, "POST", "/api/v1/quotes", {"accountId": "ALFKI", "lines": [{"productId": 65, "quantity": 10}]}
     )
+    assert status == 200, quote
+    line = quote["lines"][0]
+    assert (Decimal(str(line["lineSubtotal"])), Decimal(str(line["lineDiscount"]))) == (
+        Decimal("210.50"),
+        Decimal("10.53"),
+    )
+    assert Decimal(str(quote["total"])) == Decimal("199.97")
+
+
+def _open_exposure(customer: str) -> Decimal:
+    open_orders = {o["OrderID"] for o in ORDERS if not o["ShippedDate"] and o["CustomerID"] == customer}
+    return sum(
+        (
+            Decimal(str(d["UnitPrice"])) * d["Quantity"] * (1 - Decimal(str(d["Discount"])))
+            for d in DETAILS
+            if d["OrderID"] in open_orders
+        ),
+        Decimal(0),
+    ).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+
+
+def _set_limit(stack: Stack, customer: str, limit: Decimal) -> None:
+    stack.table("CustomersTable").update_item(
+        Key={"CustomerID": customer},
+        UpdateExpression="SET CreditLimit = :l",
+        ExpressionAttributeValues={":l": limit},
+    )
+
+
+def test_credit_declines_over_the_limit(api: Any, seeded: Stack) -> None:
+    exposure = _open_exposure("RICAR")
+    assert exposure > 1, "the fixture needs open orders for RICAR"
+    _set_limit(seeded, "RICAR", Decimal(1))
     status, _, credit = call(api, "GET", "/api/v1/accounts/RICAR/credit")
     assert status == 200
-    if credit["exposure"] > 1:
-        assert credit["decision"] == "DECLINE"
-        assert credit["reasons"][0]["code"] == "EXPOSURE_OVER_LIMIT"
-    else:
-        assert credit["decision"] in ("APPROVE", "REVIEW")
+    assert (Decimal(str(credit["exposure"])), credit["decision"], Decimal(str(credit["available"]))) == (
+        exposure,
+        "DECLINE",
+        Decimal(0),
+    )
+    assert credit["reasons"][0]["code"] == "EXPOSURE_OVER_LIMIT"
+
+
+def test_exposure_exactly_at_the_limit_is_not_declined(api: Any, seeded: Stack) -> None:
+    """A limit is what a customer may owe: owing exactly that much is review (over 80 %), not decline."""
+    exposure = _open_exposure("RICAR")
+    _set_limit(seeded, "RICAR", exposure)
+    status, _, credit = call(api, "GET", "/api/v1/accounts/RICAR/credit")
+    assert status == 200
+    assert (credit["decision"], Decimal(str(credit["available"]))) == ("REVIEW", Decimal(0))
+    assert "EXPOSURE_OVER_LIMIT" not in [r["code"] for r in credit["reasons"]]
+    assert "EXPOSURE_NEAR_LIMIT" in [r["code"] for r in credit["reasons"]]
+    _set_limit(seeded, "RICAR", exposure - Decimal("0.01"))
+    assert call(api, "GET", "/api/v1/accounts/RICAR/credit")[2]["decision"] == "DECLINE"
 
 
 def test_order_with_lines(api: Any) -> None:
@@ -400,11 +446,15 @@ def test_unknown_route_is_404(api: Any) -> None:
 # ---- auth ------------------------------------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("path", ["/api/v1/orders/10248", "/api/v1/openapi.json"])
 @pytest.mark.parametrize(("key", "code"), [(None, "MISSING_API_KEY"), ("guess", "INVALID_API_KEY")])
-def test_api_key_refused(api: Any, key: str | None, code: str) -> None:
-    status, headers, error = call(api, "GET", "/api/v1/orders/10248", headers={"x-api-key": key})  # type: ignore[dict-item]
+def test_api_key_refused(api: Any, key: str | None, code: str, path: str) -> None:
+    """The OpenAPI document too: External Services imports it through the same Named Credential."""
+    status, headers, error = call(api, "GET", path, headers={"x-api-key": key})  # type: ignore[dict-item]
     assert (status, error["code"]) == (401, code)
     assert headers["WWW-Authenticate"] == "ApiKey"
+    status, _, served = call(api, "GET", path)
+    assert status == 200 and served
 
 
 @pytest.fixture

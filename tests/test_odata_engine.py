@@ -214,6 +214,34 @@ def test_no_next_link_on_a_short_last_page() -> None:
     assert "@odata.nextLink" in run("$top=11", page_size=10)
 
 
+@pytest.mark.parametrize(
+    ("query", "taken"),
+    [
+        ("$top=7", slice(0, 7)),
+        ("$skip=5&$top=3", slice(5, 8)),
+        ("$top=250&$skip=100", slice(100, 350)),
+        ("$skip=820", slice(820, None)),
+    ],
+)
+@pytest.mark.parametrize("page_size", [2000, 97])
+def test_top_and_skip_without_orderby_take_that_slice_of_the_default_order(
+    query: str, taken: slice, page_size: int
+) -> None:
+    """A related list or a lookup sends `$top` with no `$orderby`: exactly `$top` rows after `$skip`, in the order
+    the unsorted feed gives, whatever the page size, and no link once `$top` is served."""
+    everything = [r["OrderID"] for r in run("$select=OrderID", page_size=100_000)["value"]]
+    assert len(everything) == len(ROWS)
+    seen: list[int] = []
+    body = run(query + "&$select=OrderID", page_size=page_size)
+    while True:
+        seen += [r["OrderID"] for r in body["value"]]
+        link = body.get("@odata.nextLink")
+        if link is None:
+            break
+        body = run(urlsplit(link).query, page_size=page_size)
+    assert seen == everything[taken]
+
+
 # ---- paths and keys --------------------------------------------------------------------------------------------
 
 

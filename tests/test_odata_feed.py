@@ -218,7 +218,16 @@ def test_errors_are_odata_error_json(server: LocalStack, path: str, status: int,
     assert headers["OData-Version"] == "4.0"
 
 
-@pytest.mark.parametrize("auth", [None, "Basic " + base64.b64encode(b"salesforce:guess").decode(), "Bearer x"])
+@pytest.mark.parametrize(
+    "auth",
+    [
+        None,
+        "Basic " + base64.b64encode(b"salesforce:guess").decode(),
+        "Basic " + base64.b64encode(b"intruder:local-dev-password").decode(),  # the password alone is not enough
+        "Bearer x",
+    ],
+    ids=["none", "wrong-password", "wrong-user", "bearer"],
+)
 def test_credentials_are_required(server: LocalStack, auth: str | None) -> None:
     status, headers, body = get(server, "/Orders(10248)", auth=auth)
     assert (status, body["error"]["code"]) == (401, "Unauthorized")

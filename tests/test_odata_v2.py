@@ -177,6 +177,27 @@ def test_writes_including_merge_tunnelled_through_post(server: LocalStack) -> No
     assert call(server, "GET", "/odata/v2/Shippers(99)")[0] == 404
 
 
+@pytest.mark.parametrize(
+    ("method", "tunnel"), [("MERGE", None), ("PATCH", None), ("POST", "MERGE"), ("POST", "PATCH"), ("PUT", None)]
+)
+def test_a_stale_etag_is_refused_by_every_2_0_update(server: LocalStack, method: str, tunnel: str | None) -> None:
+    """Salesforce Connect sends the ETag it read; an update of a row changed since then is 412 and changes nothing."""
+    key = 97 if tunnel is None else 96
+    status, headers, _ = call(server, "POST", "/odata/v2/Shippers", body={"ShipperID": key, "CompanyName": "Old"})
+    assert status == 201
+    stale = headers["ETag"]
+    fresh = call(server, "MERGE", f"/odata/v2/Shippers({key})", body={"Phone": "1"}, headers={"If-Match": stale})
+    assert fresh[0] == 204
+    sent = {"If-Match": stale, **({"X-HTTP-Method": tunnel} if tunnel else {})}
+    try:
+        refused = call(server, method, f"/odata/v2/Shippers({key})", body={"CompanyName": "Lost"}, headers=sent)
+        assert refused[0] == 412, refused
+        [row] = v2(server, f"$filter=ShipperID+eq+{key}", "Shippers")["results"]
+        assert (row["CompanyName"], row["Phone"]) == ("Old", "1")
+    finally:
+        call(server, "DELETE", f"/odata/v2/Shippers({key})")
+
+
 def test_order_dates_written_as_2_0_dates(server: LocalStack) -> None:
     order = {"OrderID": 99123, "CustomerID": "ALFKI", "OrderDate": "/Date(836438400000)/"}
     assert call(server, "POST", "/odata/v2/Orders", body=order)[0] == 201

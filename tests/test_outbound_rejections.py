@@ -235,6 +235,23 @@ def test_dtds_and_entities_are_refused(stack: Stack, wsdls: Path, body: bytes) -
     assert "root:" not in text  # nothing of /etc/passwd leaks into the fault
 
 
+@pytest.mark.parametrize("body", [XXE_FILE, BILLION_LAUGHS, EXTERNAL_DTD], ids=["xxe", "billion-laughs", "external"])
+def test_the_byte_scan_refuses_a_dtd_before_any_parser_sees_it(body: bytes, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The first of two layers, on its own: with the parser replaced by one that would accept anything, a DTD in
+    the bytes is still refused (the UTF-16 test below shows zeep's layer on its own)."""
+    import zeep.loader
+
+    from sf_edge.outbound.soap import Rejection, parse_envelope
+
+    def parser_reached(*_args: object, **_kwargs: object) -> None:
+        raise AssertionError("the parser saw a DTD")
+
+    monkeypatch.setattr(zeep.loader, "parse_xml", parser_reached)
+    with pytest.raises(Rejection) as refused:
+        parse_envelope(body)
+    assert refused.value.reason == "dtd_forbidden"
+
+
 def test_utf16_xxe_is_refused_by_the_parser_itself(stack: Stack, wsdls: Path) -> None:
     # Bytes scanning cannot see UTF-16 markup: zeep's hardened loader must refuse the DTD on its own.
     body = (

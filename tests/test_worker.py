@@ -207,7 +207,27 @@ def test_batch_item_failures_name_only_the_failed_record(seeded: Stack) -> None:
     response = source.function.invoke(event)
     bad = next(m["MessageId"] for m in got if m["Body"] == "{}")
     assert response == {"batchItemFailures": [{"itemIdentifier": bad}]}
-    assert notification_worker.registry is not None
+    [order] = seeded.table("OrdersTable").scan()["Items"]  # the good record was applied, once
+    assert (order["CustomerID"], order["SalesforceOpportunityId"]) == (ALFKI_ACCOUNT["Id"], to_18("0065g00000Won01"))
+    assert len(seeded.table("IdempotencyTable").scan()["Items"]) == 1
+
+
+def test_on_a_fifo_queue_nothing_after_a_failure_is_applied_out_of_order(seeded: Stack) -> None:
+    """A FIFO queue promises order within a message group: once a record fails, the records after it are handed
+    back unprocessed (to be redelivered after it), never applied ahead of it."""
+    enqueue(seeded, "{}", won("04l000000000001AAA", "0065g00000Won01AAA"))
+    got = sqs_client().receive_message(QueueUrl=seeded.queue_url, MaxNumberOfMessages=10)["Messages"]
+    got.sort(key=lambda m: m["Body"] != "{}")  # the poison first, as the group delivered it
+    source = worker_source(seeded)
+    records = [
+        {**source._record(m), "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:notifications.fifo"}
+        for m in got
+    ]
+    for record in records:
+        record["attributes"] |= {"MessageGroupId": "0015g00000AlFkIAAV", "MessageDeduplicationId": record["messageId"]}
+    response = source.function.invoke({"Records": records})
+    assert response == {"batchItemFailures": [{"itemIdentifier": m["MessageId"]} for m in got]}
+    assert seeded.table("OrdersTable").scan()["Items"] == []
 
 
 def test_transient_handler_failure_is_retried_and_applied_once(seeded: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
