@@ -15,7 +15,9 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-SHARED = ROOT.parent / "shared" / "fixtures"
+# ../shared beside the clone; `make mutate` runs the suite from a copy one level further down (mutants/).
+SHARED_ROOT = next((p / "shared" for p in ROOT.parents if (p / "shared" / "fixtures").is_dir()), ROOT.parent / "shared")
+SHARED = SHARED_ROOT / "fixtures"
 OUTBOUND_FIXTURES = SHARED / "outbound"
 LISTENER_WSDLS = ROOT / "functions" / "outbound_listener" / "wsdl"
 

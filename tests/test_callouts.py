@@ -187,7 +187,7 @@ def test_credit_from_open_orders(api: Any) -> None:
 
 
 def test_a_half_cent_discount_rounds_up_as_an_invoice_does(api: Any) -> None:
-    """Louisiana Fiery Hot Pepper Sauce at 21.05 × 10 is 210.50; its 5 % break is 10.525: 10.53 off, 199.97 due."""
+    """Louisiana Fiery Hot Pepper Sauce at 21.05 x 10 is 210.50; its 5 % break is 10.525: 10.53 off, 199.97 due."""
     status, _, quote = call(
         api, "POST", "/api/v1/quotes", {"accountId": "ALFKI", "lines": [{"productId": 65, "quantity": 10}]}
     )
@@ -454,7 +454,8 @@ def test_api_key_refused(api: Any, key: str | None, code: str, path: str) -> Non
     assert (status, error["code"]) == (401, code)
     assert headers["WWW-Authenticate"] == "ApiKey"
     status, _, served = call(api, "GET", path)
-    assert status == 200 and served
+    assert status == 200
+    assert served
 
 
 @pytest.fixture

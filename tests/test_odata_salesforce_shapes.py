@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from conftest import ROOT
+from conftest import ROOT, SHARED_ROOT
 from odata_memory import MemoryTable
 from sf_edge.odata.engine import ReadStats, sort_rows
 from sf_edge.odata.expressions import evaluate
@@ -24,7 +24,7 @@ from sf_edge.odata.request import bind_options, parse_path, parse_query_string
 from sf_edge.odata.schema import BY_NAME
 from sf_edge.odata.search import matches
 
-ANCHOR = ROOT.parent / "shared" / "anchors" / "cap-odata" / "bench_odata.py"
+ANCHOR = SHARED_ROOT / "anchors" / "cap-odata" / "bench_odata.py"
 ROOT_URL = "https://edge.example.com/odata/v4/"
 SETS = ("Customers", "Orders", "Order_Details", "Products", "Suppliers")
 # Reads whose cost is a page (or one item) whatever the table holds.

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -58,13 +57,13 @@ class StingyDynamoDB:
 
 
 @pytest.fixture(scope="module")
-def tables(local_aws: LocalAws) -> Iterator[Stack]:
+def tables(local_aws: LocalAws) -> Stack:
     from local_runtime.stack import seed_order_system
 
     stack = Stack(local_aws)
     stack.provision()
     seed_order_system(stack.template)
-    yield stack
+    return stack
 
 
 def feed(stack: Stack, client: Any) -> Feed:

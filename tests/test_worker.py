@@ -198,7 +198,6 @@ def test_poison_record_is_reported_alone_retried_then_dead_lettered(seeded: Stac
 
 
 def test_batch_item_failures_name_only_the_failed_record(seeded: Stack) -> None:
-    import notification_worker
 
     enqueue(seeded, won("04l000000000001AAA", "0065g00000Won01AAA"), "{}")
     got = sqs_client().receive_message(QueueUrl=seeded.queue_url, MaxNumberOfMessages=10)["Messages"]
@@ -220,8 +219,7 @@ def test_on_a_fifo_queue_nothing_after_a_failure_is_applied_out_of_order(seeded:
     got.sort(key=lambda m: m["Body"] != "{}")  # the poison first, as the group delivered it
     source = worker_source(seeded)
     records = [
-        {**source._record(m), "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:notifications.fifo"}
-        for m in got
+        {**source._record(m), "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:notifications.fifo"} for m in got
     ]
     for record in records:
         record["attributes"] |= {"MessageGroupId": "0015g00000AlFkIAAV", "MessageDeduplicationId": record["messageId"]}

@@ -1,0 +1,302 @@
+"""`make mutate`: mutation testing of the modules that carry the guarantees, with cosmic-ray; a report, like
+`make bench`, not part of `make test`.
+
+Each module is mutated one change at a time (a comparison flipped, `and` for `or`, a `not` added, a number moved
+by one, a loop run zero times, a caught exception replaced, ...) and the tests that cover it are run against each
+mutant: a mutant the tests still pass is a behaviour nothing checks. The run happens in scratch copies of the
+working tree under `.mutation/` (an interrupted run never leaves a mutant in the sources), two modules at a time,
+and writes the score per module and every survivor to `mutation/results.md`.
+
+    make mutate                        every module below
+    make mutate MODULES=soap,auth      only these (by short name)
+    MUTATE_LIMIT=50 make mutate        at most 50 mutants per module, spread evenly (a quick look)
+
+Mark a line `# pragma: no mutate` only with a reason beside it (e.g. a cache size no behaviour depends on).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+SCRATCH = ROOT / ".mutation"
+RESULTS = ROOT / "mutation" / "results.md"
+LAYER = "layers/sf_edge/sf_edge"
+
+
+@dataclass(frozen=True)
+class Target:
+    """A module that carries a guarantee, and the tests that should notice when it breaks (fast ones first)."""
+
+    name: str
+    path: str
+    tests: tuple[str, ...]
+    guarantee: str
+
+
+TARGETS = (
+    Target(
+        "sender_verification",
+        f"{LAYER}/outbound/sender_verification.py",
+        ("tests/test_outbound_rejections.py", "tests/test_listener_handler.py"),
+        "only allowed orgs with the right token are heard",
+    ),
+    Target(
+        "soap",
+        f"{LAYER}/outbound/soap.py",
+        ("tests/test_outbound_rejections.py", "tests/test_hostile_input.py", "tests/test_hostile_corpus.py"),
+        "hostile XML is refused before it is parsed",
+    ),
+    Target(
+        "intake",
+        f"{LAYER}/outbound/intake.py",
+        ("tests/test_outbound_rejections.py", "tests/test_enqueue.py", "tests/test_listener_handler.py"),
+        "an Ack only after every notification is enqueued",
+    ),
+    Target("sqs_publisher", f"{LAYER}/aws/sqs_publisher.py", ("tests/test_enqueue.py",), "all-or-error enqueueing"),
+    Target(
+        "notification_worker",
+        "functions/notification_worker/notification_worker.py",
+        ("tests/test_worker.py",),
+        "each notification applied once, failures retried alone",
+    ),
+    Target(
+        "expressions",
+        f"{LAYER}/odata/expressions.py",
+        ("tests/test_odata_expressions.py", "tests/test_odata_engine.py"),
+        "$filter means what OData says",
+    ),
+    Target(
+        "engine",
+        f"{LAYER}/odata/engine.py",
+        ("tests/test_odata_engine.py", "tests/test_odata_scale.py", "tests/test_odata_search.py"),
+        "the right rows, a page at a time",
+    ),
+    Target(
+        "planner",
+        f"{LAYER}/odata/planner.py",
+        ("tests/test_odata_engine.py", "tests/test_odata_scale.py", "tests/test_odata_salesforce_shapes.py"),
+        "a request reads a page, never the table",
+    ),
+    Target(
+        "writes",
+        f"{LAYER}/odata/writes.py",
+        ("tests/test_odata_review.py", "tests/test_odata_feed.py", "tests/test_odata_v2.py"),
+        "validated, conditional writes",
+    ),
+    Target("callout_auth", f"{LAYER}/callouts/auth.py", ("tests/test_callouts.py",), "callers are who they claim"),
+    Target(
+        "callout_idempotency",
+        f"{LAYER}/callouts/idempotency.py",
+        ("tests/test_callouts.py",),
+        "a retried callout answers as the first",
+    ),
+)
+
+# One or two meaningful replacements per operator. Left out: `|` variants (nearly all are type annotations, which
+# `from __future__ import annotations` makes inert), exotic arithmetic (`**`, shifts, bitwise) and decorator removal
+# (caches): they add mutants no test could ever tell apart, not information.
+KEPT_OPERATORS = (
+    "ReplaceComparisonOperator_(Eq_NotEq|NotEq_Eq|Lt_LtE|LtE_Lt|Gt_GtE|GtE_Gt|Is_IsNot|IsNot_Is)",
+    "ReplaceAndWithOr",
+    "ReplaceOrWithAnd",
+    "AddNot",
+    "ReplaceUnaryOperator_Delete_Not",
+    "ReplaceUnaryOperator_USub_UAdd",
+    "ReplaceTrueWithFalse",
+    "ReplaceFalseWithTrue",
+    "NumberReplacer",
+    "ReplaceBinaryOperator_(Add_Sub|Sub_Add|Mul_Div|Div_Mul|FloorDiv_Div|Mod_FloorDiv)",
+    "ZeroIterationForLoop",
+    "ReplaceBreakWithContinue",
+    "ReplaceContinueWithBreak",
+    "ExceptionReplacer",
+)
+
+
+@dataclass
+class Outcome:
+    target: Target
+    killed: int = 0
+    survived: list[str] = field(default_factory=list)
+    timeouts: int = 0
+    incompetent: int = 0
+    seconds: float = 0.0
+    error: str = ""
+
+    @property
+    def total(self) -> int:
+        return self.killed + len(self.survived) + self.timeouts
+
+    @property
+    def score(self) -> float:
+        return (self.killed + self.timeouts) / self.total if self.total else 0.0
+
+
+def tool(name: str) -> str:
+    return str(Path(sys.executable).parent / name)
+
+
+def scratch_copy(index: int) -> Path:
+    """The working tree as it is (tracked and new files, .gitignore honoured), in .mutation/work-<index>."""
+    copy = SCRATCH / f"work-{index}"
+    shutil.rmtree(copy, ignore_errors=True)
+    listed = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
+        cwd=ROOT,
+        capture_output=True,
+        check=True,
+    ).stdout.decode()
+    for name in filter(None, listed.split("\0")):
+        source = ROOT / name
+        if source.is_file() and not name.startswith(("mutation/results", ".mutation")):
+            (copy / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, copy / name)
+    return copy
+
+
+def config(target: Target, timeout: float) -> str:
+    kept = "|".join(KEPT_OPERATORS)
+    tests = " ".join(target.tests)
+    return f"""[cosmic-ray]
+module-path = "{target.path}"
+timeout = {timeout:.0f}
+excluded-modules = []
+test-command = "{sys.executable} -m pytest -x -q -p no:cacheprovider -p no:randomly {tests}"
+
+[cosmic-ray.distributor]
+name = "local"
+
+[cosmic-ray.filters.operators-filter]
+exclude-operators = ["^(?!core/({kept})$)"]
+"""
+
+
+def run_target(target: Target, copy: Path, limit: int | None) -> Outcome:
+    from cosmic_ray.work_db import WorkDB, use_db
+    from cosmic_ray.work_item import TestOutcome, WorkerOutcome
+
+    outcome = Outcome(target)
+    started = time.monotonic()
+    baseline = subprocess.run(
+        [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", *target.tests],
+        cwd=copy,
+        capture_output=True,
+        text=True,
+    )
+    if baseline.returncode != 0:
+        outcome.error = "the tests fail unmutated: " + baseline.stdout.strip().splitlines()[-1]
+        return outcome
+    timeout = max(30.0, 3 * (time.monotonic() - started))
+    config_path = SCRATCH / f"{target.name}.toml"
+    session = SCRATCH / f"{target.name}.sqlite"
+    config_path.write_text(config(target, timeout), encoding="utf-8")
+    session.unlink(missing_ok=True)
+    for command in (
+        [tool("cosmic-ray"), "init", str(config_path), str(session)],
+        [tool("cr-filter-operators"), str(session), str(config_path)],
+        [tool("cr-filter-pragma"), str(session)],
+    ):
+        subprocess.run(command, cwd=copy, check=True, capture_output=True)
+    if limit is not None:
+        _keep_a_sample(session, limit)
+    subprocess.run([tool("cosmic-ray"), "exec", str(config_path), str(session)], cwd=copy, capture_output=True)
+    with use_db(str(session), WorkDB.Mode.open) as db:
+        for item, result in db.completed_work_items:
+            if result.worker_outcome == WorkerOutcome.SKIPPED:
+                continue
+            if result.worker_outcome == WorkerOutcome.ABNORMAL:
+                outcome.timeouts += 1  # the mutant hung or crashed the run: noticed
+            elif result.worker_outcome == WorkerOutcome.EXCEPTION:
+                outcome.incompetent += 1  # the mutant could not be applied or imported
+            elif result.test_outcome == TestOutcome.SURVIVED:
+                m = item.mutations[0]
+                line = (copy / m.module_path).read_text(encoding="utf-8").splitlines()[m.start_pos[0] - 1].strip()
+                outcome.survived.append(f"{target.path}:{m.start_pos[0]} {m.operator_name[5:]} `{line[:90]}`")
+            elif result.test_outcome == TestOutcome.INCOMPETENT:
+                outcome.incompetent += 1
+            else:
+                outcome.killed += 1
+    outcome.seconds = time.monotonic() - started
+    return outcome
+
+
+def _keep_a_sample(session: Path, limit: int) -> None:
+    """Mark all but `limit` evenly spread mutants as skipped (MUTATE_LIMIT: a quick look, not a score)."""
+    from cosmic_ray.work_db import WorkDB, use_db
+    from cosmic_ray.work_item import WorkerOutcome, WorkResult
+
+    with use_db(str(session), WorkDB.Mode.open) as db:
+        pending = list(db.pending_work_items)
+        step = max(1, len(pending) / max(1, limit))
+        kept = {pending[int(i * step)].job_id for i in range(min(limit, len(pending)))}
+        for item in pending:
+            if item.job_id not in kept:
+                db.set_result(item.job_id, WorkResult(output="sampled out", worker_outcome=WorkerOutcome.SKIPPED))
+
+
+def report(outcomes: list[Outcome], limit: int | None) -> str:
+    when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    lines = [
+        f"# Mutation testing results ({when}, cosmic-ray, {os.cpu_count()} cores)",
+        "",
+        "Killed: a test failed (or the mutant hung the run). Score = killed / (killed + survived). Target >= 90%"
+        + (f". Sampled: at most {limit} mutants per module." if limit else "."),
+        "",
+        "| module | guarantee | mutants | killed | survived | score | minutes |",
+        "|---|---|---:|---:|---:|---:|---:|",
+    ]
+    for o in outcomes:
+        score = f"{o.score:.0%}" + ("" if o.score >= 0.9 else " (under 90%)") if o.total else o.error or "-"
+        lines.append(
+            f"| {o.target.name} | {o.target.guarantee} | {o.total} | {o.killed + o.timeouts} | {len(o.survived)} "
+            f"| {score} | {o.seconds / 60:.1f} |"
+        )
+    lines += ["", "## Survivors", ""]
+    for o in outcomes:
+        lines += [f"- {s}" for s in o.survived]
+    return "\n".join(lines) + "\n"
+
+
+def main() -> int:
+    wanted = {n.strip() for n in os.environ.get("MODULES", "").split(",") if n.strip()}
+    unknown = wanted - {t.name for t in TARGETS}
+    if unknown:
+        print(f"Unknown MODULES {sorted(unknown)}; choose from {[t.name for t in TARGETS]}", file=sys.stderr)
+        return 2
+    limit = int(os.environ["MUTATE_LIMIT"]) if os.environ.get("MUTATE_LIMIT") else None
+    targets = [t for t in TARGETS if not wanted or t.name in wanted]
+    SCRATCH.mkdir(exist_ok=True)
+    workers = max(1, min(2, len(targets)))
+    copies = [scratch_copy(i) for i in range(workers)]
+    queue = list(targets)
+    outcomes: dict[str, Outcome] = {}
+
+    def work(copy: Path) -> None:
+        while queue:
+            target = queue.pop(0)
+            print(f"mutating {target.name} ...", flush=True)
+            outcome = run_target(target, copy, limit)
+            outcomes[target.name] = outcome
+            print(f"  {target.name}: {outcome.killed + outcome.timeouts}/{outcome.total} killed", flush=True)
+
+    with ThreadPoolExecutor(workers) as pool:
+        for done in [pool.submit(work, copy) for copy in copies]:
+            done.result()
+    text = report([outcomes[t.name] for t in targets], limit)
+    RESULTS.write_text(text, encoding="utf-8")
+    print(text)
+    print(f"written to {RESULTS.relative_to(ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
