@@ -3,9 +3,16 @@
 from __future__ import annotations
 
 import copy
+import math
+import re
+from collections.abc import Sequence
+from datetime import date, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from lxml import etree
 
 from conftest import LISTENER_WSDLS, TOKEN, Stack, fixture_request, make_intake
@@ -200,9 +207,87 @@ def test_value_zeep_refuses_outright(stack: Stack) -> None:
     sender = SalesforceSender(LISTENER_WSDLS / "opportunity.wsdl")
     body = sender.envelope(records(1, opportunity)).replace(b"1000.0", b"lots")
     status, _, text, reason = refuse(stack, LISTENER_WSDLS, "opportunity", body)
-    assert status == 400
-    assert reason in ("invalid_value", "invalid_message")
-    assert "Amount" in text or "lots" in text
+    assert (status, reason) == (400, "invalid_value")
+    assert "Notification 1 (Id 04l000000000000AAA), field Amount: 'lots' is not a finite number" in text
+
+
+def with_value(body: bytes, position: int, field: str, text: str, xsi_type: str | None = None) -> bytes:
+    """The envelope with one field of one notification (from 1) set to `text`, typed `xsi_type` if given."""
+    root = etree.fromstring(body)
+    sobject = root.findall(".//{http://soap.sforce.com/2005/09/outbound}sObject")[position - 1]
+    element = next((c for c in sobject if etree.QName(c).localname == field), None)
+    if element is None:
+        element = etree.SubElement(sobject, "{urn:sobject.enterprise.soap.sforce.com}" + field)
+    element.text = text
+    if xsi_type:
+        element.set("{http://www.w3.org/2001/XMLSchema-instance}type", xsi_type)
+    xml = etree.tostring(root)
+    return xml.replace(b"<soap-env:Envelope ", b'<soap-env:Envelope xmlns:xsd="http://www.w3.org/2001/XMLSchema" ', 1)
+
+
+ACKED_THEN_DEAD_LETTERED = [
+    ("Amount", "lots", "xsd:string", "xsi:type 'xsd:string' is not its declared type xsd:double"),
+    ("Amount", "NaN", None, "'NaN' is not a finite number"),
+    ("Amount", "INF", None, "'INF' is not a finite number"),
+    ("Amount", "1e999999", None, "'1e999999' is beyond the range of a double"),
+    ("Id", "006000000000001AA", None, "'006000000000001AA' is not a Salesforce id"),
+    ("AccountId", "001000000000001AA!", None, "is not a Salesforce id"),
+    ("OwnerId", "00500000000001", None, "is not a Salesforce id"),
+    ("LastModifiedDate", "2024-06-30T10:00:00+99:99", None, "is not a date-time"),
+    ("LastModifiedDate", "2024-02-30T10:00:00Z", None, "is not a date-time"),
+    ("SystemModstamp", "2024-06-30T25:00:00Z", None, "is not a date-time"),
+    ("CloseDate", "2024-13-01", None, "is not a date"),
+    ("IsWon", "yes", None, "is not true or false"),
+    ("Amount", "AAAA", "xsd:base64Binary", "xsi:type 'xsd:base64Binary' is not its declared type xsd:double"),
+    ("Amount", "P1D", "xsd:duration", "xsi:type 'xsd:duration' is not its declared type xsd:double"),
+    ("Name", "x", "xsd:base64Binary", "xsi:type 'xsd:base64Binary' is not its declared type xsd:string"),
+    ("Name", "x", "nowhere:string", "xsi:type 'nowhere:string' is not its declared type xsd:string"),
+]
+
+
+@pytest.mark.parametrize(("field", "text", "xsi_type", "why"), ACKED_THEN_DEAD_LETTERED)
+def test_a_value_the_worker_could_never_apply_is_refused_before_the_ack(
+    stack: Stack, field: str, text: str, xsi_type: str | None, why: str
+) -> None:
+    """Each of these was acked, then failed in the worker until dead-lettered while Salesforce believed it
+    delivered: now the whole message is a Fault naming the notification and the field, and nothing is queued."""
+    sender = SalesforceSender(LISTENER_WSDLS / "opportunity.wsdl")
+    body = with_value(sender.envelope(records(2, opportunity)), 2, field, text, xsi_type)
+    status, code, fault_text, reason = refuse(stack, LISTENER_WSDLS, "opportunity", body)
+    assert (status, code, reason) == (400, "soapenv:Client", "invalid_value")
+    assert f"Notification 2 (Id 04l000000000001AAA), field {field}: " in fault_text
+    assert why in fault_text
+
+
+@pytest.mark.parametrize(
+    ("field", "text", "xsi_type"),
+    [
+        ("Amount", "1.0E7", None),
+        ("Amount", "-0.5", "xsd:double"),
+        ("Id", "006000000000001", None),
+        ("LastModifiedDate", "2024-06-30T10:00:00.000Z", None),
+        ("LastModifiedDate", "2024-06-30T10:00:00+14:00", None),
+        ("LastModifiedDate", "2024-06-30T10:00:00-05:30", None),
+        ("CloseDate", "2024-02-29", None),
+        ("IsWon", "1", None),
+        ("Name", "006000000000001AAA", "ent:ID"),  # narrowing a string to an id: still a string to the worker
+    ],
+)
+def test_every_value_salesforce_can_send_is_accepted(stack: Stack, field: str, text: str, xsi_type: str | None) -> None:
+    sender = SalesforceSender(LISTENER_WSDLS / "opportunity.wsdl")
+    body = with_value(sender.envelope(records(2, opportunity)), 2, field, text, xsi_type)
+    body = body.replace(b"<soap-env:Envelope ", b'<soap-env:Envelope xmlns:ent="urn:enterprise.soap.sforce.com" ', 1)
+    result = make_intake(LISTENER_WSDLS, stack.queue_url).receive(IntakeRequest("opportunity", body, TOKEN))
+    assert result.acked, result.detail
+    assert stack.queue_depth() == 2
+
+
+def test_a_notification_id_that_is_not_an_id_is_refused(stack: Stack) -> None:
+    sender = SalesforceSender(LISTENER_WSDLS / "opportunity.wsdl")
+    body = sender.envelope(records(2, opportunity)).replace(b">04l000000000001AAA<", b">04l00000000000/AAA<")
+    status, _, text, reason = refuse(stack, LISTENER_WSDLS, "opportunity", body)
+    assert (status, reason) == (400, "invalid_value")
+    assert "Notification 2: Id '04l00000000000/AAA' is not a Salesforce id" in text
 
 
 XXE_FILE = b"""<?xml version="1.0"?>
@@ -290,3 +375,58 @@ def test_exactly_100_notifications_are_enqueued_with_one_ack(stack: Stack) -> No
     assert len(result.notification_ids) == 100
     assert stack.queue_depth() == 100
     assert len({m["MessageId"] for m in stack.drain()}) == 100
+
+
+class Captured:
+    """A publisher that keeps what it was given (the fuzz test checks the queue's contents, not SQS)."""
+
+    def __init__(self) -> None:
+        self.messages: list[Any] = []
+
+    def publish(self, messages: Sequence[Any]) -> None:
+        self.messages.extend(messages)
+
+
+TRICKY = ["NaN", "-INF", "1e400", "0x10", "1,5", " 12 ", "2024-06-30T10:00:00+14:01", "2024-06-30", "true", "AAAA",
+          "006000000000001", "006000000000001AAA", "0060000000000010", "P1D", "", "\uff11\uff12", "1_000"]  # fmt: skip
+FUZZ_INTAKE = make_intake(LISTENER_WSDLS, "https://sqs.invalid/q", publisher=Captured())
+
+
+@settings(max_examples=250, deadline=None, suppress_health_check=list(HealthCheck))
+@given(
+    field=st.sampled_from(["Amount", "Probability", "Id", "AccountId", "CloseDate", "LastModifiedDate", "IsWon"]),
+    text=st.one_of(st.sampled_from(TRICKY), st.text(st.characters(blacklist_categories=("Cs", "Cc")), max_size=24)),
+    xsi_type=st.sampled_from([None, "xsd:string", "xsd:double", "xsd:dateTime", "xsd:base64Binary", "xsd:duration"]),
+)
+def test_fuzzed_typed_values_are_refused_or_queued_as_values_the_worker_applies(
+    field: str, text: str, xsi_type: str | None
+) -> None:
+    """Whatever a sender puts in a typed field: a 400 Fault, or an Ack whose queued values all fit their types."""
+    from sf_edge.salesforce.outbound_messages import NotificationMessage
+
+    captured = FUZZ_INTAKE.publisher
+    assert isinstance(captured, Captured)
+    captured.messages.clear()
+    sender = SalesforceSender(LISTENER_WSDLS / "opportunity.wsdl")
+    body = with_value(sender.envelope(records(1, opportunity)), 1, field, text, xsi_type)
+    result = FUZZ_INTAKE.receive(IntakeRequest("opportunity", body, TOKEN))
+    if not result.acked:
+        assert result.status == 400, (result.status, result.detail)
+        assert captured.messages == []
+        return
+    [queued] = captured.messages
+    fields = NotificationMessage.model_validate_json(queued.body).fields
+    value = fields.get(field)
+    if value is None:
+        return  # blank: sent as no value
+    if field in ("Amount", "Probability"):
+        assert isinstance(value, float), value
+        assert math.isfinite(value), value
+    elif field in ("Id", "AccountId"):
+        assert re.fullmatch(r"[A-Za-z0-9]{15}([A-Za-z0-9]{3})?", value), value
+    elif field == "CloseDate":
+        date.fromisoformat(value)
+    elif field == "LastModifiedDate":
+        datetime.fromisoformat(value)
+    else:
+        assert isinstance(value, bool), value

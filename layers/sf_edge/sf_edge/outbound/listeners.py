@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 import threading
 import tomllib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
@@ -19,6 +20,7 @@ from typing import Any, cast
 from lxml import etree
 from pydantic import ValidationError
 
+from sf_edge.outbound.field_values import InvalidValue, ValueChecker, check_id, field_type
 from sf_edge.outbound.soap import (
     BODY_TAG,
     NOTIFICATION_TAG,
@@ -32,6 +34,7 @@ from sf_edge.salesforce.outbound_messages import OutboundMessage
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 _SOBJECT_TAG = f"{{{OUTBOUND_NS}}}sObject"
+_ID_TAG = f"{{{OUTBOUND_NS}}}Id"
 _XSI_NIL = XSI_TYPE.replace("}type", "}nil")
 # zeep's wording when a required element of a sequence is absent.
 _MISSING_RE = re.compile(r"Unexpected element '([^']+)', expected '([^']+)'")
@@ -93,6 +96,13 @@ class Listener:
             name for name, _ in sobject_type.elements if name not in ("fieldsToNull",)
         )
         self._known_tags = {f"{{{sobject_ns}}}{name}": name for name, _ in sobject_type.elements}
+        self._values = ValueChecker(
+            {
+                f"{{{sobject_ns}}}{name}": field_type(e.type)
+                for name, e in sobject_type.elements
+                if name != "fieldsToNull"
+            }
+        )
         # Checks zeep cannot make, compiled once as XPath (C); parse() runs them only when zeep fails or disagrees.
         namespaces = {"n": OUTBOUND_NS, "s": sobject_ns, "xsi": XSI_NS}
         self._known_names = "|" + "|".join(name for name, _ in sobject_type.elements) + "|"
@@ -118,6 +128,11 @@ class Listener:
         notifications = body.find(NOTIFICATIONS_TAG) if body is not None else None
         if notifications is None:
             raise Rejection("not_notifications", 400, "Body holds no notifications element")
+        # Every value must fit its declared type before anything is enqueued: zeep lets NaN, a 17-character id or
+        # an offset of +99:99 through, and the worker could never apply them.
+        problem = self._values.problems(self._sobjects(notifications))
+        if problem:
+            raise Rejection("invalid_value", 400, problem)
         # The checks zeep cannot make run only when zeep fails (or, for xsi:type, disagrees), so the common
         # message costs zeep's deserialize and little else.
         set_aside: dict[int, dict[str, str]] = {}
@@ -156,6 +171,22 @@ class Listener:
             raise Rejection("missing_element", 400, _describe(exc)) from None
         unknown = {n.id: n.unknown_fields for n in message.notifications if n.unknown_fields}
         return message, unknown
+
+    @staticmethod
+    def _sobjects(notifications: etree._Element) -> Iterator[tuple[int, str, etree._Element]]:
+        """(position from 1, Notification Id, sObject) of each notification; a malformed Id is refused here."""
+        for position, notification in enumerate(notifications.iterchildren(NOTIFICATION_TAG), start=1):
+            notification_id = (notification.findtext(_ID_TAG) or "").strip()
+            if notification_id:
+                try:
+                    check_id(notification_id)
+                except InvalidValue as invalid:
+                    raise Rejection(
+                        "invalid_value", 400, f"Notification {position}: Id {notification_id[:40]!r} {invalid}"
+                    ) from None
+            sobject = notification.find(_SOBJECT_TAG)
+            if sobject is not None:
+                yield position, notification_id, sobject
 
     def _deserialize(self, envelope: etree._Element) -> tuple[Any, list[str]]:
         from sf_edge.outbound.zeep_settings import conversion_failures

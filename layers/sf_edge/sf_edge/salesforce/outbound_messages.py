@@ -25,7 +25,7 @@ class OutboundNotification(BaseModel):
 
     id: str = Field(min_length=1, description="Notification Id; stable across Salesforce's retries")
     sobject_type: str = Field(min_length=1)
-    record_id: str = Field(min_length=15, max_length=18)
+    record_id: str = Field(pattern=r"^[A-Za-z0-9]{15}(?:[A-Za-z0-9]{3})?$")
     fields: dict[str, Any] = Field(description="Typed values as zeep parsed them; unknown fields as text")
     null_fields: list[str] = Field(default_factory=list, description="Fields of the WSDL that Salesforce omitted")
     unknown_fields: list[str] = Field(default_factory=list, description="Fields the WSDL does not declare")
