@@ -1,7 +1,13 @@
 """Reference handlers on the order system: Opportunity Closed Won → Order, Account → Customer.
 
-Each handler is idempotent on its own (claims in the key registry), on top of the worker's per-notification
-idempotency, because Salesforce delivers at least once and in no particular order.
+Salesforce delivers at least once and in no particular order, so each handler is an idempotent merge keyed on
+Salesforce ids (claims in the key registry), on top of the worker's per-notification idempotency, and the end
+state is the same for every delivery order and every duplicate:
+- an Account change older than the one stored (its SystemModstamp, else LastModifiedDate) changes nothing;
+- a won Opportunity whose Account is not known yet gets a placeholder Customer; the Account's notification,
+  whenever it comes, decides the real Customer (its AccountNumber, else the Account id), moves the placeholder's
+  Orders to it and removes the placeholder;
+- an Order created from Salesforce ships to its Customer's current address until it ships.
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ from pydantic import BaseModel, ConfigDict
 from sf_edge.notifications.routing import HandlerRegistry, HandlerResult, Services
 from sf_edge.order_system.customer_repository import StaleUpdate
 from sf_edge.order_system.entities import Order
+from sf_edge.order_system.order_repository import ship_to
 from sf_edge.salesforce.ids import to_18
 from sf_edge.salesforce.outbound_messages import NotificationMessage
 
@@ -81,55 +88,58 @@ def opportunity_closed_won(message: NotificationMessage, services: Services) -> 
         services.archive.record(message, why="won Opportunity without AccountId")
         return {"action": "archived", "reason": "no AccountId"}
     account_id = to_18(opportunity.AccountId)
-    customer_id = services.customers.customer_id_for_account(account_id)
-    if customer_id is None:
-        # The Account's own notification may still be on its way (no ordering): link a placeholder it will fill.
-        customer_id = services.customers.link_account(account_id, account_id)
-        services.customers.upsert(
-            customer_id,
-            {"CompanyName": f"Salesforce Account {account_id}", "SalesforceAccountId": account_id},
-            modstamp=None,
-        )
-    customer = services.customers.get(customer_id)
+    link = services.customers.account_link(account_id)
+    if link is None:
+        # The Account's own notification may still be on its way (no ordering): a placeholder it will replace.
+        link = services.customers.link_account(account_id, account_id, placeholder=True)
+        if link.placeholder:
+            services.customers.create_placeholder(account_id)
+    customer = services.customers.get(link.customer_id)
     order_date = (opportunity.CloseDate or message.received_at.date()).isoformat() + "T00:00:00Z"
     order, created = services.orders.create_for_opportunity(
         to_18(opportunity.Id),
         Order(
             OrderID=0,
-            CustomerID=customer_id,
+            CustomerID=link.customer_id,
             OrderDate=order_date,
-            ShipName=customer.CompanyName if customer else None,
-            ShipAddress=customer.Address if customer else None,
-            ShipCity=customer.City if customer else None,
-            ShipRegion=customer.Region if customer else None,
-            ShipPostalCode=customer.PostalCode if customer else None,
-            ShipCountry=customer.Country if customer else None,
+            **ship_to(customer),
             SalesforceOpportunityId=to_18(opportunity.Id),
             SalesforceAmount=opportunity.Amount,
         ),
     )
+    if link.placeholder:
+        # The Account may have replaced the placeholder while this ran: follow the link as it is now.
+        now = services.customers.account_link(account_id)
+        if now is not None and not now.placeholder:
+            real = services.customers.get(now.customer_id)
+            if real is not None:
+                services.orders.follow_customer(order, real)
+                services.customers.remove_placeholder(account_id)
+                link = now
     return {
         "action": "order_created" if created else "order_exists",
         "orderId": order.OrderID,
-        "customerId": customer_id,
+        "customerId": link.customer_id,
     }
 
 
 @registry.register("Account")
 def account_to_customer(message: NotificationMessage, services: Services) -> HandlerResult:
-    """Upsert the Account's Customer: linked once (by AccountNumber to an existing Customer, or new)."""
+    """Upsert the Account's Customer (linked once: by AccountNumber to an existing Customer, or new), replace a
+    placeholder a won Opportunity left, and keep its unshipped Salesforce Orders shipping to it."""
     account = _AccountFields.model_validate(message.fields)
     account_id = to_18(account.Id)
-    customer_id = services.customers.customer_id_for_account(account_id)
-    if customer_id is None:
-        preferred = (account.AccountNumber or "").strip() or account_id
-        customer_id = services.customers.link_account(account_id, preferred)
+    preferred = (account.AccountNumber or "").strip() or account_id
+    link = services.customers.account_link(account_id) or services.customers.link_account(account_id, preferred)
+    customer_id = preferred if link.placeholder else link.customer_id
     changes: dict[str, object] = {"SalesforceAccountId": account_id}
     for field, column in _ACCOUNT_TO_CUSTOMER.items():
         if field in message.fields:
             changes[column] = getattr(account, field)
         elif field in message.null_fields:
             changes[column] = None  # Salesforce omits null fields: the WSDL has it, the message does not
+    if customer_id == account_id:
+        changes["Placeholder"] = None  # the Account's own data: no longer a placeholder
     if changes.get("CompanyName") is None and services.customers.get(customer_id) is None:
         changes["CompanyName"] = f"Salesforce Account {account_id}"
     stamp = account.SystemModstamp or account.LastModifiedDate
@@ -137,5 +147,20 @@ def account_to_customer(message: NotificationMessage, services: Services) -> Han
     try:
         services.customers.upsert(customer_id, changes, modstamp=modstamp)
     except StaleUpdate:
+        stale = True
+    else:
+        stale = False
+    if link.placeholder:
+        services.customers.confirm_link(account_id, customer_id)
+    customer = services.customers.get(customer_id)
+    if customer is not None:
+        # Orders a placeholder held (also after a crash between these steps: the placeholder id is the
+        # Account id), then every unshipped Salesforce Order of the Customer, ship to it as it is now.
+        moved = [] if customer_id == account_id else services.orders.for_customer(account_id)
+        for order in [*moved, *services.orders.for_customer(customer_id)]:
+            services.orders.follow_customer(order, customer)
+        if customer_id != account_id:
+            services.customers.remove_placeholder(account_id)
+    if stale:
         return {"action": "stale_ignored", "customerId": customer_id}
     return {"action": "customer_upserted", "customerId": customer_id}

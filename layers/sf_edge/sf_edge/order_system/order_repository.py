@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from sf_edge.order_system.entities import Order, OrderDetail
+from sf_edge.order_system.entities import Customer, Order, OrderDetail
 from sf_edge.order_system.key_registry import KeyRegistry
 
 if TYPE_CHECKING:
@@ -12,6 +12,19 @@ if TYPE_CHECKING:
 
 ORDER_SEQUENCE = "Orders"
 CUSTOMER_INDEX = "CustomerID-index"
+SHIP_TO = {
+    "ShipName": "CompanyName",
+    "ShipAddress": "Address",
+    "ShipCity": "City",
+    "ShipRegion": "Region",
+    "ShipPostalCode": "PostalCode",
+    "ShipCountry": "Country",
+}
+
+
+def ship_to(customer: Customer | None) -> dict[str, Any]:
+    """An Order's ship-to columns, taken from its Customer."""
+    return {column: getattr(customer, field) if customer else None for column, field in SHIP_TO.items()}
 
 
 class OrderRepository:
@@ -66,6 +79,35 @@ class OrderRepository:
             existing = self.get(claimed.OrderID)
             return (existing or claimed), False
         return claimed, True
+
+    def follow_customer(self, order: Order, customer: Customer) -> bool:
+        """Point an unshipped Order that came from Salesforce at `customer` and its current ship-to; an Order
+        that shipped keeps where it went. True when something changed."""
+        from botocore.exceptions import ClientError
+
+        wanted: dict[str, Any] = {"CustomerID": customer.CustomerID, **ship_to(customer)}
+        if order.ShippedDate or not order.SalesforceOpportunityId:
+            return False
+        if all(getattr(order, column) == value for column, value in wanted.items()):
+            return False
+        sets = {k: v for k, v in wanted.items() if v is not None}
+        removes = [k for k, v in wanted.items() if v is None]
+        expression = "SET " + ", ".join(f"#{k} = :{k}" for k in sets)
+        if removes:
+            expression += " REMOVE " + ", ".join(f"#{k}" for k in removes)
+        try:
+            self.table.update_item(
+                Key={"OrderID": order.OrderID},
+                UpdateExpression=expression,
+                ConditionExpression="attribute_exists(OrderID) AND attribute_not_exists(ShippedDate)",
+                ExpressionAttributeNames={f"#{k}": k for k in wanted},
+                ExpressionAttributeValues={f":{k}": v for k, v in sets.items()},
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
+            return False  # shipped meanwhile: where it went is history
+        return True
 
 
 def _query_all(table: Table, **kwargs: Any) -> list[dict[str, Any]]:
