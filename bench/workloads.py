@@ -10,8 +10,14 @@ ORG = "00D5g00000LoCaLEAA"
 SOBJECT_NS = "urn:sobject.enterprise.soap.sforce.com"
 
 
-def opportunity_message(count: int = 100) -> bytes:
-    """`count` Closed Won Opportunities with every field of opportunity.wsdl, in Salesforce's layout."""
+def long_text(chars: int = 131_072) -> str:
+    """A long text area at Salesforce's maximum, in CJK (3 bytes a character in UTF-8: 393 KB)."""
+    return "".join(chr(0x4E00 + (i * 7919) % 20_000) for i in range(chars))
+
+
+def opportunity_message(count: int = 100, *, long_text_at: int | None = None) -> bytes:
+    """`count` Closed Won Opportunities with every field of opportunity.wsdl, in Salesforce's layout; the one at
+    `long_text_at` carries a Description at the long text maximum."""
     notifications = []
     for i in range(count):
         fields = {
@@ -32,6 +38,8 @@ def opportunity_message(count: int = 100) -> bytes:
             "SystemModstamp": "2026-11-20T09:30:00.000Z",
             "Type": "Existing Customer - Renewal",
         }
+        if i == long_text_at:
+            fields["Description"] = long_text()
         body = "".join(f"<sf:{k}>{v}</sf:{k}>" for k, v in fields.items())
         notifications.append(
             f"<Notification><Id>04l5g0000{i:06d}AAA</Id>"

@@ -106,7 +106,7 @@ class LocalAws:
         urllib.request.urlopen(reset).close()  # noqa: S310
 
     def provision(self, template: Template) -> None:
-        """Create the template's queues and tables; record their physical ids for resolving references."""
+        """Create the template's queues, buckets and tables; record their physical ids for resolving references."""
         import boto3
 
         region = LOCAL_CREDENTIALS["AWS_REGION"]
@@ -124,6 +124,11 @@ class LocalAws:
             attributes = _queue_attributes(template, props)
             if attributes:
                 sqs.set_queue_attributes(QueueUrl=template.physical[logical_id]["Ref"], Attributes=attributes)  # type: ignore[arg-type]
+        s3 = boto3.client("s3", region_name=region, endpoint_url=self.endpoint)
+        for logical_id in template.of_type("AWS::S3::Bucket"):
+            name = logical_id.lower()  # bucket names are lower case; CloudFormation would add a suffix
+            s3.create_bucket(Bucket=name)
+            template.physical[logical_id] = {"Ref": name, "Arn": f"arn:aws:s3:::{name}"}
         existing = dynamodb.list_tables()["TableNames"]
         for logical_id, props in template.of_type("AWS::DynamoDB::Table").items():
             spec = {k: template.resolve(v) for k, v in props.items() if k in _TABLE_KEYS}

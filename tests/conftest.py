@@ -110,9 +110,29 @@ class Stack:
 
         attrs = sqs_client().get_queue_attributes(
             QueueUrl=queue_url or self.queue_url,
-            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+            AttributeNames=[
+                "ApproximateNumberOfMessages",
+                "ApproximateNumberOfMessagesNotVisible",
+                "ApproximateNumberOfMessagesDelayed",
+            ],
         )["Attributes"]
-        return int(attrs["ApproximateNumberOfMessages"]) + int(attrs["ApproximateNumberOfMessagesNotVisible"])
+        return sum(int(v) for v in attrs.values())
+
+    def wait_until_visible(self, queue_url: str | None = None, timeout: float = 10.0) -> None:
+        """Wait out the messages' delivery delay (claim-check pointers are sent delayed)."""
+        import time
+
+        from sf_edge.aws.clients import sqs_client
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            attrs = sqs_client().get_queue_attributes(
+                QueueUrl=queue_url or self.queue_url, AttributeNames=["ApproximateNumberOfMessagesDelayed"]
+            )["Attributes"]
+            if int(attrs["ApproximateNumberOfMessagesDelayed"]) == 0:
+                return
+            time.sleep(0.2)
+        raise AssertionError("messages stayed delayed")
 
 
 def _forget_settings_read_from_env() -> None:
@@ -217,6 +237,7 @@ def fixture_request(name: str) -> bytes:
 
 def make_intake(wsdl_dir: Path, queue_url: str, *, config: Path | None = None, publisher=None):  # type: ignore[no-untyped-def]
     """An intake over a WSDL folder, publishing to the given moto queue (or a test publisher)."""
+    from sf_edge.aws.large_payloads import LargePayloads
     from sf_edge.aws.sqs_publisher import SqsNotificationPublisher
     from sf_edge.outbound.intake import OutboundIntake
     from sf_edge.outbound.listeners import ListenerRegistry
@@ -226,7 +247,11 @@ def make_intake(wsdl_dir: Path, queue_url: str, *, config: Path | None = None, p
         ListenerRegistry(wsdl_dir, config),
         TokenVerifier(lambda: TOKEN),
         OrgAllowlist.from_csv(FIXTURE_ORGS),
-        publisher or SqsNotificationPublisher(queue_url),
+        publisher
+        or SqsNotificationPublisher(
+            queue_url,
+            large_payloads=LargePayloads(bucket) if (bucket := os.environ.get("LARGE_PAYLOAD_BUCKET")) else None,
+        ),
     )
 
 

@@ -118,6 +118,17 @@ def test_source_outside_allowed_ranges(stack: Stack, wsdls: Path) -> None:
     assert intake.receive(IntakeRequest("opportunity_mulesoft", MULESOFT, TOKEN, "13.110.1.2")).acked
 
 
+@pytest.mark.parametrize(
+    ("source", "allowed"),
+    [("13.110.1.2", True), ("2001:db8::7", True), ("13.112.0.1", False), ("not an address", False), (None, False)],
+)
+def test_source_ranges_as_an_admin_writes_them(source: str | None, allowed: bool) -> None:
+    """Ranges copied with host bits set (13.110.1.9/14) still mean their network; an address that cannot be read
+    is outside every range (when ranges are configured), never an error."""
+    assert SourceAllowlist.from_csv(" 13.110.1.9/14 ,, 2001:db8::1/32").allows(source) is allowed
+    assert SourceAllowlist.from_csv("").allows(source) is True  # no ranges configured: every caller
+
+
 def test_unknown_listener(stack: Stack, wsdls: Path) -> None:
     assert refuse(stack, wsdls, "../../etc/passwd", MULESOFT)[::3] == (404, "unknown_listener")
     assert refuse(stack, wsdls, "nosuch", MULESOFT)[::3] == (404, "unknown_listener")
@@ -165,6 +176,27 @@ def test_empty_notifications_fixture(stack: Stack, wsdls: Path) -> None:
     )
     assert (status, reason) == (400, "missing_element")
     assert "OrganizationId" in text
+
+
+ENVELOPE = b'<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/">{}</soapenv:Envelope>'
+NOTIFICATIONS = b'<notifications xmlns="http://soap.sforce.com/2005/09/outbound"/>'
+
+
+@pytest.mark.parametrize(
+    ("inside", "reason"),
+    [
+        (b"<soapenv:Header/>", "missing_body"),
+        (b"<soapenv:Body/>", "not_notifications"),
+        (b"<soapenv:Body><!-- nothing --></soapenv:Body>", "not_notifications"),
+        (b"<soapenv:Body>" + NOTIFICATIONS + NOTIFICATIONS + b"</soapenv:Body>", "not_notifications"),
+        (b"<soapenv:Body>" + NOTIFICATIONS + b"<other/></soapenv:Body>", "not_notifications"),
+    ],
+)
+def test_envelopes_without_exactly_one_notifications_element(
+    stack: Stack, wsdls: Path, inside: bytes, reason: str
+) -> None:
+    body = ENVELOPE.replace(b"{}", inside)
+    assert refuse(stack, wsdls, "opportunity_mulesoft", body)[::3] == (400, reason)
 
 
 def test_body_that_is_not_notifications(stack: Stack, wsdls: Path) -> None:

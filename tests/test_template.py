@@ -38,9 +38,28 @@ def test_callouts_only_read_the_order_system() -> None:
         assert actions == {"dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query"}
 
 
-def test_listener_may_only_send_to_its_queue_and_read_its_secret() -> None:
+def test_listener_may_only_send_to_its_queue_read_its_secret_and_store_large_payloads() -> None:
     policies = RESOURCES["OutboundListenerFunction"]["Properties"]["Policies"]
-    assert [next(iter(p)) for p in policies] == ["SQSSendMessagePolicy", "AWSSecretsManagerGetSecretValuePolicy"]
+    assert [next(iter(p)) for p in policies] == [
+        "SQSSendMessagePolicy",
+        "Statement",
+        "AWSSecretsManagerGetSecretValuePolicy",
+    ]
+    [statement] = policies[1]["Statement"]
+    assert (statement["Effect"], statement["Action"]) == ("Allow", ["s3:PutObject"])
+    assert statement["Resource"] == {"Fn::Sub": "${LargePayloadBucket.Arn}/notifications/*"}
+
+
+def test_the_large_payload_bucket_is_private_encrypted_tls_only_and_outlives_the_dead_letter_queue() -> None:
+    bucket = RESOURCES["LargePayloadBucket"]["Properties"]
+    assert all(bucket["PublicAccessBlockConfiguration"].values())
+    assert bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]["ServerSideEncryptionByDefault"]
+    [rule] = bucket["LifecycleConfiguration"]["Rules"]
+    retention_days = RESOURCES["NotificationDeadLetterQueue"]["Properties"]["MessageRetentionPeriod"] / 86400
+    assert (rule["Prefix"], rule["Status"]) == ("notifications/", "Enabled")
+    assert rule["ExpirationInDays"] > retention_days  # a redriven claim check still finds its payload
+    [deny] = RESOURCES["LargePayloadBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    assert (deny["Effect"], deny["Condition"]) == ("Deny", {"Bool": {"aws:SecureTransport": False}})
 
 
 def test_iam_callout_api_requires_sigv4() -> None:

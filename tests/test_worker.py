@@ -284,3 +284,40 @@ def test_a_duplicate_is_logged_as_already_applied_not_as_applied_again(
     assert (first, result["action"]) == ("Notification processed", "order_created")
     assert (second, again["action"]) == ("Notification already applied; nothing done", "already_applied")
     assert again["firstResult"]["orderId"] == result["orderId"]
+
+
+class OrderSystemDown:
+    """A registry whose every handler fails, as when the order system has a bug or is down."""
+
+    def dispatch(self, message: NotificationMessage, services: Any) -> Any:
+        raise RuntimeError("order system down")
+
+
+def test_a_dead_lettered_notification_keeps_its_reason_and_is_redriven_once_fixed(
+    seeded: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import notification_worker
+    from local_runtime import redrive
+
+    notification = won("04l000000000001AAA", "0065g00000Won01AAA")
+    enqueue(seeded, notification)
+    source = worker_source(seeded)
+    real = notification_worker.registry
+    monkeypatch.setattr(notification_worker, "registry", OrderSystemDown())
+    max_receive = int(seeded.template.parameters["MaxReceiveCount"])
+    for _ in range(max_receive):
+        assert source.poll_once().failed == 1
+    assert source.poll_once().received == 0  # now in the dead-letter queue
+    assert seeded.queue_depth(seeded.dlq_url) == 1
+    why = seeded.table("NotificationArchiveTable").get_item(
+        Key={"NotificationKey": f"dead-letter#{notification.idempotency_key}"}
+    )["Item"]
+    assert (why["Why"], why["Receives"]) == ("RuntimeError: order system down", max_receive)
+    # The same notification dead-lettered twice (Salesforce delivered it twice while the bug lasted).
+    sqs_client().send_message(QueueUrl=seeded.dlq_url, MessageBody=notification.to_json())
+    monkeypatch.setattr(notification_worker, "registry", real)  # the cause is fixed
+    assert redrive.main() == 0  # `make redrive`, against this moto (AWS_ENDPOINT_URL)
+    assert seeded.queue_depth(seeded.dlq_url) == 0
+    assert run_worker_until_empty(source) == (2, 0)
+    [order] = seeded.table("OrdersTable").scan()["Items"]  # applied exactly once
+    assert order["SalesforceOpportunityId"] == to_18("0065g00000Won01")

@@ -28,6 +28,7 @@ from aws_lambda_powertools.utilities.idempotency import (
 )
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from sf_edge.aws.large_payloads import LargePayloads, PayloadError, pointer_key
 from sf_edge.aws.order_tables import services_from_env
 from sf_edge.notifications.reference_handlers import registry
 from sf_edge.notifications.routing import HandlerResult, Services
@@ -35,6 +36,8 @@ from sf_edge.observability import build_tracer
 from sf_edge.salesforce.outbound_messages import NotificationMessage
 
 IDEMPOTENCY_TTL_SECONDS = 7 * 24 * 3600
+# Receives before SQS dead-letters a record (the queue's maxReceiveCount, from template.yaml's MaxReceiveCount).
+MAX_RECEIVE_COUNT = int(os.environ.get("MAX_RECEIVE_COUNT", "5"))
 
 logger = Logger()
 metrics = Metrics()
@@ -71,24 +74,66 @@ def apply_notification(message: NotificationMessage) -> HandlerResult:
     return registry.dispatch(message, services())
 
 
+@cache
+def large_payloads() -> LargePayloads | None:
+    """Where claim-checked payloads are (LARGE_PAYLOAD_BUCKET), if anywhere."""
+    bucket = os.environ.get("LARGE_PAYLOAD_BUCKET")
+    return LargePayloads(bucket) if bucket else None
+
+
+def message_body(record: SQSRecord) -> str:
+    """The record's notification JSON, read back from S3 when the record is a claim check."""
+    payloads = large_payloads()
+    attributes = record.raw_event.get("messageAttributes") or {}
+    if payloads is None:
+        if pointer_key(record.body, attributes) is not None:
+            raise PayloadError("a claim check arrived but no LARGE_PAYLOAD_BUCKET is configured")
+        return record.body
+    return payloads.resolve(record.body, attributes)
+
+
 @tracer.capture_method(capture_response=False)
 def record_handler(record: SQSRecord) -> HandlerResult:
-    """Apply one SQS record; an exception marks only this record as failed."""
-    message = NotificationMessage.model_validate_json(record.body)
-    logger.set_correlation_id(message.notification_id)
-    logger.append_keys(
-        organization_id=message.organization_id, listener=message.listener, sobject_type=message.sobject_type
-    )
+    """Apply one SQS record; an exception marks only this record as failed (and, on its last receive before the
+    dead-letter queue, leaves why in the archive)."""
+    message: NotificationMessage | None = None
     try:
+        message = NotificationMessage.model_validate_json(message_body(record))
+        logger.set_correlation_id(message.notification_id)
+        logger.append_keys(
+            organization_id=message.organization_id, listener=message.listener, sobject_type=message.sobject_type
+        )
         result: HandlerResult = apply_notification(message=message)
-    except Exception:
-        logger.exception("Notification failed; SQS will redeliver it", record_id=message.record_id)
+    except Exception as failure:
+        last = int(record.attributes.approximate_receive_count or 0) >= MAX_RECEIVE_COUNT
+        logger.exception(
+            "Notification failed; it goes to the dead-letter queue"
+            if last
+            else "Notification failed; SQS will redeliver it",
+            record_id=message.record_id if message else None,
+        )
+        if last:
+            record_dead_letter(record, message, failure)
         raise
     if result.get("action") == ALREADY_APPLIED:
         logger.info("Notification already applied; nothing done", record_id=message.record_id, result=result)
     else:
         logger.info("Notification processed", record_id=message.record_id, result=result)
     return result
+
+
+def record_dead_letter(record: SQSRecord, message: NotificationMessage | None, failure: Exception) -> None:
+    """Why a notification is about to be dead-lettered, kept beside it (`make redrive` / SQS's DLQ redrive replay
+    it once the cause is fixed). Never raises: the record must still be reported as failed."""
+    try:
+        services().archive.record_failure(
+            key=message.idempotency_key if message else f"unreadable/{record.message_id}",
+            message_id=record.message_id,
+            why=f"{type(failure).__name__}: {failure}"[:1000],
+            receives=int(record.attributes.approximate_receive_count),
+        )
+    except Exception:
+        logger.exception("Could not record why the notification is dead-lettered")
 
 
 @logger.inject_lambda_context(clear_state=True)

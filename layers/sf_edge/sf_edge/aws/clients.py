@@ -7,10 +7,12 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient, DynamoDBServiceResource
+    from mypy_boto3_s3 import S3Client
     from mypy_boto3_sqs import SQSClient
 
 
-def _config() -> Any:
+def client_config() -> Any:
+    """Timeouts and retries that suit a synchronous endpoint (shared by every client)."""
     from botocore.config import Config
 
     return Config(
@@ -26,7 +28,7 @@ def sqs_client() -> SQSClient:
     """The container's SQS client (honours AWS_ENDPOINT_URL, which the local runtime sets)."""
     import boto3
 
-    return boto3.client("sqs", config=_config())
+    return boto3.client("sqs", config=client_config())
 
 
 @cache
@@ -34,7 +36,7 @@ def dynamodb() -> DynamoDBServiceResource:
     """The container's DynamoDB resource."""
     import boto3
 
-    return boto3.resource("dynamodb", config=_config())
+    return boto3.resource("dynamodb", config=client_config())
 
 
 @cache
@@ -45,11 +47,20 @@ def dynamodb_client() -> DynamoDBClient:
 
     from sf_edge.aws.dynamodb_wire import fast_reads_session
 
-    return boto3.Session(botocore_session=fast_reads_session()).client("dynamodb", config=_config())
+    return boto3.Session(botocore_session=fast_reads_session()).client("dynamodb", config=client_config())
+
+
+@cache
+def s3_client() -> S3Client:
+    """The container's S3 client, made on the first large payload only (most messages never need one)."""
+    import boto3
+
+    return boto3.client("s3", config=client_config())
 
 
 def reset() -> None:
     """Forget cached clients (tests switch endpoints between cases)."""
     sqs_client.cache_clear()
+    s3_client.cache_clear()
     dynamodb.cache_clear()
     dynamodb_client.cache_clear()

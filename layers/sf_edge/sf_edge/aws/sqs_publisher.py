@@ -1,20 +1,28 @@
-"""Enqueue notification messages with SendMessageBatch: chunks of 10, sent concurrently, all-or-error."""
+"""Enqueue notification messages with SendMessageBatch: batches of at most 10 entries and 256 KiB, sent
+concurrently, all-or-error. A notification too large for one message goes by claim check (sf_edge.aws.large_payloads):
+its payload is stored first, then its pointer is queued like any other message."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
+from sf_edge.aws.large_payloads import MAX_MESSAGE_BYTES, SIZE_ATTRIBUTE, LargePayloads, message_bytes
 from sf_edge.salesforce.outbound_messages import QueuedNotification
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
 
 MAX_BATCH_ENTRIES = 10
-MAX_BATCH_BYTES = 256 * 1024  # the classic SQS batch limit; moto and older regions still enforce it
+MAX_BATCH_BYTES = MAX_MESSAGE_BYTES  # the classic SQS batch limit; moto and older regions still enforce it
 _RETRIES_OF_FAILED_ENTRIES = 2
 _POOL = ThreadPoolExecutor(max_workers=MAX_BATCH_ENTRIES, thread_name_prefix="sqs-send")
+# Its own pool: a send job waits on its PutObject, so the two must never compete for the same workers.
+_S3_POOL = ThreadPoolExecutor(max_workers=4, thread_name_prefix="s3-put")
+# How long a claim-check pointer stays invisible: its payload is stored in parallel and takes well under this.
+POINTER_DELAY_SECONDS = 2
 
 
 class EnqueueError(Exception):
@@ -24,10 +32,13 @@ class EnqueueError(Exception):
 class SqsNotificationPublisher:
     """Sends one SQS message per notification; on a FIFO queue, grouped by record and deduplicated by id."""
 
-    def __init__(self, queue_url: str, client: SQSClient | None = None) -> None:
+    def __init__(
+        self, queue_url: str, client: SQSClient | None = None, *, large_payloads: LargePayloads | None = None
+    ) -> None:
         self.queue_url = queue_url
         self.fifo = queue_url.endswith(".fifo")
         self._client = client
+        self.large_payloads = large_payloads
 
     @property
     def client(self) -> SQSClient:
@@ -38,20 +49,72 @@ class SqsNotificationPublisher:
         return self._client
 
     def publish(self, messages: Sequence[QueuedNotification]) -> None:
-        """Enqueue every message or raise EnqueueError; batches go out concurrently."""
-        batches = self._batches([self._entry(i, m) for i, m in enumerate(messages)])
-        if not batches:
+        """Enqueue every message or raise EnqueueError. Batches go out concurrently; a notification over the
+        message limit is stored in S3 and its pointer sent, alongside the batches on a standard queue (so the Ack
+        waits for about one more round trip, not one per payload) and before them on a FIFO queue (order)."""
+        entries = [self._entry(i, m) for i, m in enumerate(messages)]
+        large = {i for i, entry in enumerate(entries) if message_bytes(entry) > MAX_MESSAGE_BYTES}
+        if large and self.large_payloads is None:
+            first = min(large)
+            raise EnqueueError(
+                f"notification {first} is {message_bytes(entries[first])} bytes, over the SQS message limit, "
+                "and no LARGE_PAYLOAD_BUCKET is configured for claim checks"
+            )
+        jobs: list[Callable[[], None]]
+        if self.fifo:
+            self._run([partial(self._store, entries[i], messages[i]) for i in sorted(large)], "large payloads")
+            jobs = [partial(self._send, batch) for batch in self._batches(entries)]
+        else:
+            small = [entry for i, entry in enumerate(entries) if i not in large]
+            jobs = [partial(self._send, batch) for batch in self._batches(small)]
+            jobs += [partial(self._store_and_send, entries[i], messages[i]) for i in sorted(large)]
+        self._run(jobs, "batches")
+
+    @staticmethod
+    def _run(jobs: list[Callable[[], None]], what: str) -> None:
+        """Run every job, the first on this thread while the pool runs the others (one handoff less); raise
+        EnqueueError when any failed."""
+        if not jobs:
             return
-        # The first batch goes out on this thread while the pool sends the others: same latency, one handoff less.
-        futures = [_POOL.submit(self._send, batch) for batch in batches[1:]]
+        futures = [_POOL.submit(job) for job in jobs[1:]]
         errors: list[BaseException] = []
         try:
-            self._send(batches[0])
-        except EnqueueError as exc:
+            jobs[0]()
+        except Exception as exc:  # any failure means some notification is not queued: no Ack
             errors.append(exc)
         errors += [e for e in (f.exception() for f in futures) if e is not None]
         if errors:
-            raise EnqueueError(f"{len(errors)} of {len(batches)} batches failed: {errors[0]}") from errors[0]
+            raise EnqueueError(f"{len(errors)} of {len(jobs)} {what} failed: {errors[0]}") from errors[0]
+
+    def _store(self, entry: dict[str, Any], message: QueuedNotification) -> None:
+        """Replace the entry's body by a pointer to its payload, stored under the notification's own key."""
+        assert self.large_payloads is not None
+        size = len(entry["MessageBody"].encode("utf-8"))
+        entry["MessageBody"] = self.large_payloads.put(f"notifications/{message.idempotency_key}", entry["MessageBody"])
+        entry["MessageAttributes"][SIZE_ATTRIBUTE] = {"DataType": "Number", "StringValue": str(size)}
+
+    def _store_and_send(self, entry: dict[str, Any], message: QueuedNotification) -> None:
+        """Store the payload and send its pointer at the same time (standard queues): the pointer is delayed by
+        POINTER_DELAY_SECONDS, long past the PutObject, and the Ack waits for both. Should the PutObject fail,
+        the message is a Fault; the pointer already sent resolves once Salesforce's retry stores the payload under
+        the same key (until then the worker retries it, and dead-letters it with the reason)."""
+        assert self.large_payloads is not None
+        key = f"notifications/{message.idempotency_key}"
+        body = entry["MessageBody"]
+        stored = _S3_POOL.submit(self.large_payloads.put, key, body)
+        pointer = {
+            **entry,
+            "MessageBody": self.large_payloads.pointer(key),
+            "MessageAttributes": {
+                **entry["MessageAttributes"],
+                SIZE_ATTRIBUTE: {"DataType": "Number", "StringValue": str(len(body.encode("utf-8")))},
+            },
+            "DelaySeconds": POINTER_DELAY_SECONDS,
+        }
+        try:
+            self._send([pointer])
+        finally:
+            stored.result()  # raises when the payload was not stored: no Ack
 
     def _entry(self, index: int, message: QueuedNotification) -> dict[str, Any]:
         entry: dict[str, Any] = {
@@ -72,7 +135,7 @@ class SqsNotificationPublisher:
         batches: list[list[dict[str, Any]]] = []
         size = 0
         for entry in entries:
-            entry_size = len(entry["MessageBody"].encode()) + 200  # body plus attributes, generously
+            entry_size = message_bytes(entry)
             if entry_size > MAX_BATCH_BYTES:
                 raise EnqueueError(f"notification {entry['Id']} is {entry_size} bytes, over the SQS message limit")
             if not batches or len(batches[-1]) == MAX_BATCH_ENTRIES or size + entry_size > MAX_BATCH_BYTES:

@@ -26,7 +26,8 @@ from sf_edge.outbound.soap import (
 )
 from sf_edge.salesforce.outbound_messages import MAX_NOTIFICATIONS, QueuedNotification
 
-DEFAULT_MAX_BODY_BYTES = 4 * 1024 * 1024
+# Lambda takes at most 6 MB a request (API Gateway 10 MB): the rest of the event needs room beside the body.
+DEFAULT_MAX_BODY_BYTES = 5_500_000
 
 
 class NotificationPublisher(Protocol):
