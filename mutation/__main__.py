@@ -11,11 +11,14 @@ and writes the score per module and every survivor to `mutation/results.md`.
     make mutate MODULES=soap,auth      only these (by short name)
     MUTATE_LIMIT=50 make mutate        at most 50 mutants per module, spread evenly (a quick look)
 
+Each module's outcome is kept in .mutation/<name>.json; the report shows every module's last run.
+
 Mark a line `# pragma: no mutate` only with a reason beside it (e.g. a cache size no behaviour depends on).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -40,6 +43,7 @@ class Target:
     path: str
     tests: tuple[str, ...]
     guarantee: str
+    sample: int | None = None  # at most this many mutants, evenly spread (its tests are slow: a full run takes hours)
 
 
 TARGETS = (
@@ -91,6 +95,7 @@ TARGETS = (
         f"{LAYER}/odata/writes.py",
         ("tests/test_odata_review.py", "tests/test_odata_feed.py", "tests/test_odata_v2.py"),
         "validated, conditional writes",
+        sample=60,
     ),
     Target("callout_auth", f"{LAYER}/callouts/auth.py", ("tests/test_callouts.py",), "callers are who they claim"),
     Target(
@@ -131,6 +136,18 @@ class Outcome:
     incompetent: int = 0
     seconds: float = 0.0
     error: str = ""
+    sampled: int | None = None
+    when: str = field(default_factory=lambda: datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"))
+
+    def save(self) -> None:
+        """Kept per module, so a run of some modules (MODULES=...) updates their rows and keeps the others'."""
+        fields = {k: v for k, v in vars(self).items() if k != "target"}
+        (SCRATCH / f"{self.target.name}.json").write_text(json.dumps(fields, indent=1), encoding="utf-8")
+
+    @classmethod
+    def load(cls, target: Target) -> Outcome | None:
+        path = SCRATCH / f"{target.name}.json"
+        return cls(target, **json.loads(path.read_text(encoding="utf-8"))) if path.exists() else None
 
     @property
     def total(self) -> int:
@@ -206,8 +223,10 @@ def run_target(target: Target, copy: Path, limit: int | None) -> Outcome:
         [tool("cr-filter-pragma"), str(session)],
     ):
         subprocess.run(command, cwd=copy, check=True, capture_output=True)
-    if limit is not None:
-        _keep_a_sample(session, limit)
+    sample = limit if limit is not None else target.sample
+    if sample is not None:
+        _keep_a_sample(session, sample)
+        outcome.sampled = sample
     subprocess.run([tool("cosmic-ray"), "exec", str(config_path), str(session)], cwd=copy, capture_output=True)
     with use_db(str(session), WorkDB.Mode.open) as db:
         for item, result in db.completed_work_items:
@@ -226,6 +245,7 @@ def run_target(target: Target, copy: Path, limit: int | None) -> Outcome:
             else:
                 outcome.killed += 1
     outcome.seconds = time.monotonic() - started
+    outcome.save()
     return outcome
 
 
@@ -243,22 +263,22 @@ def _keep_a_sample(session: Path, limit: int) -> None:
                 db.set_result(item.job_id, WorkResult(output="sampled out", worker_outcome=WorkerOutcome.SKIPPED))
 
 
-def report(outcomes: list[Outcome], limit: int | None) -> str:
-    when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+def report(outcomes: list[Outcome]) -> str:
     lines = [
-        f"# Mutation testing results ({when}, cosmic-ray, {os.cpu_count()} cores)",
+        f"# Mutation testing results (cosmic-ray, {os.cpu_count()} cores)",
         "",
-        "Killed: a test failed (or the mutant hung the run). Score = killed / (killed + survived). Target >= 90%"
-        + (f". Sampled: at most {limit} mutants per module." if limit else "."),
+        "Killed: a test failed (or the mutant hung the run). Score = killed / (killed + survived). Target >= 90%.",
+        "Each module's row is from its last run (`make mutate MODULES=<name>` reruns one).",
         "",
-        "| module | guarantee | mutants | killed | survived | score | minutes |",
-        "|---|---|---:|---:|---:|---:|---:|",
+        "| module | guarantee | mutants | killed | survived | score | minutes | run |",
+        "|---|---|---:|---:|---:|---:|---:|---|",
     ]
     for o in outcomes:
         score = f"{o.score:.0%}" + ("" if o.score >= 0.9 else " (under 90%)") if o.total else o.error or "-"
+        sampled = f" (sample of {o.sampled})" if o.sampled else ""
         lines.append(
-            f"| {o.target.name} | {o.target.guarantee} | {o.total} | {o.killed + o.timeouts} | {len(o.survived)} "
-            f"| {score} | {o.seconds / 60:.1f} |"
+            f"| {o.target.name} | {o.target.guarantee} | {o.total}{sampled} | {o.killed + o.timeouts} "
+            f"| {len(o.survived)} | {score} | {o.seconds / 60:.1f} | {o.when} |"
         )
     lines += ["", "## Survivors", ""]
     for o in outcomes:
@@ -291,7 +311,8 @@ def main() -> int:
     with ThreadPoolExecutor(workers) as pool:
         for done in [pool.submit(work, copy) for copy in copies]:
             done.result()
-    text = report([outcomes[t.name] for t in targets], limit)
+    known = [outcomes.get(t.name) or Outcome.load(t) for t in TARGETS]
+    text = report([o for o in known if o is not None])
     RESULTS.write_text(text, encoding="utf-8")
     print(text)
     print(f"written to {RESULTS.relative_to(ROOT)}")

@@ -185,3 +185,89 @@ def test_queue_bodies_are_the_notification_message_contract() -> None:
     assert "sessionId" not in json.loads(plain.body)
     assert NotificationMessage.model_validate_json(opted.body).session_id == "SESSION!secret"
     assert plain.idempotency_key == parsed.idempotency_key
+
+
+class RecordingSqs:
+    """Accepts every entry except those named, which fail (retryably) `failures` times each; records the calls."""
+
+    def __init__(self, failing: dict[str, int] | None = None) -> None:
+        self.failing = dict(failing or {})
+        self.calls: list[list[dict[str, Any]]] = []
+        self.lock = threading.Lock()
+
+    def send_message_batch(self, QueueUrl: str, Entries: list[dict[str, Any]]) -> dict[str, Any]:  # noqa: N803
+        with self.lock:
+            self.calls.append(Entries)
+            failed = [e["Id"] for e in Entries if self.failing.get(e["Id"], 0) > 0]
+            for entry_id in failed:
+                self.failing[entry_id] -= 1
+        return {
+            "Successful": [{"Id": e["Id"]} for e in Entries if e["Id"] not in failed],
+            "Failed": [{"Id": i, "SenderFault": False, "Code": "InternalError", "Message": "x"} for i in failed],
+        }
+
+
+class RecordingS3:
+    def __init__(self) -> None:
+        self.keys: list[str] = []
+
+    def put_object(self, **arguments: Any) -> dict[str, Any]:
+        self.keys.append(arguments["Key"])
+        return {}
+
+
+def queued(index: int, body_bytes: int) -> Any:
+    """A queued notification whose SQS entry (body and attributes, as SQS counts them) is `body_bytes` long."""
+    from sf_edge.salesforce.outbound_messages import QueuedNotification
+
+    attributes = len("listener") + len("String") + len("x") + len("sObjectType") + len("String") + len("Note")
+    return QueuedNotification(
+        notification_id=f"04l{index:012d}",
+        record_id="002000000000001",
+        listener="x",
+        sobject_type="Note",
+        idempotency_key=f"00D000000000001/04l{index:012d}",
+        body="y" * (body_bytes - attributes),
+    )
+
+
+def test_an_entry_exactly_at_the_message_limit_goes_inline_and_one_byte_more_by_claim_check() -> None:
+    from sf_edge.aws.large_payloads import MAX_MESSAGE_BYTES, LargePayloads
+
+    assert MAX_MESSAGE_BYTES == 262_144  # SQS's classic limit, which moto and some regions still enforce
+    sqs, s3 = RecordingSqs(), RecordingS3()
+    publisher = SqsNotificationPublisher(
+        "https://sqs.invalid/q",
+        client=sqs,  # type: ignore[arg-type]
+        large_payloads=LargePayloads("bucket", client=s3),  # type: ignore[arg-type]
+    )
+    publisher.publish([queued(0, MAX_MESSAGE_BYTES), queued(1, MAX_MESSAGE_BYTES + 1)])
+    assert s3.keys == ["notifications/00D000000000001/04l000000000001"]
+    sent = {e["Id"]: e for call in sqs.calls for e in call}
+    assert sent["0"]["MessageBody"].startswith("yyy")
+    assert "ExtendedPayloadSize" in sent["1"]["MessageAttributes"]
+    assert sent["1"]["DelaySeconds"] == 2  # visible only once its payload is stored
+
+
+def test_batches_fill_up_to_the_byte_limit_and_not_one_byte_past_it() -> None:
+    sqs = RecordingSqs()
+    publisher = SqsNotificationPublisher("https://sqs.invalid/q", client=sqs)  # type: ignore[arg-type]
+    publisher.publish([queued(0, 100_000), queued(1, 100_000), queued(2, 62_144), queued(3, 1)])
+    assert sorted(len(call) for call in sqs.calls) == [1, 3]  # 262,144 bytes in one batch, the last byte apart
+    sqs = RecordingSqs()
+    SqsNotificationPublisher("https://sqs.invalid/q", client=sqs).publish(  # type: ignore[arg-type]
+        [queued(i, 10) for i in range(21)]
+    )
+    assert sorted(len(call) for call in sqs.calls) == [1, 10, 10]  # and never more than ten entries
+
+
+@pytest.mark.parametrize(("failures", "acked"), [(2, True), (3, False)])
+def test_an_entry_sqs_fails_is_retried_twice_within_the_request(failures: int, acked: bool) -> None:
+    sqs = RecordingSqs({"1": failures})
+    publisher = SqsNotificationPublisher("https://sqs.invalid/q", client=sqs)  # type: ignore[arg-type]
+    if acked:
+        publisher.publish([queued(0, 10), queued(1, 10)])
+    else:
+        with pytest.raises(EnqueueError, match="1 entries still failing after retries"):
+            publisher.publish([queued(0, 10), queued(1, 10)])
+    assert [[e["Id"] for e in call] for call in sqs.calls] == [["0", "1"], ["1"], ["1"]]

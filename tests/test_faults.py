@@ -55,6 +55,33 @@ def test_listener_faults_when_the_token_cannot_be_read(stack: Stack, fixture_lis
     assert stack.queue_depth() == 0
 
 
+def test_a_token_that_cannot_be_read_for_good_is_a_server_fault_not_a_crash(
+    stack: Stack, fixture_listeners: Path
+) -> None:
+    """Access denied or a deleted secret will not pass by retrying now, but it is ours to fix: a Server Fault
+    (Salesforce keeps retrying for 24 hours) saying why, never a bare 502."""
+    from botocore.exceptions import ClientError
+
+    def source() -> str:
+        raise ClientError({"Error": {"Code": "AccessDeniedException", "Message": "not allowed"}}, "GetSecretValue")
+
+    intake = OutboundIntake(
+        ListenerRegistry(fixture_listeners),
+        TokenVerifier(source),
+        OrgAllowlist(["00DQ0000000EB93"]),
+        make_intake(fixture_listeners, stack.queue_url).publisher,
+    )
+    result = intake.receive(
+        IntakeRequest(
+            "opportunity_mulesoft", fixture_request("Opportunity__customfield_15charIds__mulesoft.xml"), TOKEN
+        )
+    )
+    assert (result.status, result.outcome) == (500, "token_unreadable")
+    assert b"soapenv:Server" in result.body
+    assert "AccessDeniedException" in result.detail  # the log says why
+    assert stack.queue_depth() == 0
+
+
 def callout(
     api: Any, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None
 ) -> tuple[int, dict[str, str], Any]:

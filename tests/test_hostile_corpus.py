@@ -110,17 +110,23 @@ def running(local_aws: LocalAws) -> Iterator[LocalStack]:
 
 
 def state(stack: LocalStack) -> dict[str, int]:
-    """Item count of every table and message count of every queue."""
-    from sf_edge.aws.clients import dynamodb, sqs_client
+    """Item count of every table, message count of every queue, object count of every bucket."""
+    from sf_edge.aws.clients import dynamodb, s3_client, sqs_client
 
     counts: dict[str, int] = {}
     for logical_id, physical in stack.template.physical.items():
         if physical["Ref"].startswith("http"):
             attributes = sqs_client().get_queue_attributes(
                 QueueUrl=physical["Ref"],
-                AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+                AttributeNames=[
+                    "ApproximateNumberOfMessages",
+                    "ApproximateNumberOfMessagesNotVisible",
+                    "ApproximateNumberOfMessagesDelayed",
+                ],
             )["Attributes"]
             counts[logical_id] = sum(int(v) for v in attributes.values())
+        elif physical["Arn"].startswith("arn:aws:s3:::"):
+            counts[logical_id] = s3_client().list_objects_v2(Bucket=physical["Ref"]).get("KeyCount", 0)
         else:
             counts[logical_id] = dynamodb().Table(physical["Ref"]).scan(Select="COUNT")["Count"]
     return counts

@@ -152,7 +152,7 @@ ENVELOPE_HEAD = b'<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/so
     [
         (ENVELOPE_HEAD + b"<a>" * 100_000 + b"</a>" * 100_000 + b"</soapenv:Body></soapenv:Envelope>", "malformed_xml"),
         (ENVELOPE_HEAD + b'<x a="' + b"A" * 3_000_000 + b'"/></soapenv:Body></soapenv:Envelope>', "not_notifications"),
-        (ENVELOPE_HEAD + b'<x a="' + b"A" * 5_000_000 + b'"/></soapenv:Body></soapenv:Envelope>', "body_too_large"),
+        (ENVELOPE_HEAD + b'<x a="' + b"A" * 6_000_000 + b'"/></soapenv:Body></soapenv:Envelope>', "body_too_large"),
         (
             b"<?xml version='1.0' encoding='UTF-8'?>"
             + ENVELOPE_HEAD

@@ -116,6 +116,32 @@ def test_zeep_client_gets_ack_and_the_worker_creates_the_order(running: LocalSta
     assert created["OrderID"] > 11077
 
 
+def test_a_long_text_at_salesforces_maximum_arrives_whole_through_make_run(running: LocalStack) -> None:
+    """The real zeep client, over HTTP: a 393 KB long text area goes by claim check through moto's S3 (the bucket
+    `make run` created from template.yaml) and the worker archives it character for character."""
+    from sf_edge.aws.clients import s3_client
+    from sf_edge.salesforce.outbound_messages import NotificationMessage
+
+    text = "".join(chr(0x4E00 + (i * 7919) % 20_000) for i in range(131_072))
+    lead = SalesforceSender(LISTENER_WSDLS / "lead.wsdl", f"{running.url}/outbound/lead?token={TOKEN}")
+    sent = {"Id": to_18("00Q5g00000LoNgT"), "LastName": "Long", "Company": "Texts Ltd", "Description": text}
+    assert lead.send([("04l5g00000LoNg1AAA", sent)]) is True
+
+    def archived():  # type: ignore[no-untyped-def]
+        item = (
+            table(running, "NotificationArchiveTable")
+            .get_item(Key={"NotificationKey": "00D000000000001/04l5g00000LoNg1AAA"})
+            .get("Item")
+        )
+        return item
+
+    item = wait_for(archived, timeout=30)
+    bucket, _, key = str(item["MessageLocation"]).removeprefix("s3://").partition("/")
+    assert bucket == running.physical("LargePayloadBucket")
+    body = s3_client().get_object(Bucket=bucket, Key=key)["Body"].read().decode("utf-8")
+    assert NotificationMessage.model_validate_json(body).fields["Description"] == text
+
+
 def test_fixture_over_http_with_keep_alive(running: LocalStack) -> None:
     conn = http.client.HTTPConnection(urlsplit(running.url).netloc, timeout=10)
     body = fixture_request("Account__sessionid_standalone__abrarsheikhsony.xml")

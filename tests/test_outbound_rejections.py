@@ -379,6 +379,44 @@ def test_utf16_xxe_is_refused_by_the_parser_itself(stack: Stack, wsdls: Path) ->
     assert (status, reason) == (400, "dtd_forbidden")
 
 
+def test_the_default_body_limit_is_exactly_5_5_mb(stack: Stack, wsdls: Path) -> None:
+    """Lambda takes 6 MB a request: up to 5,500,000 bytes is read (whitespace after the envelope is still XML),
+    one byte more is a 413 before anything is parsed."""
+    from sf_edge.outbound.intake import DEFAULT_MAX_BODY_BYTES
+
+    assert DEFAULT_MAX_BODY_BYTES == 5_500_000
+    at_limit = MULESOFT + b" " * (5_500_000 - len(MULESOFT))
+    intake = make_intake(wsdls, stack.queue_url)
+    assert intake.receive(IntakeRequest("opportunity_mulesoft", at_limit, TOKEN)).acked
+    result = intake.receive(IntakeRequest("opportunity_mulesoft", at_limit + b" ", TOKEN))
+    assert (result.status, result.outcome) == (413, "body_too_large")
+
+
+def test_a_message_with_no_notification_is_refused(stack: Stack, wsdls: Path) -> None:
+    start = MULESOFT.index(b"<Notification>")
+    end = MULESOFT.rindex(b"</Notification>") + len(b"</Notification>")
+    status, _, text, reason = refuse(stack, wsdls, "opportunity_mulesoft", MULESOFT[:start] + MULESOFT[end:])
+    assert (status, reason) == (400, "no_notifications")
+    assert text == "The message holds no Notification"
+
+
+def test_the_result_names_the_org_and_why_enqueueing_failed(stack: Stack, wsdls: Path) -> None:
+    """What the listener logs: the org as sent (18 characters), and the cause under a Fault's own words."""
+
+    class Down:
+        def publish(self, _messages: Sequence[Any]) -> None:
+            raise RuntimeError("SQS is down")
+
+    body = SalesforceSender(LISTENER_WSDLS / "opportunity.wsdl").envelope(records(1, opportunity))
+    result = make_intake(LISTENER_WSDLS, stack.queue_url, publisher=Down()).receive(
+        IntakeRequest("opportunity", body, TOKEN)
+    )
+    assert (result.status, result.outcome, result.detail) == (500, "enqueue_failed", "SQS is down")
+    assert result.organization_id == "00D000000000001EAA"
+    refused = make_intake(wsdls, stack.queue_url).receive(IntakeRequest("nosuch", MULESOFT, TOKEN))
+    assert refused.detail == "No listener named 'nosuch'"  # no cause: the rejection's own message
+
+
 def test_oversize_body(stack: Stack, wsdls: Path) -> None:
     intake = make_intake(wsdls, stack.queue_url)
     intake.max_body_bytes = 1024

@@ -137,13 +137,17 @@ class OutboundIntake:
         try:
             configured = self.tokens.configured()
             verified = configured and bool(request.token) and self.tokens.verify(request.token)
-        except Exception as exc:  # Secrets Manager or SSM did not answer: Salesforce must retry, not give up
+        except Exception as exc:  # the token could not be read: Salesforce must retry, never get a bare 502
             from sf_edge.aws.faults import is_transient
 
-            if not is_transient(exc):
-                raise
+            if is_transient(exc):  # Secrets Manager or SSM did not answer in time
+                raise Rejection(
+                    "token_unavailable", 503, "The token could not be checked; retry later", faultcode="Server"
+                ) from exc
+            # Access denied, a deleted secret...: ours to fix (the Fault's detail and the log say what), then
+            # Salesforce's retries deliver.
             raise Rejection(
-                "token_unavailable", 503, "The token could not be checked; retry later", faultcode="Server"
+                "token_unreadable", 500, "The listener's token could not be read", faultcode="Server"
             ) from exc
         if not configured:
             raise Rejection("token_not_configured", 500, "Listener has no token configured", faultcode="Server")
