@@ -12,7 +12,7 @@ from botocore.exceptions import ClientError, EndpointConnectionError
 
 from conftest import TOKEN, Stack, fixture_request, make_intake
 from local_runtime.lambda_host import LocalContext
-from sf_edge.outbound.intake import IntakeRequest, OutboundIntake
+from sf_edge.outbound.intake import IntakeRequest, IntakeResult, OutboundIntake
 from sf_edge.outbound.listeners import ListenerRegistry
 from sf_edge.outbound.sender_verification import OrgAllowlist, TokenVerifier
 
@@ -27,6 +27,25 @@ class GetParameterError(Exception):
     """Stands for Powertools' wrapper of a Secrets Manager failure (same name, as it is matched by name)."""
 
 
+def deliver_with_failing_token(stack: Stack, listeners: Path, error: Exception) -> IntakeResult:
+    """Deliver a real capture to an intake whose token source raises `error`."""
+
+    def source() -> str:
+        raise error
+
+    intake = OutboundIntake(
+        ListenerRegistry(listeners),
+        TokenVerifier(source),
+        OrgAllowlist(["00DQ0000000EB93"]),
+        make_intake(listeners, stack.queue_url).publisher,
+    )
+    return intake.receive(
+        IntakeRequest(
+            "opportunity_mulesoft", fixture_request("Opportunity__customfield_15charIds__mulesoft.xml"), TOKEN
+        )
+    )
+
+
 @pytest.mark.parametrize(
     "error",
     [
@@ -36,20 +55,7 @@ class GetParameterError(Exception):
     ],
 )
 def test_listener_faults_when_the_token_cannot_be_read(stack: Stack, fixture_listeners: Path, error: Exception) -> None:
-    def source() -> str:
-        raise error
-
-    intake = OutboundIntake(
-        ListenerRegistry(fixture_listeners),
-        TokenVerifier(source),
-        OrgAllowlist(["00DQ0000000EB93"]),
-        make_intake(fixture_listeners, stack.queue_url).publisher,
-    )
-    result = intake.receive(
-        IntakeRequest(
-            "opportunity_mulesoft", fixture_request("Opportunity__customfield_15charIds__mulesoft.xml"), TOKEN
-        )
-    )
+    result = deliver_with_failing_token(stack, fixture_listeners, error)
     assert (result.status, result.outcome) == (503, "token_unavailable")
     assert b"soapenv:Server" in result.body
     assert stack.queue_depth() == 0
@@ -62,20 +68,8 @@ def test_a_token_that_cannot_be_read_for_good_is_a_server_fault_not_a_crash(
     (Salesforce keeps retrying for 24 hours) saying why, never a bare 502."""
     from botocore.exceptions import ClientError
 
-    def source() -> str:
-        raise ClientError({"Error": {"Code": "AccessDeniedException", "Message": "not allowed"}}, "GetSecretValue")
-
-    intake = OutboundIntake(
-        ListenerRegistry(fixture_listeners),
-        TokenVerifier(source),
-        OrgAllowlist(["00DQ0000000EB93"]),
-        make_intake(fixture_listeners, stack.queue_url).publisher,
-    )
-    result = intake.receive(
-        IntakeRequest(
-            "opportunity_mulesoft", fixture_request("Opportunity__customfield_15charIds__mulesoft.xml"), TOKEN
-        )
-    )
+    denied = ClientError({"Error": {"Code": "AccessDeniedException", "Message": "not allowed"}}, "GetSecretValue")
+    result = deliver_with_failing_token(stack, fixture_listeners, denied)
     assert (result.status, result.outcome) == (500, "token_unreadable")
     assert b"soapenv:Server" in result.body
     assert "AccessDeniedException" in result.detail  # the log says why
