@@ -62,7 +62,12 @@ TARGETS = (
     Target(
         "intake",
         f"{LAYER}/outbound/intake.py",
-        ("tests/test_outbound_rejections.py", "tests/test_enqueue.py", "tests/test_listener_handler.py"),
+        (
+            "tests/test_outbound_rejections.py",
+            "tests/test_faults.py",
+            "tests/test_enqueue.py",
+            "tests/test_listener_handler.py",
+        ),
         "an Ack only after every notification is enqueued",
     ),
     Target("sqs_publisher", f"{LAYER}/aws/sqs_publisher.py", ("tests/test_enqueue.py",), "all-or-error enqueueing"),

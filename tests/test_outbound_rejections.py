@@ -36,6 +36,7 @@ def opportunity(i: int) -> dict[str, object]:
 
 
 def fault_of(result: IntakeResult) -> tuple[str, str, str]:
+    assert result.body.startswith(b"<?xml version='1.0' encoding='UTF-8'?>")  # a whole document, as the Ack is
     root = etree.fromstring(result.body)
     fault = root.find(f"{SOAP}Body/{SOAP}Fault")
     assert fault is not None, result.body
@@ -98,6 +99,15 @@ def test_org_not_in_allowlist(stack: Stack, wsdls: Path) -> None:
     status, _, text, reason = refuse(stack, wsdls, "opportunity_mulesoft", other_org)
     assert (status, reason) == (403, "org_not_allowed")
     assert "00DQ0000000EB94" in text
+
+
+@pytest.mark.parametrize("sent", ["00D000000000001EAAX", "00D000000000001EA", "00D00000000000"])
+def test_an_allowed_org_id_of_the_wrong_length_is_not_allowed(stack: Stack, sent: str) -> None:
+    """Not cut to 18 or padded: an OrganizationId is 15 or 18 characters, or it is not the allowed org."""
+    body = SalesforceSender(LISTENER_WSDLS / "opportunity.wsdl").envelope(records(1, opportunity), org_id=sent)
+    status, _, text, reason = refuse(stack, LISTENER_WSDLS, "opportunity", body)
+    assert (status, reason) == (403, "org_not_allowed")
+    assert sent in text
 
 
 def test_org_allowlist_compares_15_character_prefixes() -> None:

@@ -94,7 +94,7 @@ class OutboundIntake:
             org_id = self._organization_id(notifications)
             if not self.orgs.allows(org_id):
                 raise Rejection(
-                    "org_not_allowed", 403, f"Organization {org_id} is not allowed to send to this endpoint"
+                    "org_not_allowed", 403, f"Organization {org_id[:40]} is not allowed to send to this endpoint"
                 )
             count = sum(1 for _ in notifications.iterchildren(NOTIFICATION_TAG))
             if count == 0:
@@ -169,4 +169,4 @@ class OutboundIntake:
         org_id = (org_el.text or "").strip() if org_el is not None else ""
         if not org_id:
             raise Rejection("missing_element", 400, "Missing required element OrganizationId")
-        return org_id[:18]
+        return org_id  # whole: an id of another length is not allowed, rather than cut to fit
