@@ -231,6 +231,35 @@ def queued(index: int, body_bytes: int) -> Any:
     )
 
 
+def test_on_a_fifo_queue_a_large_payload_is_stored_before_any_message_is_sent() -> None:
+    """FIFO keeps order within a group only if the pointer goes out in its place: store first, then the batches."""
+    from sf_edge.aws.large_payloads import MAX_MESSAGE_BYTES, LargePayloads
+
+    events: list[str] = []
+
+    class OrderedSqs(RecordingSqs):
+        def send_message_batch(self, QueueUrl: str, Entries: list[dict[str, Any]]) -> dict[str, Any]:  # noqa: N803
+            events.append("send " + ",".join(e["Id"] for e in Entries))
+            return super().send_message_batch(QueueUrl, Entries)
+
+    class OrderedS3(RecordingS3):
+        def put_object(self, **arguments: Any) -> dict[str, Any]:
+            events.append("put " + arguments["Key"])
+            return super().put_object(**arguments)
+
+    sqs = OrderedSqs()
+    SqsNotificationPublisher(
+        "https://sqs.invalid/q.fifo",
+        client=sqs,  # type: ignore[arg-type]
+        large_payloads=LargePayloads("bucket", client=OrderedS3()),  # type: ignore[arg-type]
+    ).publish([queued(0, 10), queued(1, MAX_MESSAGE_BYTES + 1), queued(2, 10)])
+    assert events == ["put notifications/00D000000000001/04l000000000001", "send 0,1,2"]
+    [batch] = sqs.calls
+    assert [e["MessageGroupId"] for e in batch] == ["002000000000001"] * 3
+    assert "DelaySeconds" not in batch[1]  # FIFO queues take no per-message delay
+    assert "ExtendedPayloadSize" in batch[1]["MessageAttributes"]
+
+
 def test_an_entry_exactly_at_the_message_limit_goes_inline_and_one_byte_more_by_claim_check() -> None:
     from sf_edge.aws.large_payloads import MAX_MESSAGE_BYTES, LargePayloads
 
@@ -252,8 +281,13 @@ def test_an_entry_exactly_at_the_message_limit_goes_inline_and_one_byte_more_by_
 def test_batches_fill_up_to_the_byte_limit_and_not_one_byte_past_it() -> None:
     sqs = RecordingSqs()
     publisher = SqsNotificationPublisher("https://sqs.invalid/q", client=sqs)  # type: ignore[arg-type]
-    publisher.publish([queued(0, 100_000), queued(1, 100_000), queued(2, 62_144), queued(3, 1)])
-    assert sorted(len(call) for call in sqs.calls) == [1, 3]  # 262,144 bytes in one batch, the last byte apart
+    publisher.publish([queued(0, 100_000), queued(1, 100_000), queued(2, 62_144), queued(3, 100)])
+    assert sorted(len(call) for call in sqs.calls) == [1, 3]  # 262,144 bytes in one batch, the next entry apart
+    sqs = RecordingSqs()
+    SqsNotificationPublisher("https://sqs.invalid/q", client=sqs).publish(  # type: ignore[arg-type]
+        [queued(0, 100_000), queued(1, 100_000), queued(2, 62_145)]
+    )
+    assert sorted(len(call) for call in sqs.calls) == [1, 2]  # 262,145 bytes: one byte too many for one batch
     sqs = RecordingSqs()
     SqsNotificationPublisher("https://sqs.invalid/q", client=sqs).publish(  # type: ignore[arg-type]
         [queued(i, 10) for i in range(21)]
