@@ -30,7 +30,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-SCRATCH = ROOT / ".mutation"
+SCRATCH = ROOT / os.environ.get("MUTATE_SCRATCH", ".mutation")  # another folder: a second run beside the first
 RESULTS = ROOT / "mutation" / "results.md"
 LAYER = "layers/sf_edge/sf_edge"
 
@@ -74,7 +74,7 @@ TARGETS = (
     Target(
         "notification_worker",
         "functions/notification_worker/notification_worker.py",
-        ("tests/test_worker.py",),
+        ("tests/test_worker.py", "tests/test_large_notifications.py", "tests/test_convergence.py"),
         "each notification applied once, failures retried alone",
     ),
     Target(

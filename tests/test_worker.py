@@ -103,6 +103,18 @@ def test_closed_won_creates_one_order_for_the_customer(seeded: Stack) -> None:
     assert str(order["SalesforceAmount"]) == "1234.5"
 
 
+def test_a_notification_is_remembered_for_a_week_past_salesforces_day_of_retries(seeded: Stack) -> None:
+    """Salesforce retries for 24 hours; the idempotency record must outlive that (7 days), or a late duplicate
+    would be applied again."""
+    import time
+
+    enqueue(seeded, won())
+    before = time.time()
+    assert run_worker_until_empty(worker_source(seeded)) == (1, 0)
+    [record] = seeded.table("IdempotencyTable").scan()["Items"]
+    assert before + 7 * 86400 - 5 <= int(record["expiration"]) <= time.time() + 7 * 86400 + 5
+
+
 def test_same_notification_twice_is_applied_once(seeded: Stack) -> None:
     enqueue(seeded, won(), won())
     assert run_worker_until_empty(worker_source(seeded)) == (2, 0)
@@ -197,7 +209,7 @@ def test_poison_record_is_reported_alone_retried_then_dead_lettered(seeded: Stac
     assert len(seeded.table("OrdersTable").scan()["Items"]) == 2
 
 
-def test_batch_item_failures_name_only_the_failed_record(seeded: Stack) -> None:
+def test_batch_item_failures_name_only_the_failed_record(seeded: Stack, capsys: pytest.CaptureFixture[str]) -> None:
 
     enqueue(seeded, won("04l000000000001AAA", "0065g00000Won01AAA"), "{}")
     got = sqs_client().receive_message(QueueUrl=seeded.queue_url, MaxNumberOfMessages=10)["Messages"]
@@ -206,6 +218,8 @@ def test_batch_item_failures_name_only_the_failed_record(seeded: Stack) -> None:
     response = source.function.invoke(event)
     bad = next(m["MessageId"] for m in got if m["Body"] == "{}")
     assert response == {"batchItemFailures": [{"itemIdentifier": bad}]}
+    emitted = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"CloudWatchMetrics"' in line]
+    assert [(m["NotificationsProcessed"], m["NotificationsFailed"]) for m in emitted] == [([1.0], [1.0])]
     [order] = seeded.table("OrdersTable").scan()["Items"]  # the good record was applied, once
     assert (order["CustomerID"], order["SalesforceOpportunityId"]) == (ALFKI_ACCOUNT["Id"], to_18("0065g00000Won01"))
     assert len(seeded.table("IdempotencyTable").scan()["Items"]) == 1
@@ -289,8 +303,27 @@ def test_a_duplicate_is_logged_as_already_applied_not_as_applied_again(
 class OrderSystemDown:
     """A registry whose every handler fails, as when the order system has a bug or is down."""
 
+    def __init__(self, why: str = "order system down") -> None:
+        self.why = why
+
     def dispatch(self, message: NotificationMessage, services: Any) -> Any:
-        raise RuntimeError("order system down")
+        raise RuntimeError(self.why)
+
+
+def test_the_reason_kept_for_a_dead_letter_is_bounded(seeded: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An exception can carry a whole payload in its text: the archive keeps its first 1,000 characters."""
+    import notification_worker
+
+    notification = won()
+    enqueue(seeded, notification)
+    monkeypatch.setattr(notification_worker, "registry", OrderSystemDown("x" * 5000))
+    source = worker_source(seeded)
+    for _ in range(int(seeded.template.parameters["MaxReceiveCount"])):
+        assert source.poll_once().failed == 1
+    why = seeded.table("NotificationArchiveTable").get_item(
+        Key={"NotificationKey": f"dead-letter#{notification.idempotency_key}"}
+    )["Item"]["Why"]
+    assert why == ("RuntimeError: " + "x" * 5000)[:1000]
 
 
 def test_a_dead_lettered_notification_keeps_its_reason_and_is_redriven_once_fixed(
