@@ -280,7 +280,7 @@ def report(outcomes: list[Outcome]) -> str:
     ]
     for o in outcomes:
         score = f"{o.score:.0%}" + ("" if o.score >= 0.9 else " (under 90%)") if o.total else o.error or "-"
-        sampled = f" (sample of {o.sampled})" if o.sampled else ""
+        sampled = f" ({o.error})" if o.error and o.total else f" (sample of {o.sampled})" if o.sampled else ""
         lines.append(
             f"| {o.target.name} | {o.target.guarantee} | {o.total}{sampled} | {o.killed + o.timeouts} "
             f"| {len(o.survived)} | {score} | {o.seconds / 60:.1f} | {o.when} |"
