@@ -16,6 +16,7 @@ from decimal import Decimal
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
+from sf_edge.aws.update_expressions import set_or_remove
 from sf_edge.odata.engine import Limit, ReadStats
 from sf_edge.odata.expressions import Binary, Call, In, Literal, Node, Property
 from sf_edge.odata.indexing import (
@@ -497,26 +498,17 @@ class EntityWrites:
     def update(self, key: dict[str, Any], values: dict[str, Any], expected: int | None) -> dict[str, Any]:
         """Set (or, for None, remove) properties of an existing entity; the new state."""
         changes = {k: v for k, v in values.items() if k not in key}
-        sets = {k: v for k, v in changes.items() if v is not None} | index_attribute_changes(
-            self.entity_set, key, changes
+        update = set_or_remove(
+            changes | index_attribute_changes(self.entity_set, key, changes),
+            more_sets=["#v = if_not_exists(#v, :zero) + :one"],  # the version (#v is added by _conditional)
         )
-        removes = [k for k, v in changes.items() if v is None]
-        names = {f"#p{i}": name for i, name in enumerate([*sets, *removes])}
-        by_name = {name: alias for alias, name in names.items()}
-        values_map: dict[str, Any] = {f":p{i}": v for i, v in enumerate(sets.values())}
-        expression = "SET " + ", ".join(
-            [f"{by_name[k]} = :p{i}" for i, k in enumerate(sets)] + ["#v = if_not_exists(#v, :zero) + :one"]
-        )
-        if removes:
-            expression += " REMOVE " + ", ".join(by_name[k] for k in removes)
-        values_map |= {":zero": 0, ":one": 1}
         return self._conditional(
             key,
             expected,
             "update",
-            UpdateExpression=expression,
-            ExpressionAttributeNames=names,
-            ExpressionAttributeValues=values_map,
+            UpdateExpression=update.expression,
+            ExpressionAttributeNames=update.names,
+            ExpressionAttributeValues=update.values | {":zero": 0, ":one": 1},
             ReturnValues="ALL_NEW",
         )
 

@@ -113,20 +113,15 @@ class CustomerRepository:
         """Set (or, for None values, remove) attributes; refuse a change older than the stored one."""
         from botocore.exceptions import ClientError
 
-        sets = {k: v for k, v in changes.items() if v is not None}
-        removes = [k for k, v in changes.items() if v is None]
-        if modstamp:
-            sets["SalesforceModstamp"] = modstamp
-        names = {f"#a{i}": k for i, k in enumerate([*sets, *removes])}
-        by_name = {v: k for k, v in names.items()}
-        expression = "SET " + ", ".join(f"{by_name[k]} = :v{i}" for i, k in enumerate(sets)) if sets else ""
-        if removes:
-            expression += " REMOVE " + ", ".join(by_name[k] for k in removes)
+        from sf_edge.aws.update_expressions import set_or_remove
+
+        update = set_or_remove(changes | ({"SalesforceModstamp": modstamp} if modstamp else {}))
+        names = update.names
         kwargs: dict[str, Any] = {
             "Key": {"CustomerID": customer_id},
-            "UpdateExpression": expression.strip(),
+            "UpdateExpression": update.expression,
             "ExpressionAttributeNames": names,
-            "ExpressionAttributeValues": {f":v{i}": v for i, v in enumerate(sets.values())},
+            "ExpressionAttributeValues": update.values,
         }
         if modstamp:
             names["#ms"] = "SalesforceModstamp"

@@ -85,23 +85,21 @@ class OrderRepository:
         that shipped keeps where it went. True when something changed."""
         from botocore.exceptions import ClientError
 
+        from sf_edge.aws.update_expressions import set_or_remove
+
         wanted: dict[str, Any] = {"CustomerID": customer.CustomerID, **ship_to(customer)}
         if order.ShippedDate or not order.SalesforceOpportunityId:
             return False
         if all(getattr(order, column) == value for column, value in wanted.items()):
             return False
-        sets = {k: v for k, v in wanted.items() if v is not None}
-        removes = [k for k, v in wanted.items() if v is None]
-        expression = "SET " + ", ".join(f"#{k} = :{k}" for k in sets)
-        if removes:
-            expression += " REMOVE " + ", ".join(f"#{k}" for k in removes)
+        update = set_or_remove(wanted)
         try:
             self.table.update_item(
                 Key={"OrderID": order.OrderID},
-                UpdateExpression=expression,
+                UpdateExpression=update.expression,
                 ConditionExpression="attribute_exists(OrderID) AND attribute_not_exists(ShippedDate)",
-                ExpressionAttributeNames={f"#{k}": k for k in wanted},
-                ExpressionAttributeValues={f":{k}": v for k, v in sets.items()},
+                ExpressionAttributeNames=update.names,
+                ExpressionAttributeValues=update.values,
             )
         except ClientError as exc:
             if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
