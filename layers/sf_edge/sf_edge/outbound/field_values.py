@@ -73,24 +73,23 @@ def _boolean(text: str) -> None:
         raise InvalidValue("is not true or false")
 
 
-def _date(text: str) -> None:
-    found = _DATE.fullmatch(text)
-    try:
-        if found is None:
-            raise ValueError(text)
-        date.fromisoformat(found.group(1))
-    except ValueError:
-        raise InvalidValue("is not a date (YYYY-MM-DD, with a UTC offset of at most 14:00)") from None
+def _calendar(pattern: re.Pattern[str], parse: Callable[[str], object], what: str, shape: str) -> Callable[[str], None]:
+    """A check that the text has the pattern's shape and its first group is a real calendar value."""
+
+    def check(text: str) -> None:
+        found = pattern.fullmatch(text)
+        try:
+            if found is None:
+                raise ValueError(text)
+            parse(found.group(1))
+        except ValueError:
+            raise InvalidValue(f"is not a {what} ({shape}, with a UTC offset of at most 14:00)") from None
+
+    return check
 
 
-def _date_time(text: str) -> None:
-    found = _DATE_TIME.fullmatch(text)
-    try:
-        if found is None:
-            raise ValueError(text)
-        datetime.fromisoformat(found.group(1))
-    except ValueError:
-        raise InvalidValue("is not a date-time (YYYY-MM-DDThh:mm:ss, with a UTC offset of at most 14:00)") from None
+_date = _calendar(_DATE, date.fromisoformat, "date", "YYYY-MM-DD")
+_date_time = _calendar(_DATE_TIME, datetime.fromisoformat, "date-time", "YYYY-MM-DDThh:mm:ss")
 
 
 def _time(text: str) -> None:
