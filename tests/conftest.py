@@ -237,7 +237,7 @@ def fixture_request(name: str) -> bytes:
 
 def make_intake(wsdl_dir: Path, queue_url: str, *, config: Path | None = None, publisher=None):  # type: ignore[no-untyped-def]
     """An intake over a WSDL folder, publishing to the given moto queue (or a test publisher)."""
-    from sf_edge.aws.large_payloads import LargePayloads
+    from sf_edge.aws.large_payloads import large_payloads_from_env
     from sf_edge.aws.sqs_publisher import SqsNotificationPublisher
     from sf_edge.outbound.intake import OutboundIntake
     from sf_edge.outbound.listeners import ListenerRegistry
@@ -250,7 +250,7 @@ def make_intake(wsdl_dir: Path, queue_url: str, *, config: Path | None = None, p
         publisher
         or SqsNotificationPublisher(
             queue_url,
-            large_payloads=LargePayloads(bucket) if (bucket := os.environ.get("LARGE_PAYLOAD_BUCKET")) else None,
+            large_payloads=large_payloads_from_env(),
         ),
     )
 

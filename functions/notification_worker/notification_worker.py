@@ -28,7 +28,7 @@ from aws_lambda_powertools.utilities.idempotency import (
 )
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from sf_edge.aws.large_payloads import LargePayloads, PayloadError, pointer_key
+from sf_edge.aws.large_payloads import PayloadError, pointer_key
 from sf_edge.aws.order_tables import services_from_env
 from sf_edge.notifications.reference_handlers import registry
 from sf_edge.notifications.routing import HandlerResult, Services
@@ -74,16 +74,9 @@ def apply_notification(message: NotificationMessage) -> HandlerResult:
     return registry.dispatch(message, services())
 
 
-@cache
-def large_payloads() -> LargePayloads | None:
-    """Where claim-checked payloads are (LARGE_PAYLOAD_BUCKET), if anywhere."""
-    bucket = os.environ.get("LARGE_PAYLOAD_BUCKET")
-    return LargePayloads(bucket) if bucket else None
-
-
 def message_body(record: SQSRecord) -> str:
     """The record's notification JSON, read back from S3 when the record is a claim check."""
-    payloads = large_payloads()
+    payloads = services().archive.large_payloads  # the stack's claim checks (LARGE_PAYLOAD_BUCKET)
     attributes = record.raw_event.get("messageAttributes") or {}
     if payloads is None:
         if pointer_key(record.body, attributes) is not None:
@@ -105,7 +98,8 @@ def record_handler(record: SQSRecord) -> HandlerResult:
         )
         result: HandlerResult = apply_notification(message=message)
     except Exception as failure:
-        last = int(record.attributes.approximate_receive_count or 0) >= MAX_RECEIVE_COUNT
+        receives = int(record.attributes.approximate_receive_count or 0)
+        last = receives >= MAX_RECEIVE_COUNT
         logger.exception(
             "Notification failed; it goes to the dead-letter queue"
             if last
@@ -113,7 +107,7 @@ def record_handler(record: SQSRecord) -> HandlerResult:
             record_id=message.record_id if message else None,
         )
         if last:
-            record_dead_letter(record, message, failure)
+            record_dead_letter(record, message, failure, receives)
         raise
     if result.get("action") == ALREADY_APPLIED:
         logger.info("Notification already applied; nothing done", record_id=message.record_id, result=result)
@@ -122,7 +116,9 @@ def record_handler(record: SQSRecord) -> HandlerResult:
     return result
 
 
-def record_dead_letter(record: SQSRecord, message: NotificationMessage | None, failure: Exception) -> None:
+def record_dead_letter(
+    record: SQSRecord, message: NotificationMessage | None, failure: Exception, receives: int
+) -> None:
     """Why a notification is about to be dead-lettered, kept beside it (`make redrive` / SQS's DLQ redrive replay
     it once the cause is fixed). Never raises: the record must still be reported as failed."""
     try:
@@ -130,7 +126,7 @@ def record_dead_letter(record: SQSRecord, message: NotificationMessage | None, f
             key=message.idempotency_key if message else f"unreadable/{record.message_id}",
             message_id=record.message_id,
             why=f"{type(failure).__name__}: {failure}"[:1000],
-            receives=int(record.attributes.approximate_receive_count),
+            receives=receives,
         )
     except Exception:
         logger.exception("Could not record why the notification is dead-lettered")

@@ -16,7 +16,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from sf_edge.aws.api_gateway import RestApiRequest
-from sf_edge.aws.large_payloads import LargePayloads
+from sf_edge.aws.large_payloads import large_payloads_from_env
 from sf_edge.aws.secrets import outbound_token_source
 from sf_edge.aws.sqs_publisher import SqsNotificationPublisher
 from sf_edge.observability import build_tracer
@@ -33,19 +33,15 @@ registry = ListenerRegistry(Path(os.environ.get("LISTENER_WSDL_DIR", HERE / "wsd
 LISTENERS = frozenset(registry.names())
 
 
-def large_payloads() -> LargePayloads | None:
-    """Claim checks for notifications over the queue's message size, when a bucket is configured."""
-    bucket = os.environ.get("LARGE_PAYLOAD_BUCKET")
-    return LargePayloads(bucket) if bucket else None
-
-
 def build_intake() -> OutboundIntake:
     """The intake as configured by the environment (tests rebuild it after changing the environment)."""
     return OutboundIntake(
         registry,
         TokenVerifier(outbound_token_source()),
         OrgAllowlist.from_csv(os.environ.get("ALLOWED_ORG_IDS", "")),
-        SqsNotificationPublisher(os.environ.get("NOTIFICATION_QUEUE_URL", ""), large_payloads=large_payloads()),
+        SqsNotificationPublisher(
+            os.environ.get("NOTIFICATION_QUEUE_URL", ""), large_payloads=large_payloads_from_env()
+        ),
         sources=SourceAllowlist.from_csv(os.environ.get("ALLOWED_SOURCE_CIDRS", "")),
         max_body_bytes=int(os.environ.get("OUTBOUND_MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES)),
     )

@@ -14,6 +14,7 @@ same object, and a redelivered or redriven queue message finds its payload until
 from __future__ import annotations
 
 import json
+import os
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -31,6 +32,12 @@ class PayloadError(Exception):
     """A pointer that is not ours to follow, or a payload that is gone."""
 
 
+def large_payloads_from_env() -> LargePayloads | None:
+    """The stack's claim checks (LARGE_PAYLOAD_BUCKET, set by template.yaml), or None where none is configured."""
+    bucket = os.environ.get("LARGE_PAYLOAD_BUCKET")
+    return LargePayloads(bucket) if bucket else None
+
+
 class LargePayloads:
     """Puts payloads in the bucket and follows pointers to it (only to it)."""
 
@@ -46,12 +53,11 @@ class LargePayloads:
             self._client = s3_client()
         return self._client
 
-    def put(self, key: str, body: str) -> str:
-        """Store the payload under `key` (encrypted at rest by the bucket); return the pointer body."""
+    def put(self, key: str, body: str) -> None:
+        """Store the payload under `key` (encrypted at rest by the bucket)."""
         self.client.put_object(
             Bucket=self.bucket, Key=key, Body=body.encode("utf-8"), ContentType="application/json; charset=utf-8"
         )
-        return self.pointer(key)
 
     def pointer(self, key: str) -> str:
         """The queue message body that points at `key` (it does not depend on the payload being there yet)."""

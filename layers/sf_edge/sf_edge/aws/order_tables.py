@@ -6,7 +6,7 @@ import os
 from decimal import Decimal
 
 from sf_edge.aws.clients import dynamodb
-from sf_edge.aws.large_payloads import LargePayloads
+from sf_edge.aws.large_payloads import large_payloads_from_env
 from sf_edge.callouts.order_desk import OrderDesk
 from sf_edge.notifications.archive import NotificationArchive
 from sf_edge.notifications.routing import Services
@@ -25,7 +25,7 @@ def services_from_env() -> Services:
         orders=OrderRepository(resource.Table(os.environ["ORDERS_TABLE"]), keys),
         archive=NotificationArchive(
             resource.Table(os.environ["NOTIFICATION_ARCHIVE_TABLE"]),
-            LargePayloads(bucket) if (bucket := os.environ.get("LARGE_PAYLOAD_BUCKET")) else None,
+            large_payloads_from_env(),
         ),
     )
 

@@ -60,18 +60,25 @@ class SqsNotificationPublisher:
                 f"notification {first} is {message_bytes(entries[first])} bytes, over the SQS message limit, "
                 "and no LARGE_PAYLOAD_BUCKET is configured for claim checks"
             )
+        checks = {i: self._claim_check(entries[i], messages[i]) for i in sorted(large)}
         jobs: list[Callable[[], None]]
         if self.fifo:
-            self._run([partial(self._store, entries[i], messages[i]) for i in sorted(large)], "large payloads")
-            jobs = [partial(self._send, batch) for batch in self._batches(entries)]
+            payloads = self.large_payloads
+            if payloads is not None:  # there is something to store only where there is a bucket (checked above)
+                self._run(
+                    [partial(payloads.put, key, entries[i]["MessageBody"]) for i, (key, _) in checks.items()],
+                    "large payloads",
+                )
+            in_place = [checks[i][1] if i in checks else entry for i, entry in enumerate(entries)]
+            jobs = [partial(self._send, batch) for batch in self._batches(in_place)]
         else:
             small = [entry for i, entry in enumerate(entries) if i not in large]
             jobs = [partial(self._send, batch) for batch in self._batches(small)]
-            jobs += [partial(self._store_and_send, entries[i], messages[i]) for i in sorted(large)]
+            jobs += [partial(self._store_and_send, entries[i]["MessageBody"], *checks[i]) for i in checks]
         self._run(jobs, "batches")
 
     @staticmethod
-    def _run(jobs: list[Callable[[], None]], what: str) -> None:
+    def _run(jobs: Sequence[Callable[[], None]], what: str) -> None:
         """Run every job, the first on this thread while the pool runs the others (one handoff less); raise
         EnqueueError when any failed."""
         if not jobs:
@@ -86,33 +93,30 @@ class SqsNotificationPublisher:
         if errors:
             raise EnqueueError(f"{len(errors)} of {len(jobs)} {what} failed: {errors[0]}") from errors[0]
 
-    def _store(self, entry: dict[str, Any], message: QueuedNotification) -> None:
-        """Replace the entry's body by a pointer to its payload, stored under the notification's own key."""
-        assert self.large_payloads is not None
-        size = len(entry["MessageBody"].encode("utf-8"))
-        entry["MessageBody"] = self.large_payloads.put(f"notifications/{message.idempotency_key}", entry["MessageBody"])
-        entry["MessageAttributes"][SIZE_ATTRIBUTE] = {"DataType": "Number", "StringValue": str(size)}
-
-    def _store_and_send(self, entry: dict[str, Any], message: QueuedNotification) -> None:
-        """Store the payload and send its pointer at the same time (standard queues): the pointer is delayed by
-        POINTER_DELAY_SECONDS, long past the PutObject, and the Ack waits for both. Should the PutObject fail,
-        the message is a Fault; the pointer already sent resolves once Salesforce's retry stores the payload under
-        the same key (until then the worker retries it, and dead-letters it with the reason)."""
+    def _claim_check(self, entry: dict[str, Any], message: QueuedNotification) -> tuple[str, dict[str, Any]]:
+        """Where the entry's payload goes (the notification's own key) and the entry that points at it."""
         assert self.large_payloads is not None
         key = f"notifications/{message.idempotency_key}"
-        body = entry["MessageBody"]
-        stored = _S3_POOL.submit(self.large_payloads.put, key, body)
+        size = len(entry["MessageBody"].encode("utf-8"))
         pointer = {
             **entry,
             "MessageBody": self.large_payloads.pointer(key),
             "MessageAttributes": {
                 **entry["MessageAttributes"],
-                SIZE_ATTRIBUTE: {"DataType": "Number", "StringValue": str(len(body.encode("utf-8")))},
+                SIZE_ATTRIBUTE: {"DataType": "Number", "StringValue": str(size)},
             },
-            "DelaySeconds": POINTER_DELAY_SECONDS,
         }
+        return key, pointer
+
+    def _store_and_send(self, body: str, key: str, pointer: dict[str, Any]) -> None:
+        """Store the payload and send its pointer at the same time (standard queues): the pointer is delayed by
+        POINTER_DELAY_SECONDS, long past the PutObject, and the Ack waits for both. Should the PutObject fail,
+        the message is a Fault; the pointer already sent resolves once Salesforce's retry stores the payload under
+        the same key (until then the worker retries it, and dead-letters it with the reason)."""
+        assert self.large_payloads is not None
+        stored = _S3_POOL.submit(self.large_payloads.put, key, body)
         try:
-            self._send([pointer])
+            self._send([{**pointer, "DelaySeconds": POINTER_DELAY_SECONDS}])
         finally:
             stored.result()  # raises when the payload was not stored: no Ack
 
