@@ -275,6 +275,8 @@ ACKED_THEN_DEAD_LETTERED = [
     ("Id", "006000000000001AA", None, "'006000000000001AA' is not a Salesforce id"),
     ("AccountId", "001000000000001AA!", None, "is not a Salesforce id"),
     ("OwnerId", "00500000000001", None, "is not a Salesforce id"),
+    ("AccountId", " ", None, "' ' is not a Salesforce id"),  # an id is a string type: spaces are not trimmed
+    ("AccountId", " 001000000000001AAA", None, "is not a Salesforce id"),
     ("LastModifiedDate", "2024-06-30T10:00:00+99:99", None, "is not a date-time"),
     ("LastModifiedDate", "2024-02-30T10:00:00Z", None, "is not a date-time"),
     ("SystemModstamp", "2024-06-30T25:00:00Z", None, "is not a date-time"),
@@ -312,6 +314,8 @@ def test_a_value_the_worker_could_never_apply_is_refused_before_the_ack(
         ("LastModifiedDate", "2024-06-30T10:00:00-05:30", None),
         ("CloseDate", "2024-02-29", None),
         ("IsWon", "1", None),
+        ("Amount", " 12 ", None),  # every XSD built-in but string collapses the spaces around a value
+        ("CloseDate", "\n2024-02-29 ", None),
         ("Name", "006000000000001AAA", "ent:ID"),  # narrowing a string to an id: still a string to the worker
     ],
 )
@@ -324,12 +328,14 @@ def test_every_value_salesforce_can_send_is_accepted(stack: Stack, field: str, t
     assert stack.queue_depth() == 2
 
 
-def test_a_notification_id_that_is_not_an_id_is_refused(stack: Stack) -> None:
+@pytest.mark.parametrize("sent", ["04l00000000000/AAA", " 04l000000000001AAA"])
+def test_a_notification_id_that_is_not_an_id_is_refused(stack: Stack, sent: str) -> None:
+    """A padded Id too: queued as sent, it would be another notification to the idempotency key."""
     sender = SalesforceSender(LISTENER_WSDLS / "opportunity.wsdl")
-    body = sender.envelope(records(2, opportunity)).replace(b">04l000000000001AAA<", b">04l00000000000/AAA<")
+    body = sender.envelope(records(2, opportunity)).replace(b">04l000000000001AAA<", f">{sent}<".encode())
     status, _, text, reason = refuse(stack, LISTENER_WSDLS, "opportunity", body)
     assert (status, reason) == (400, "invalid_value")
-    assert "Notification 2: Id '04l00000000000/AAA' is not a Salesforce id" in text
+    assert f"Notification 2: Id {sent!r} is not a Salesforce id" in text
 
 
 XXE_FILE = b"""<?xml version="1.0"?>
@@ -468,7 +474,8 @@ class Captured:
 
 
 TRICKY = ["NaN", "-INF", "1e400", "0x10", "1,5", " 12 ", "2024-06-30T10:00:00+14:01", "2024-06-30", "true", "AAAA",
-          "006000000000001", "006000000000001AAA", "0060000000000010", "P1D", "", "\uff11\uff12", "1_000"]  # fmt: skip
+          "006000000000001", " 006000000000001", " ", "006000000000001AAA", "0060000000000010", "P1D", "",
+          "\uff11\uff12", "1_000"]  # fmt: skip
 FUZZ_INTAKE = make_intake(LISTENER_WSDLS, "https://sqs.invalid/q", publisher=Captured())
 
 

@@ -111,7 +111,6 @@ def _any(_text: str) -> None:
 
 # Checks by the XSD built-in a declared type is, or restricts; Salesforce's own `ID` has its own.
 _CHECKS: dict[str, Callable[[str], None]] = {
-    "ID": check_id,
     "double": _double,
     "float": _double,
     "decimal": _decimal,
@@ -127,10 +126,13 @@ _CHECKS: dict[str, Callable[[str], None]] = {
 
 @dataclass(frozen=True)
 class FieldType:
-    """A field's declared type (as `{namespace}name`) and the check of its values."""
+    """A field's declared type (as `{namespace}name`), the check of its values, and whether surrounding
+    whitespace is insignificant (XSD's `whiteSpace="collapse"` of every built-in but the string types: Salesforce's
+    `ID` restricts `xsd:string`, so `" 001… "` or `" "` is not an id, and zeep would queue it as sent)."""
 
     qname: str
     check: Callable[[str], None]
+    collapse: bool = True
 
 
 def field_type(xsd_type: Any) -> FieldType:
@@ -138,7 +140,9 @@ def field_type(xsd_type: Any) -> FieldType:
     built-in it restricts (what zeep converts with), else none (text is kept as text)."""
     qname = xsd_type.qname
     name = qname.localname if qname is not None else ""
-    if name == "ID" or (qname is not None and qname.namespace == XSD_NS and name in _CHECKS):
+    if name == "ID":
+        return FieldType(qname.text, check_id, collapse=False)
+    if qname is not None and qname.namespace == XSD_NS and name in _CHECKS:
         return FieldType(qname.text, _CHECKS[name])
     for base in type(xsd_type).__mro__:
         default = getattr(base, "_default_qname", None)
@@ -173,7 +177,9 @@ class ValueChecker:
                         return f"{where}: xsi:type {given!r} is not its declared type {_short(declared.qname)}"
                 if child.get(_XSI_NIL) in ("true", "1") or len(child):
                     continue
-                text = (child.text or "").strip()
+                text = child.text or ""
+                if declared.collapse:
+                    text = text.strip()
                 if not text:
                     continue
                 try:

@@ -176,7 +176,7 @@ class Listener:
     def _sobjects(notifications: etree._Element) -> Iterator[tuple[int, str, etree._Element]]:
         """(position from 1, Notification Id, sObject) of each notification; a malformed Id is refused here."""
         for position, notification in enumerate(notifications.iterchildren(NOTIFICATION_TAG), start=1):
-            notification_id = (notification.findtext(_ID_TAG) or "").strip()
+            notification_id = notification.findtext(_ID_TAG) or ""  # an ID is a string type: no trimming
             if notification_id:
                 try:
                     check_id(notification_id)
