@@ -309,8 +309,9 @@ def main() -> None:
             f"| {_target(name, ours, ratio, what)} |"
         )
     from bench.odata_bench import table
+    from bench.write_back_bench import table as write_back_table
 
-    lines += table()
+    lines += table() + write_back_table()
     text = "\n".join(lines) + "\n"
     print(text)
     RESULTS.write_text(text, encoding="utf-8")

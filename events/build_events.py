@@ -99,6 +99,25 @@ def worker_event() -> dict[str, Any]:
     return {"Records": records}
 
 
+def write_back_event() -> dict[str, Any]:
+    """An SQS batch for the write-back function: what the worker queues after the sample's won Opportunity
+    became Order 11078 (by the worker's write_backs.toml)."""
+    from sf_edge.salesforce.outbound_messages import NotificationMessage
+    from sf_edge.write_back.rules import WriteBackRules
+
+    rules = WriteBackRules.load(ROOT / "functions" / "notification_worker" / "write_backs.toml")
+    records = []
+    for record in worker_event()["Records"]:
+        message = NotificationMessage.model_validate_json(record["body"])
+        result = {"handler": "opportunity_closed_won", "action": "order_created", "orderId": 11078}
+        write_back = rules.after_result(message, result) if message.sobject_type == "Opportunity" else None
+        if write_back is not None:
+            body = write_back.model_copy(update={"stamp": "2026-11-20T09:30:02.000000+00:00"}).model_dump_json()
+            records.append({**record, "body": body, "messageId": "0f8a1c3e-0000-4000-8000-0000000000b1",
+                            "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:WriteBackQueue"})  # fmt: skip
+    return {"Records": records}
+
+
 LOCAL_API_KEY = "local-dev-key"
 CALLOUTS: dict[str, tuple[str, str, dict[str, Any] | None, dict[str, str] | None]] = {
     "create_quote": (
@@ -220,7 +239,13 @@ def all_events() -> dict[str, dict[str, Any]]:
     """Every event file under events/, by relative path."""
     callouts = {f"callout_api/{name}.json": callout_event(*spec) for name, spec in CALLOUTS.items()}
     odata = {f"odata_feed/{name}.json": odata_event(*spec) for name, spec in ODATA.items()}
-    return {**listener_events(), "notification_worker/sqs_batch.json": worker_event(), **callouts, **odata}
+    return {
+        **listener_events(),
+        "notification_worker/sqs_batch.json": worker_event(),
+        "salesforce_write_back/sqs_batch.json": write_back_event(),
+        **callouts,
+        **odata,
+    }
 
 
 def render(event: dict[str, Any]) -> str:

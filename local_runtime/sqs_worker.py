@@ -46,15 +46,20 @@ class SqsEventSource:
         self._poller = BackgroundPoller(f"sqs-{function.spec.logical_id}", lambda: self.poll_once(wait_seconds=1))
 
     def poll_once(self, wait_seconds: int = 0) -> PollResult:
-        """Receive one batch and hand it to the function."""
-        response = self.sqs.receive_message(
-            QueueUrl=self.queue_url,
-            MaxNumberOfMessages=self.batch_size,
-            WaitTimeSeconds=wait_seconds,
-            MessageSystemAttributeNames=["All"],
-            MessageAttributeNames=["All"],
-        )
-        messages = response.get("Messages", [])
+        """Receive one batch (up to the mapping's BatchSize, 10 messages a receive, as Lambda gathers them) and hand
+        it to the function."""
+        messages: list[Any] = []
+        while len(messages) < self.batch_size:
+            got = self.sqs.receive_message(
+                QueueUrl=self.queue_url,
+                MaxNumberOfMessages=min(10, self.batch_size - len(messages)),
+                WaitTimeSeconds=0 if messages else wait_seconds,
+                MessageSystemAttributeNames=["All"],
+                MessageAttributeNames=["All"],
+            ).get("Messages", [])
+            if not got:
+                break
+            messages.extend(got)
         if not messages:
             return PollResult()
         try:

@@ -140,6 +140,7 @@ def _forget_settings_read_from_env() -> None:
     stack with other settings must not reuse what an earlier module built."""
     import odata_feed
     import odata_indexer
+    import salesforce_write_back
     from sf_edge.callouts.auth import authenticator_from_env
 
     odata_feed.feed.cache_clear()
@@ -147,6 +148,7 @@ def _forget_settings_read_from_env() -> None:
     odata_indexer.maintainer.cache_clear()
     odata_indexer.entity_sets_by_table.cache_clear()
     authenticator_from_env.cache_clear()
+    salesforce_write_back.delivery.cache_clear()
 
 
 @contextmanager
@@ -284,6 +286,19 @@ def run_worker_until_empty(source, max_polls: int = 200) -> tuple[int, int]:  # 
         succeeded += result.succeeded
         failed += result.failed
     raise AssertionError("queue did not drain")
+
+
+def wait_for(predicate, timeout: float = 15.0):  # type: ignore[no-untyped-def]
+    """The predicate's first truthy value, polled until `timeout` seconds pass (then AssertionError)."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError("condition not met in time")
 
 
 def seed_customers(stack: Stack) -> None:

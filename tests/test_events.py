@@ -63,6 +63,20 @@ def test_worker_batch_event_applies_account_then_order(stack: Stack) -> None:
     assert (order["CustomerID"], order["ShipName"]) == ("ALFKI", "Alfreds Futterkiste")
 
 
+def test_write_back_batch_event_is_recorded_without_salesforce(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
+    import salesforce_write_back
+
+    monkeypatch.setenv("SALESFORCE_LOGIN_URL", "")
+    salesforce_write_back.delivery.cache_clear()
+    event = json.loads((EVENTS / "salesforce_write_back" / "sqs_batch.json").read_text())
+    response = salesforce_write_back.lambda_handler(event, LocalContext("SalesforceWriteBackFunction"))
+    salesforce_write_back.delivery.cache_clear()
+    assert response == {"batchItemFailures": []}
+    [item] = stack.table("WriteBackLedgerTable").scan()["Items"]
+    assert (item["RecordKey"], item["Status"]) == ("Opportunity/Id/0065g00000SmpLeAAJ", "recorded")
+    assert json.loads(item["Fields"])["ERP_Order_Id__c"] == "11078"
+
+
 CALLOUT_OUTCOMES = {
     "create_quote": 200,
     "create_quote_invalid": 422,

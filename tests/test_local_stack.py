@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from conftest import LISTENER_WSDLS, TOKEN, fixture_request, serving
+from conftest import LISTENER_WSDLS, TOKEN, fixture_request, serving, wait_for
 from local_runtime.aws_local import LocalAws
 from local_runtime.stack import LocalStack
 from salesforce_sender import SalesforceSender
@@ -33,16 +33,6 @@ def post(
     if own:
         conn.close()
     return response.status, dict(response.getheaders()), data
-
-
-def wait_for(predicate, timeout: float = 15.0):  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError("condition not met in time")
 
 
 def table(stack: LocalStack, logical_id: str):  # type: ignore[no-untyped-def]

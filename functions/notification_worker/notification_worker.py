@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 from functools import cache
+from pathlib import Path
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
@@ -30,10 +31,13 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from sf_edge.aws.large_payloads import PayloadError, pointer_key
 from sf_edge.aws.order_tables import services_from_env
+from sf_edge.aws.write_back_store import SqsWriteBackQueue
 from sf_edge.notifications.reference_handlers import registry
 from sf_edge.notifications.routing import HandlerResult, Services
 from sf_edge.observability import build_tracer
 from sf_edge.salesforce.outbound_messages import NotificationMessage
+from sf_edge.write_back.messages import WriteBack
+from sf_edge.write_back.rules import WriteBackRules
 
 IDEMPOTENCY_TTL_SECONDS = 7 * 24 * 3600
 # Receives before SQS dead-letters a record (the queue's maxReceiveCount, from template.yaml's MaxReceiveCount).
@@ -64,6 +68,27 @@ persistence = DynamoDBPersistenceLayer(table_name=os.environ.get("IDEMPOTENCY_TA
 def services() -> Services:
     """Repositories for the handlers, built on first use."""
     return services_from_env()
+
+
+# What Salesforce should see after a handler's result (remote call-in), declared beside this module.
+WRITE_BACK_RULES = WriteBackRules.load(
+    Path(os.environ.get("WRITE_BACK_RULES", Path(__file__).with_name("write_backs.toml")))
+)
+
+
+def write_back_queue() -> SqsWriteBackQueue | None:
+    """The write-back queue (WRITE_BACK_QUEUE_URL); None: nothing is written back."""
+    url = os.environ.get("WRITE_BACK_QUEUE_URL", "")
+    return SqsWriteBackQueue(url) if url else None
+
+
+def queue_write_back(write_back: WriteBack | None) -> None:
+    """Hand a write-back to the write-back function's queue (a failure fails the record: SQS redelivers it, the
+    apply is not repeated, and the duplicate's stored result plans the same write-back again)."""
+    queue = write_back_queue()
+    if write_back is not None and queue is not None:
+        queue.enqueue(write_back)
+        logger.info("Write-back queued", key=write_back.key, fields=sorted(write_back.fields))
 
 
 @idempotent_function(  # type: ignore[untyped-decorator]
@@ -97,6 +122,7 @@ def record_handler(record: SQSRecord) -> HandlerResult:
             organization_id=message.organization_id, listener=message.listener, sobject_type=message.sobject_type
         )
         result: HandlerResult = apply_notification(message=message)
+        queue_write_back(WRITE_BACK_RULES.after_result(message, result))
     except Exception as failure:
         receives = int(record.attributes.approximate_receive_count or 0)
         last = receives >= MAX_RECEIVE_COUNT
@@ -108,6 +134,8 @@ def record_handler(record: SQSRecord) -> HandlerResult:
         )
         if last:
             record_dead_letter(record, message, failure, receives)
+            if message is not None:
+                queue_failure_write_back(message, failure)
         raise
     if result.get("action") == ALREADY_APPLIED:
         logger.info("Notification already applied; nothing done", record_id=message.record_id, result=result)
@@ -130,6 +158,15 @@ def record_dead_letter(
         )
     except Exception:
         logger.exception("Could not record why the notification is dead-lettered")
+
+
+def queue_failure_write_back(message: NotificationMessage, failure: Exception) -> None:
+    """Tell Salesforce the notification could not be applied (its handler's `failed` write-back). Never raises."""
+    try:
+        handler = getattr(registry.resolve(message.listener, message.sobject_type), "__name__", "")
+        queue_write_back(WRITE_BACK_RULES.after_failure(message, handler, f"{type(failure).__name__}: {failure}"))
+    except Exception:
+        logger.exception("Could not queue the failure write-back")
 
 
 @logger.inject_lambda_context(clear_state=True)

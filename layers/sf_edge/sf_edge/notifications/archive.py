@@ -23,8 +23,9 @@ class NotificationArchive:
         self.large_payloads = large_payloads
 
     def record(self, message: NotificationMessage, *, why: str) -> None:
-        """Keep the whole message (already free of the session id unless its listener opted in)."""
-        body = message.to_json()
+        """Keep the whole message, without its session id (a listener that forwards it does so for a callback,
+        not to keep it)."""
+        body = message.model_copy(update={"session_id": None}).to_json()
         item: dict[str, Any] = {
             "NotificationKey": message.idempotency_key,
             "Listener": message.listener,

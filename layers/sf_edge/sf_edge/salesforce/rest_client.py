@@ -1,0 +1,410 @@
+"""A small Salesforce REST client: OAuth 2.0 JWT bearer sign-in and sObject Collections writes.
+
+Why not simple-salesforce: its sign-in always goes to `https://{domain}.salesforce.com` (no loopback stand-in, no
+`http://` for local runs), it has no retry of Salesforce's transient errors, and importing it costs about 200 ms of
+cold start (it loads requests, zeep and its Bulk/Metadata modules) where PyJWT and urllib3, which the layer already
+has (urllib3 through botocore), cost about 40 ms. What we need of the API is two documented requests.
+
+- Sign-in: `POST {login}/services/oauth2/token` with `grant_type=urn:ietf:params:oauth:grant-type:jwt-bearer` and an
+  RS256 assertion (`iss` consumer key, `sub` integration user, `aud` login URL, `exp` in 3 minutes). The access token
+  and instance URL are kept for the container and fetched again once when a call answers `401 INVALID_SESSION_ID`.
+- Writes: `PATCH /services/data/vXX.X/composite/sobjects` (update by id) or
+  `.../composite/sobjects/{SObject}/{ExternalIdField}` (upsert), `allOrNone=false`, at most 200 records a call; the
+  answer is one SaveResult per record, in order.
+- Errors: `REQUEST_LIMIT_EXCEEDED`, `SERVER_UNAVAILABLE`, 5xx and timeouts are retried here with exponential back-off
+  and full jitter; anything else is raised as a SalesforceError saying whether a later retry could succeed.
+  A record's own `UNABLE_TO_LOCK_ROW` is retryable too (the caller retries that record, not the call).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import random
+import re
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+from urllib.parse import urlencode, urlsplit
+
+from pydantic import BaseModel, ConfigDict, field_validator
+
+DEFAULT_API_VERSION = "65.0"
+MAX_COLLECTION_RECORDS = 200
+JWT_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
+ASSERTION_LIFETIME_SECONDS = 180  # Salesforce accepts at most 3 minutes
+
+# Whole-call error codes worth another try after a pause (Salesforce's own words for load and limits).
+RETRYABLE_CALL_CODES = frozenset({"REQUEST_LIMIT_EXCEEDED", "SERVER_UNAVAILABLE", "UNABLE_TO_LOCK_ROW"})
+# Per-record codes another attempt can clear; every other record error needs someone to fix data or setup.
+RETRYABLE_RECORD_CODES = frozenset({"UNABLE_TO_LOCK_ROW", "REQUEST_LIMIT_EXCEEDED", "SERVER_UNAVAILABLE"})
+_LIMIT_INFO = re.compile(r"api-usage=(\d+)/(\d+)")
+_LOOPBACK_NAMES = {"localhost"}
+# Where an Outbound Message's PartnerUrl may send a callback (its session goes there): Salesforce's own domains.
+SALESFORCE_DOMAINS = (".salesforce.com", ".force.com", ".salesforce.mil", ".cloudforce.com", ".database.com")
+
+
+class SalesforceError(Exception):
+    """A call Salesforce refused or could not answer; `retryable` says whether trying later can succeed."""
+
+    def __init__(self, message: str, *, status: int = 0, code: str = "", retryable: bool = False) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.retryable = retryable
+
+
+class SalesforceSettings(BaseModel):
+    """Where and as whom to sign in: SALESFORCE_LOGIN_URL, SALESFORCE_CLIENT_ID, SALESFORCE_USERNAME,
+    SALESFORCE_PRIVATE_KEY (PEM; SALESFORCE_PRIVATE_KEY_SECRET_ID names it in Secrets Manager), SALESFORCE_API_VERSION.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    login_url: str
+    client_id: str
+    username: str
+    api_version: str = DEFAULT_API_VERSION
+
+    @field_validator("login_url")
+    @classmethod
+    def _https_or_loopback(cls, value: str) -> str:
+        parts = urlsplit(value.strip())
+        if parts.scheme not in ("https", "http") or not parts.hostname:
+            raise ValueError("must be an https:// URL such as https://login.salesforce.com")
+        if parts.scheme == "http" and not _is_loopback(parts.hostname):
+            raise ValueError("http:// is allowed only for a loopback host (a local stand-in); use https://")
+        if parts.path not in ("", "/") or parts.query:
+            raise ValueError("must be the login URL alone, without a path")
+        return f"{parts.scheme}://{parts.netloc}"
+
+    @field_validator("client_id", "username")
+    @classmethod
+    def _present(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("is required when SALESFORCE_LOGIN_URL is set")
+        return value.strip()
+
+    @field_validator("api_version")
+    @classmethod
+    def _version(cls, value: str) -> str:
+        version = value.strip().removeprefix("v") or DEFAULT_API_VERSION
+        if not re.fullmatch(r"\d{2,3}\.0", version):
+            raise ValueError("must look like 65.0")
+        return version
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> SalesforceSettings | None:
+        """The settings, or None when SALESFORCE_LOGIN_URL is unset (write-backs are then recorded, not sent)."""
+        login_url = environ.get("SALESFORCE_LOGIN_URL", "").strip()
+        if not login_url:
+            return None
+        return cls(
+            login_url=login_url,
+            client_id=environ.get("SALESFORCE_CLIENT_ID", ""),
+            username=environ.get("SALESFORCE_USERNAME", ""),
+            api_version=environ.get("SALESFORCE_API_VERSION", "") or DEFAULT_API_VERSION,
+        )
+
+
+def instance_url_of(url: str) -> str | None:
+    """The instance (scheme and host) of an Outbound Message's PartnerUrl or EnterpriseUrl, when it is one of
+    Salesforce's domains over https (or a loopback stand-in over http); None otherwise."""
+    parts = urlsplit(url.strip())
+    host = (parts.hostname or "").lower()
+    if parts.scheme == "https" and host.endswith(SALESFORCE_DOMAINS):
+        return f"https://{parts.netloc}"
+    if parts.scheme == "http" and host and _is_loopback(host):
+        return f"http://{parts.netloc}"
+    return None
+
+
+def _is_loopback(host: str) -> bool:
+    if host in _LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+@dataclass(frozen=True)
+class HttpResponse:
+    status: int
+    headers: Mapping[str, str]
+    body: bytes
+
+    def json(self) -> Any:
+        return json.loads(self.body) if self.body else None
+
+
+class HttpTransport(Protocol):
+    """One HTTP exchange; raises OSError (timeouts, refused connections) when there is no answer."""
+
+    def request(self, method: str, url: str, *, headers: Mapping[str, str], body: bytes | None) -> HttpResponse: ...
+
+
+class Urllib3Transport:
+    """Keep-alive connections with Salesforce-friendly timeouts; urllib3 comes with botocore, so no new package."""
+
+    def __init__(self, connect_timeout: float = 3.05, read_timeout: float = 30.0) -> None:
+        import urllib3
+
+        self._pool = urllib3.PoolManager(
+            timeout=urllib3.Timeout(connect=connect_timeout, read=read_timeout), retries=False, maxsize=4
+        )
+
+    def request(self, method: str, url: str, *, headers: Mapping[str, str], body: bytes | None) -> HttpResponse:
+        import urllib3
+
+        try:
+            response = self._pool.request(method, url, headers=dict(headers), body=body, redirect=False)
+        except urllib3.exceptions.HTTPError as failure:  # timeouts, resets, refused: no answer
+            raise OSError(f"{type(failure).__name__}: {failure}") from None
+        return HttpResponse(response.status, {k.lower(): v for k, v in response.headers.items()}, response.data)
+
+
+@dataclass(frozen=True)
+class Session:
+    access_token: str = field(repr=False)
+    instance_url: str
+
+
+@dataclass(frozen=True)
+class RecordError:
+    status_code: str
+    message: str
+    fields: tuple[str, ...] = ()
+
+    @property
+    def retryable(self) -> bool:
+        return self.status_code in RETRYABLE_RECORD_CODES
+
+
+@dataclass(frozen=True)
+class SaveResult:
+    """Salesforce's answer for one record of a Collections call."""
+
+    success: bool
+    id: str | None = None
+    created: bool | None = None
+    errors: tuple[RecordError, ...] = ()
+
+    @property
+    def retryable(self) -> bool:
+        return not self.success and bool(self.errors) and all(e.retryable for e in self.errors)
+
+    @property
+    def reason(self) -> str:
+        return "; ".join(f"{e.status_code}: {e.message}" for e in self.errors) or "no reason given"
+
+
+@dataclass(frozen=True)
+class Retry:
+    """Back-off with full jitter: attempt n waits a random time up to min(cap, base * 2**n)."""
+
+    attempts: int = 4
+    base_seconds: float = 0.5
+    cap_seconds: float = 8.0
+    sleep: Callable[[float], None] = time.sleep
+    jitter: Callable[[float], float] = field(default=lambda ceiling: random.uniform(0, ceiling))  # noqa: S311 - jitter, not a secret
+
+    def pause(self, attempt: int) -> None:
+        self.sleep(self.jitter(min(self.cap_seconds, self.base_seconds * 2**attempt)))
+
+
+class SignIn(Protocol):
+    """Where a client's session comes from."""
+
+    def session(self) -> Session: ...
+
+    def forget(self, rejected: Session) -> None: ...
+
+
+class GivenSession:
+    """A session handed over (an Outbound Message's SessionId): used as it is and never renewed; once Salesforce
+    rejects it, calls fail with INVALID_SESSION_ID (not retryable)."""
+
+    def __init__(self, session: Session) -> None:
+        self._session: Session | None = session
+
+    def session(self) -> Session:
+        if self._session is None:
+            raise SalesforceError(
+                "the Outbound Message's session is no longer valid", status=401, code="INVALID_SESSION_ID"
+            )
+        return self._session
+
+    def forget(self, rejected: Session) -> None:
+        self._session = None
+
+
+class JwtBearerSignIn:
+    """The integration user's session, obtained with the JWT bearer flow and kept until Salesforce rejects it."""
+
+    def __init__(self, settings: SalesforceSettings, private_key: Callable[[], str], transport: HttpTransport) -> None:
+        self.settings = settings
+        self._private_key = private_key
+        self._transport = transport
+        self._session: Session | None = None
+        self._lock = threading.Lock()
+        self.sign_ins = 0
+
+    def session(self) -> Session:
+        with self._lock:
+            if self._session is None:
+                self._session = self._sign_in()
+            return self._session
+
+    def forget(self, rejected: Session) -> None:
+        """Drop a session Salesforce no longer accepts (another thread may already have a new one)."""
+        with self._lock:
+            if self._session is rejected:
+                self._session = None
+
+    def assertion(self, now: float | None = None) -> str:
+        import jwt
+
+        issued = int(now if now is not None else time.time())
+        claims = {
+            "iss": self.settings.client_id,
+            "sub": self.settings.username,
+            "aud": self.settings.login_url,
+            "exp": issued + ASSERTION_LIFETIME_SECONDS,
+        }
+        return jwt.encode(claims, self._private_key(), algorithm="RS256")
+
+    def _sign_in(self) -> Session:
+        body = urlencode({"grant_type": JWT_GRANT, "assertion": self.assertion()}).encode()
+        try:
+            response = self._transport.request(
+                "POST",
+                f"{self.settings.login_url}/services/oauth2/token",
+                headers={"Content-Type": "application/x-www-form-urlencoded", "Accept": "application/json"},
+                body=body,
+            )
+        except OSError as failure:
+            raise SalesforceError(f"sign-in got no answer: {failure}", retryable=True) from None
+        self.sign_ins += 1
+        data = _json_or_none(response)
+        if response.status != 200 or not isinstance(data, dict) or "access_token" not in data:
+            error = data.get("error", "") if isinstance(data, dict) else ""
+            description = data.get("error_description", "") if isinstance(data, dict) else ""
+            raise SalesforceError(
+                f"sign-in refused ({response.status} {error}: {description}); check the connected app's "
+                "certificate and consumer key, the user's pre-authorization and SALESFORCE_LOGIN_URL",
+                status=response.status,
+                code=str(error),
+                retryable=response.status >= 500,
+            )
+        return Session(str(data["access_token"]), str(data["instance_url"]).rstrip("/"))
+
+
+class SalesforceClient:
+    """sObject Collections writes as the signed-in integration user."""
+
+    def __init__(
+        self,
+        sign_in: SignIn,
+        transport: HttpTransport,
+        *,
+        api_version: str = DEFAULT_API_VERSION,
+        retry: Retry | None = None,
+        on_limit: Callable[[int, int], None] | None = None,
+    ) -> None:
+        self.sign_in = sign_in
+        self._transport = transport
+        self.api_version = api_version
+        self.retry = retry or Retry()
+        self.on_limit = on_limit
+        self.calls = 0
+
+    def update(self, records: Sequence[Mapping[str, Any]]) -> list[SaveResult]:
+        """Update records by id (each with `attributes.type` and `id`); one SaveResult each, in order."""
+        return self._collection("composite/sobjects", records)
+
+    def upsert(self, sobject: str, external_id_field: str, records: Sequence[Mapping[str, Any]]) -> list[SaveResult]:
+        """Upsert records of one sObject type by an External ID field each carries."""
+        return self._collection(f"composite/sobjects/{sobject}/{external_id_field}", records)
+
+    def _collection(self, path: str, records: Sequence[Mapping[str, Any]]) -> list[SaveResult]:
+        if not 0 < len(records) <= MAX_COLLECTION_RECORDS:
+            raise ValueError(f"a Collections call takes 1 to {MAX_COLLECTION_RECORDS} records, not {len(records)}")
+        body = json.dumps({"allOrNone": False, "records": list(records)}, separators=(",", ":")).encode()
+        answer = self._call("PATCH", path, body)
+        if not isinstance(answer, list) or len(answer) != len(records):
+            raise SalesforceError("Collections answer does not have one result per record", retryable=True)
+        return [_save_result(item) for item in answer]
+
+    def _call(self, method: str, path: str, body: bytes) -> Any:
+        """One API call with its retries; a rejected session is replaced once."""
+        renewed = False
+        attempt = 0
+        while True:
+            session = self.sign_in.session()
+            try:
+                response = self._transport.request(
+                    method,
+                    f"{session.instance_url}/services/data/v{self.api_version}/{path}",
+                    headers={
+                        "Authorization": f"Bearer {session.access_token}",
+                        "Content-Type": "application/json",
+                        "Accept": "application/json",
+                    },
+                    body=body,
+                )
+            except OSError as failure:
+                error = SalesforceError(f"{method} {path} got no answer: {failure}", retryable=True)
+            else:
+                self.calls += 1
+                self._limits(response)
+                if 200 <= response.status < 300:
+                    return _json_or_none(response)
+                error = _call_error(method, path, response)
+                if error.code == "INVALID_SESSION_ID" and not renewed:
+                    self.sign_in.forget(session)
+                    renewed = True
+                    continue
+            attempt += 1
+            if not error.retryable or attempt >= self.retry.attempts:
+                raise error
+            self.retry.pause(attempt - 1)
+
+    def _limits(self, response: HttpResponse) -> None:
+        found = _LIMIT_INFO.search(response.headers.get("sforce-limit-info", ""))
+        if found and self.on_limit is not None:
+            self.on_limit(int(found.group(1)), int(found.group(2)))
+
+
+def _json_or_none(response: HttpResponse) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        return None
+
+
+def _call_error(method: str, path: str, response: HttpResponse) -> SalesforceError:
+    data = _json_or_none(response)
+    first = data[0] if isinstance(data, list) and data and isinstance(data[0], dict) else {}
+    code = str(first.get("errorCode", ""))
+    message = str(first.get("message", "")) or response.body[:200].decode("utf-8", "replace")
+    retryable = response.status >= 500 or code in RETRYABLE_CALL_CODES
+    return SalesforceError(
+        f"{method} {path} answered {response.status} {code}: {message}",
+        status=response.status,
+        code=code,
+        retryable=retryable,
+    )
+
+
+def _save_result(item: Any) -> SaveResult:
+    if not isinstance(item, dict):
+        return SaveResult(False, errors=(RecordError("UNKNOWN", "unreadable result"),))
+    errors = tuple(
+        RecordError(str(e.get("statusCode", "UNKNOWN")), str(e.get("message", "")), tuple(e.get("fields") or ()))
+        for e in item.get("errors") or []
+        if isinstance(e, dict)
+    )
+    return SaveResult(bool(item.get("success")), item.get("id"), item.get("created"), errors)

@@ -1,0 +1,268 @@
+"""A Salesforce stand-in on loopback, built from Salesforce's documented requests and responses (a real org
+cannot be reached from these tests). It is not Salesforce: it implements only what the write-back uses, the way
+the documentation describes it:
+
+- `POST /services/oauth2/token` (OAuth 2.0 JWT bearer flow): form fields `grant_type` =
+  `urn:ietf:params:oauth:grant-type:jwt-bearer` and `assertion`, an RS256 JWT checked against the connected app's
+  certificate: `iss` = consumer key, `sub` = a pre-authorized username, `aud` = the login URL, `exp` in the future
+  and at most 3 minutes ahead. Success: `{"access_token", "instance_url", "id", "token_type": "Bearer", "scope"}`;
+  failure: 400 `{"error": "invalid_grant", "error_description": ...}`.
+- `PATCH /services/data/vXX.X/composite/sobjects` (sObject Collections update, up to 200 records, each with
+  `attributes.type` and `id`) and `.../composite/sobjects/{SObject}/{ExternalIdField}` (upsert): 200 with one
+  SaveResult `{"id", "success", "errors": [{"statusCode", "message", "fields"}]}` per record, in order
+  (`created` too for upserts); updating a record that does not exist fails with `INVALID_CROSS_REFERENCE_KEY`.
+- An expired or unknown session: 401 `[{"message": "Session expired or invalid", "errorCode": "INVALID_SESSION_ID"}]`.
+- Every API answer carries `Sforce-Limit-Info: api-usage=<used>/<limit>`.
+
+Scripted faults: `fail_next(status, code, times)` answers whole calls with an error (`REQUEST_LIMIT_EXCEEDED` is
+403, `SERVER_UNAVAILABLE` 503), `reject[(sobject, id)] = (code, message)` fails a record for good,
+`lock_once` fails a record's next save with `UNABLE_TO_LOCK_ROW`, `expire_sessions()` revokes every token,
+`latency` delays each API answer.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import secrets
+import threading
+import time
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs
+
+import jwt
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+JWT_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
+_COLLECTIONS = re.compile(r"^/services/data/v(\d+\.\d)/composite/sobjects(?:/(\w+)/(\w+))?$")
+_ERROR_STATUS = {"REQUEST_LIMIT_EXCEEDED": 403, "SERVER_UNAVAILABLE": 503, "INVALID_SESSION_ID": 401}
+
+
+def key_pair() -> tuple[str, str]:
+    """A new RSA key: (private key PEM for the edge, public key PEM for the connected app's certificate)."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    private = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
+    public = (
+        key.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
+    return private, public
+
+
+@dataclass
+class SalesforceStandIn:
+    """Start with start(); `url` is both the login URL and the instance URL."""
+
+    public_key: str
+    consumer_key: str = "3MVG9stand.in.consumer.key"
+    users: set[str] = field(default_factory=lambda: {"integration@northwind.example"})
+    latency: float = 0.0
+    api_limit: int = 100_000
+    records: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    reject: dict[tuple[str, str], tuple[str, str]] = field(default_factory=dict)
+    lock_once: set[tuple[str, str]] = field(default_factory=set)
+    calls: list[tuple[str, str, int]] = field(default_factory=list)  # (method, path, status)
+    sessions_used: list[str] = field(default_factory=list)  # the bearer token of each API call
+    token_requests: int = 0
+    api_usage: int = 0
+    _faults: list[tuple[int, str]] = field(default_factory=list)
+    _tokens: set[str] = field(default_factory=set)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _server: ThreadingHTTPServer | None = None
+
+    def start(self) -> SalesforceStandIn:
+        stand_in = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: Any) -> None:
+                return None
+
+            def do_POST(self) -> None:
+                stand_in._answer(self, "POST")
+
+            def do_PATCH(self) -> None:
+                stand_in._answer(self, "PATCH")
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+
+    @property
+    def url(self) -> str:
+        assert self._server is not None
+        host, port = self._server.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    def add(self, sobject: str, record_id: str, **fields: Any) -> None:
+        """A record the org has (only existing records can be updated by id)."""
+        self.records[(sobject, record_id)] = dict(fields)
+
+    def fail_next(self, code: str, times: int = 1) -> None:
+        """Answer the next `times` API calls with this whole-call error."""
+        self._faults.extend([(_ERROR_STATUS.get(code, 400), code)] * times)
+
+    def issue_session(self) -> str:
+        """A session id as an Outbound Message's SessionId carries one (the user the message is sent as)."""
+        token = f"00DSTANDIN!{secrets.token_urlsafe(24)}"
+        with self._lock:
+            self._tokens.add(token)
+        return token
+
+    def expire_sessions(self) -> None:
+        with self._lock:
+            self._tokens.clear()
+
+    @property
+    def api_calls(self) -> list[tuple[str, str, int]]:
+        return [c for c in self.calls if c[1].startswith("/services/data/")]
+
+    # The protocol.
+
+    def _answer(self, request: BaseHTTPRequestHandler, method: str) -> None:
+        length = int(request.headers.get("Content-Length") or 0)
+        body = request.rfile.read(length)
+        path = request.path.split("?")[0]
+        if method == "POST" and path == "/services/oauth2/token":
+            status, payload = self._token(body)
+            self._send(request, method, path, status, payload)
+            return
+        if self.latency:
+            time.sleep(self.latency)
+        found = _COLLECTIONS.match(path)
+        if method != "PATCH" or not found:
+            self._send(
+                request,
+                method,
+                path,
+                404,
+                [{"errorCode": "NOT_FOUND", "message": "The requested resource does not exist"}],
+            )
+            return
+        bearer = request.headers.get("Authorization", "").removeprefix("Bearer ")
+        with self._lock:
+            self.sessions_used.append(bearer)
+        if bearer not in self._tokens:
+            self._send(
+                request,
+                method,
+                path,
+                401,
+                [{"message": "Session expired or invalid", "errorCode": "INVALID_SESSION_ID"}],
+            )
+            return
+        with self._lock:
+            self.api_usage += 1
+            fault = self._faults.pop(0) if self._faults else None
+        if fault is not None:
+            status, code = fault
+            self._send(request, method, path, status, [{"message": f"stand-in fault {code}", "errorCode": code}])
+            return
+        try:
+            data = json.loads(body)
+            records = data["records"]
+            if not isinstance(records, list) or not 0 < len(records) <= 200:
+                raise ValueError("records")
+        except (ValueError, KeyError, TypeError):
+            self._send(request, method, path, 400, [{"message": "Malformed request", "errorCode": "JSON_PARSER_ERROR"}])
+            return
+        if data.get("allOrNone") is not False:
+            self._send(
+                request,
+                method,
+                path,
+                400,
+                [{"message": "the edge always sends allOrNone=false", "errorCode": "INVALID_FIELD"}],
+            )
+            return
+        upsert = (found.group(2), found.group(3)) if found.group(2) else None
+        self._send(request, method, path, 200, [self._save(record, upsert) for record in records])
+
+    def _save(self, record: dict[str, Any], upsert: tuple[str, str] | None) -> dict[str, Any]:
+        sobject = str(record.get("attributes", {}).get("type", ""))
+        fields = {k: v for k, v in record.items() if k not in ("attributes", "id")}
+        if upsert is not None:
+            sobject_path, external_field = upsert
+            if sobject != sobject_path or external_field not in record:
+                return _failure("INVALID_FIELD", f"{external_field} is required for an upsert of {sobject_path}")
+            key = (sobject, str(record[external_field]))
+        else:
+            key = (sobject, str(record.get("id", "")))
+        with self._lock:
+            if key in self.lock_once:
+                self.lock_once.discard(key)
+                return _failure("UNABLE_TO_LOCK_ROW", "unable to obtain exclusive access to this record")
+            if key in self.reject:
+                code, message = self.reject[key]
+                return _failure(code, message)
+            if upsert is None and key not in self.records:
+                return _failure("INVALID_CROSS_REFERENCE_KEY", "invalid cross reference id")
+            created = key not in self.records
+            self.records.setdefault(key, {}).update(fields)
+        result: dict[str, Any] = {"id": key[1], "success": True, "errors": []}
+        if upsert is not None:
+            result["created"] = created
+        return result
+
+    def _token(self, body: bytes) -> tuple[int, dict[str, Any]]:
+        with self._lock:
+            self.token_requests += 1
+        form = {k: v[0] for k, v in parse_qs(body.decode()).items()}
+        if form.get("grant_type") != JWT_GRANT:
+            return 400, {"error": "unsupported_grant_type", "error_description": "grant type not supported"}
+        try:
+            claims = jwt.decode(
+                form.get("assertion", ""),
+                self.public_key,
+                algorithms=["RS256"],
+                audience=self.url,
+                options={"require": ["iss", "sub", "aud", "exp"]},
+            )
+        except jwt.InvalidTokenError as invalid:
+            return 400, {"error": "invalid_grant", "error_description": f"invalid assertion: {invalid}"}
+        if claims["iss"] != self.consumer_key:
+            return 400, {"error": "invalid_client_id", "error_description": "client identifier invalid"}
+        if claims["sub"] not in self.users:
+            return 400, {"error": "invalid_grant", "error_description": "user hasn't approved this consumer"}
+        if claims["exp"] > time.time() + 185:
+            return 400, {"error": "invalid_grant", "error_description": "expiration too far in the future"}
+        token = f"00DSTANDIN!{secrets.token_urlsafe(24)}"
+        with self._lock:
+            self._tokens.add(token)
+        return 200, {
+            "access_token": token,
+            "instance_url": self.url,
+            "id": f"{self.url}/id/00D000000000001EAA/005000000000001AAA",
+            "token_type": "Bearer",
+            "scope": "api",
+        }
+
+    def _send(self, request: BaseHTTPRequestHandler, method: str, path: str, status: int, payload: Any) -> None:
+        data = json.dumps(payload).encode()
+        with self._lock:
+            self.calls.append((method, path, status))
+            usage = self.api_usage
+        request.send_response(status)
+        request.send_header("Content-Type", "application/json;charset=UTF-8")
+        request.send_header("Content-Length", str(len(data)))
+        if path.startswith("/services/data/"):
+            request.send_header("Sforce-Limit-Info", f"api-usage={usage}/{self.api_limit}")
+        request.end_headers()
+        request.wfile.write(data)
+
+
+def _failure(code: str, message: str) -> dict[str, Any]:
+    return {"success": False, "errors": [{"statusCode": code, "message": message, "fields": []}]}
