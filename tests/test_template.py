@@ -23,7 +23,14 @@ def statements(function: str) -> list[dict[str, Any]]:
 
 
 @pytest.mark.parametrize(
-    "function", ["NotificationWorkerFunction", "CalloutFunction", "CalloutTokenFunction", "ODataFeedFunction"]
+    "function",
+    [
+        "NotificationWorkerFunction",
+        "CalloutFunction",
+        "CalloutTokenFunction",
+        "ODataFeedFunction",
+        "SalesforceWriteBackFunction",
+    ],
 )
 def test_statements_name_their_actions_and_resources(function: str) -> None:
     for statement in statements(function):
@@ -91,6 +98,38 @@ def test_routes_come_from_the_template() -> None:
     route = next(r for r in TEMPLATE.routes() if r.path == "/outbound/{listener}")
     assert route.match("POST", "/outbound/opportunity") == {"listener": "opportunity"}
     assert route.match("GET", "/outbound/opportunity") is None
+
+
+def test_write_back_may_only_update_its_ledger_dead_letter_and_read_the_key_it_is_given() -> None:
+    from sf_edge.salesforce.rest_client import MAX_COLLECTION_RECORDS
+
+    function = RESOURCES["SalesforceWriteBackFunction"]["Properties"]
+    ledger, dead_letters, key = function["Policies"]
+    assert ledger["Statement"] == [
+        {
+            "Sid": "Ledger",
+            "Effect": "Allow",
+            "Action": ["dynamodb:UpdateItem"],
+            "Resource": {"Fn::GetAtt": ["WriteBackLedgerTable", "Arn"]},
+        }
+    ]
+    assert dead_letters == {
+        "SQSSendMessagePolicy": {"QueueName": {"Fn::GetAtt": ["WriteBackDeadLetterQueue", "QueueName"]}}
+    }
+    condition, granted, otherwise = key["Fn::If"]
+    assert condition == "HasSalesforceKeySecret"
+    assert granted == {"AWSSecretsManagerGetSecretValuePolicy": {"SecretArn": {"Ref": "SalesforcePrivateKeySecretArn"}}}
+    assert otherwise == {"Ref": "AWS::NoValue"}
+    worker = RESOURCES["NotificationWorkerFunction"]["Properties"]["Policies"]
+    assert {"SQSSendMessagePolicy": {"QueueName": {"Fn::GetAtt": ["WriteBackQueue", "QueueName"]}}} in worker
+    mapping = function["Events"]["WriteBacks"]["Properties"]
+    assert mapping["BatchSize"] == MAX_COLLECTION_RECORDS  # one Collections call per full batch
+    assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    queue = RESOURCES["WriteBackQueue"]["Properties"]
+    assert queue["VisibilityTimeout"] >= 6 * function["Timeout"]
+    assert queue["RedrivePolicy"]["deadLetterTargetArn"] == {"Fn::GetAtt": ["WriteBackDeadLetterQueue", "Arn"]}
+    alarm = RESOURCES["WriteBackDeadLetterAlarm"]["Properties"]
+    assert json.dumps(alarm["Dimensions"]).count("WriteBackDeadLetterQueue") == 1
 
 
 def test_dead_letter_queue_is_alarmed() -> None:

@@ -515,6 +515,41 @@ def test_a_dead_lettered_notification_is_written_back_as_failed(stack: Stack, mo
     }
 
 
+def test_the_function_reports_what_it_did_and_salesforces_api_usage(
+    stack: Stack,
+    org: SalesforceStandIn,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    import salesforce_write_back
+    from local_runtime.lambda_host import LocalContext
+
+    org.add("Opportunity", OPP[0])
+    org.api_limit = 1  # this call uses the whole allowance
+    for name, value in salesforce_env(org).items():
+        monkeypatch.setenv(name, value)
+    salesforce_write_back.delivery.cache_clear()
+    record = {"eventSource": "aws:sqs", "attributes": {}, "messageAttributes": {}}
+    event = {
+        "Records": [
+            {**record, "messageId": "ok", "body": synced(OPP[0], 11078).model_dump_json()},
+            {**record, "messageId": "broken", "body": "{not json"},
+        ]
+    }
+    try:
+        response = salesforce_write_back.lambda_handler(event, LocalContext("SalesforceWriteBackFunction"))
+    finally:
+        salesforce_write_back.delivery.cache_clear()
+    assert response == {"batchItemFailures": [{"itemIdentifier": "broken"}]}
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+    [emitted] = [line for line in lines if "_aws" in line]
+    assert (emitted["WriteBacksSent"], emitted["WriteBacksRetried"]) == ([1.0], [1.0])
+    assert emitted["SalesforceApiUsagePercent"] == [100.0]
+    assert "Salesforce API usage is high" in capsys.readouterr().out + caplog.text
+    assert org.records[("Opportunity", OPP[0])]["ERP_Order_Id__c"] == "11078"
+
+
 # The Outbound Message callback variant: the message's own SessionId and PartnerUrl.
 
 

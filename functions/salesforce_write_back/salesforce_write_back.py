@@ -24,6 +24,8 @@ from sf_edge.observability import build_tracer
 from sf_edge.write_back.delivery import Queued, WriteBackDelivery
 from sf_edge.write_back.messages import WriteBack
 
+API_USAGE_WARNING_PERCENT = 80  # of the org's 24-hour API request allowance
+
 logger = Logger()
 metrics = Metrics()
 tracer = build_tracer()
@@ -31,8 +33,11 @@ tracer = build_tracer()
 
 def record_api_usage(used: int, limit: int) -> None:
     """Salesforce's Sforce-Limit-Info (API requests used of the org's daily allowance), as metrics."""
+    percent = 100 * used / max(limit, 1)
     metrics.add_metric(name="SalesforceApiRequestsUsed", unit=MetricUnit.Count, value=used)
-    metrics.add_metric(name="SalesforceApiUsagePercent", unit=MetricUnit.Percent, value=100 * used / max(limit, 1))
+    metrics.add_metric(name="SalesforceApiUsagePercent", unit=MetricUnit.Percent, value=percent)
+    if percent >= API_USAGE_WARNING_PERCENT:
+        logger.warning("Salesforce API usage is high", api_usage=used, api_limit=limit)
 
 
 @cache
