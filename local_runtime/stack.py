@@ -38,23 +38,6 @@ LOCAL_DEFAULTS = {
 # (with the CSRF handshake, as a writable deployment) so writes can be tried.
 LOCAL_PARAMETERS = {"ODataWritable": "true"}
 
-# Write-backs go to the org these name when they are set (SALESFORCE_PRIVATE_KEY holds the PEM locally); unset,
-# they are recorded in the WriteBackLedger table instead.
-SALESFORCE_PARAMETERS = {
-    "SALESFORCE_LOGIN_URL": "SalesforceLoginUrl",
-    "SALESFORCE_CLIENT_ID": "SalesforceClientId",
-    "SALESFORCE_USERNAME": "SalesforceUsername",
-    "SALESFORCE_API_VERSION": "SalesforceApiVersion",
-}
-
-
-def parameters_from_env() -> dict[str, str]:
-    """The template parameters `make run` takes from the environment."""
-    from_env = {
-        parameter: os.environ[name] for name, parameter in SALESFORCE_PARAMETERS.items() if os.environ.get(name)
-    }
-    return {"AllowedOrgIds": os.environ["ALLOWED_ORG_IDS"], **LOCAL_PARAMETERS, **from_env}
-
 
 @dataclass
 class LocalStack:
@@ -96,7 +79,7 @@ class LocalStack:
         from sf_edge.aws import clients
 
         clients.reset()
-        self.template = Template(parameters_from_env())
+        self.template = Template({"AllowedOrgIds": os.environ["ALLOWED_ORG_IDS"], **LOCAL_PARAMETERS})
         aws.provision(self.template)
         self.seeded = self._seed() if self.seed else {}
         self.functions = load_functions(self.template.functions())
