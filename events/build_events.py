@@ -1,9 +1,11 @@
-"""Write the `sam local invoke` events from the Salesforce-shaped samples in events/samples/.
+"""Write the `sam local invoke` and `put-events` files from the Salesforce-shaped samples in events/samples/.
 
 Run with `make events` after changing a sample or a listener WSDL; tests fail when the events drift.
 Per listener: a valid message, one from an org that is not allowed, and a malformed body; an SQS batch for the
 worker, built by the listener's own parser so it is exactly what the queue would hold; and one request per callout
-operation (plus an invalid one and an unknown id).
+operation (plus an invalid one and an unknown id); per Event Relay sample (events/samples/event_relay: events as
+EventBridge delivers them, modelled on Salesforce's Event Relay and Change Data Capture documentation) a
+`put-events` entries file, and an SQS batch of them all for the worker.
 """
 
 from __future__ import annotations
@@ -97,6 +99,48 @@ def worker_event() -> dict[str, Any]:
                 }
             )
     return {"Records": records}
+
+
+RELAY_SAMPLES = SAMPLES / "event_relay"
+LOCAL_EVENT_BUS = "salesforce-events"  # template.yaml's EventBusName default
+
+
+def relayed_samples() -> dict[str, dict[str, Any]]:
+    """The Event Relay samples: events as EventBridge delivers them to the rule's queue (events/samples/event_relay)."""
+    return {p.stem: json.loads(p.read_text(encoding="utf-8")) for p in sorted(RELAY_SAMPLES.glob("*.json"))}
+
+
+def put_events_entries(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """`aws events put-events --entries file://...`: the samples as Event Relay would put them on the bus."""
+    return [
+        {
+            "Source": event["source"],
+            "DetailType": event["detail-type"],
+            "Detail": json.dumps(event["detail"], separators=(",", ":")),
+            "EventBusName": LOCAL_EVENT_BUS,
+        }
+        for event in events
+    ]
+
+
+def relayed_events_batch() -> dict[str, Any]:
+    """An SQS batch for the worker: every Event Relay sample as the rule's SQS target receives it."""
+    return {
+        "Records": [
+            {
+                "messageId": f"7d0e4b2a-0000-4000-8000-0000000000{n:02d}",
+                "receiptHandle": f"relayed-receipt-{n}",
+                "body": json.dumps(event, separators=(",", ":")),
+                "attributes": {"ApproximateReceiveCount": "1", "SentTimestamp": "1795685401000"},
+                "messageAttributes": {},
+                "md5OfBody": "",
+                "eventSource": "aws:sqs",
+                "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:RelayedEventQueue",
+                "awsRegion": "us-east-1",
+            }
+            for n, event in enumerate(relayed_samples().values(), start=1)
+        ]
+    }
 
 
 def write_back_event() -> dict[str, Any]:
@@ -235,14 +279,17 @@ def odata_event(path: str, query: dict[str, list[str]] | None) -> dict[str, Any]
     }
 
 
-def all_events() -> dict[str, dict[str, Any]]:
+def all_events() -> dict[str, Any]:
     """Every event file under events/, by relative path."""
     callouts = {f"callout_api/{name}.json": callout_event(*spec) for name, spec in CALLOUTS.items()}
     odata = {f"odata_feed/{name}.json": odata_event(*spec) for name, spec in ODATA.items()}
+    relayed = {f"event_relay/{name}.json": put_events_entries([event]) for name, event in relayed_samples().items()}
     return {
         **listener_events(),
         "notification_worker/sqs_batch.json": worker_event(),
+        "notification_worker/relayed_events_batch.json": relayed_events_batch(),
         "salesforce_write_back/sqs_batch.json": write_back_event(),
+        **relayed,
         **callouts,
         **odata,
     }

@@ -37,6 +37,8 @@ def main() -> int:
     try:
         assert stack.aws is not None
         token = os.environ["OUTBOUND_TOKEN"]
+        login_url = stack.template.parameters.get("SalesforceLoginUrl", "")
+        write_backs = f"sent to {login_url}" if login_url else "recorded in WriteBackLedgerTable (SALESFORCE_* unset)"
         listeners = importlib.import_module(stack.functions["OutboundListenerFunction"].spec.module).registry.names()
         print(
             f"""
@@ -56,6 +58,10 @@ Salesforce integration edge, running locally
                       (any dummy key works against the local AWS; no account is involved)
   queue               {stack.physical("NotificationQueue")}
   dead-letter queue   {stack.physical("NotificationDeadLetterQueue")}
+  Event Relay bus     {stack.physical("SalesforceEventBus")}   (EVENT_BUS_NAME; relayed events reach the worker)
+      try             aws --endpoint-url {stack.aws.endpoint} events put-events \\
+                        --entries file://events/event_relay/account_create.json
+  write-backs         {write_backs}
   worker              {"polling" if stack.worker else "off (WORKER=0): messages stay in the queue"}
   seeded              {", ".join(f"{k}: {v} rows" for k, v in stack.seeded.items())}
 Try:  curl -s -H 'Content-Type: text/xml' --data-binary @events/samples/opportunity_closed_won.xml \\

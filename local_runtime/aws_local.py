@@ -129,6 +129,7 @@ class LocalAws:
             name = logical_id.lower()  # bucket names are lower case; CloudFormation would add a suffix
             s3.create_bucket(Bucket=name)
             template.physical[logical_id] = {"Ref": name, "Arn": f"arn:aws:s3:::{name}"}
+        self._provision_events(template, region)
         existing = dynamodb.list_tables()["TableNames"]
         for logical_id, props in template.of_type("AWS::DynamoDB::Table").items():
             spec = {k: template.resolve(v) for k, v in props.items() if k in _TABLE_KEYS}
@@ -145,6 +146,33 @@ class LocalAws:
             }
             if "LatestStreamArn" in description:
                 template.physical[logical_id]["StreamArn"] = description["LatestStreamArn"]
+
+    def _provision_events(self, template: Template, region: str) -> None:
+        """The template's event buses and the rules on them, with their SQS targets (moto delivers a matching
+        PutEvents entry to its target queue, as EventBridge does). A partner event source cannot exist locally:
+        the bus is EventBusName (EVENT_BUS_NAME), and `put-events` with Event Relay's source stands in for it."""
+        import boto3
+
+        events = boto3.client("events", region_name=region, endpoint_url=self.endpoint)
+        for logical_id, props in template.of_type("AWS::Events::EventBus").items():
+            name = str(template.resolve(props["Name"]))
+            if "/" in name:  # a partner event source's bus: only Salesforce can create its source
+                name = template.parameters["EventBusName"]
+            if name not in {b["Name"] for b in events.list_event_buses()["EventBuses"]}:
+                events.create_event_bus(Name=name)
+            arn = f"arn:aws:events:{region}:{ACCOUNT_ID}:event-bus/{name}"
+            template.physical[logical_id] = {"Ref": name, "Arn": arn, "Name": name}
+        for logical_id, props in template.of_type("AWS::Events::Rule").items():
+            bus = template.resolve(props["EventBusName"])
+            rule_arn = events.put_rule(
+                Name=logical_id,
+                EventBusName=bus,
+                EventPattern=json.dumps(template.resolve(props["EventPattern"])),
+                State="ENABLED",
+            )["RuleArn"]
+            targets = [{"Id": t["Id"], "Arn": template.resolve(t["Arn"])} for t in props.get("Targets", [])]
+            events.put_targets(Rule=logical_id, EventBusName=bus, Targets=targets)
+            template.physical[logical_id] = {"Ref": logical_id, "Arn": rule_arn}
 
 
 _TABLE_KEYS = ("AttributeDefinitions", "KeySchema", "GlobalSecondaryIndexes", "BillingMode")

@@ -11,6 +11,8 @@ the documentation describes it:
   `attributes.type` and `id`) and `.../composite/sobjects/{SObject}/{ExternalIdField}` (upsert): 200 with one
   SaveResult `{"id", "success", "errors": [{"statusCode", "message", "fields"}]}` per record, in order
   (`created` too for upserts); updating a record that does not exist fails with `INVALID_CROSS_REFERENCE_KEY`.
+- `GET /services/data/vXX.X/composite/sobjects/{SObject}?ids=...&fields=...` (sObject Collections retrieve): the
+  records in the order asked, each with `attributes` and the fields asked for; null for an id it has no record for.
 - An expired or unknown session: 401 `[{"message": "Session expired or invalid", "errorCode": "INVALID_SESSION_ID"}]`.
 - Every API answer carries `Sforce-Limit-Info: api-usage=<used>/<limit>`.
 
@@ -38,6 +40,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 JWT_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 _COLLECTIONS = re.compile(r"^/services/data/v(\d+\.\d)/composite/sobjects(?:/(\w+)/(\w+))?$")
+_RETRIEVE = re.compile(r"^/services/data/v(\d+\.\d)/composite/sobjects/(\w+)$")
 _ERROR_STATUS = {"REQUEST_LIMIT_EXCEEDED": 403, "SERVER_UNAVAILABLE": 503, "INVALID_SESSION_ID": 401}
 
 
@@ -91,6 +94,9 @@ class SalesforceStandIn:
             def do_PATCH(self) -> None:
                 stand_in._answer(self, "PATCH")
 
+            def do_GET(self) -> None:
+                stand_in._answer(self, "GET")
+
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
@@ -143,7 +149,8 @@ class SalesforceStandIn:
         if self.latency:
             time.sleep(self.latency)
         found = _COLLECTIONS.match(path)
-        if method != "PATCH" or not found:
+        retrieve = _RETRIEVE.match(path) if method == "GET" else None
+        if not (method == "PATCH" and found) and retrieve is None:
             self._send(
                 request,
                 method,
@@ -171,6 +178,13 @@ class SalesforceStandIn:
             status, code = fault
             self._send(request, method, path, status, [{"message": f"stand-in fault {code}", "errorCode": code}])
             return
+        if retrieve is not None:
+            query = {k: v[0] for k, v in parse_qs(request.path.partition("?")[2]).items()}
+            wanted = query.get("fields", "").split(",")
+            self._send(
+                request, method, path, 200, [self._read(retrieve.group(2), i, wanted) for i in query["ids"].split(",")]
+            )
+            return
         try:
             data = json.loads(body)
             records = data["records"]
@@ -190,6 +204,14 @@ class SalesforceStandIn:
             return
         upsert = (found.group(2), found.group(3)) if found.group(2) else None
         self._send(request, method, path, 200, [self._save(record, upsert) for record in records])
+
+    def _read(self, sobject: str, record_id: str, fields: list[str]) -> dict[str, Any] | None:
+        with self._lock:
+            record = self.records.get((sobject, record_id))
+        if record is None:
+            return None
+        values = {"Id": record_id, **record}
+        return {"attributes": {"type": sobject}, **{f: values.get(f) for f in fields}}
 
     def _save(self, record: dict[str, Any], upsert: tuple[str, str] | None) -> dict[str, Any]:
         sobject = str(record.get("attributes", {}).get("type", ""))

@@ -77,6 +77,23 @@ def test_write_back_batch_event_is_recorded_without_salesforce(stack: Stack, mon
     assert json.loads(item["Fields"])["ERP_Order_Id__c"] == "11078"
 
 
+def test_relayed_events_batch_converges_whatever_its_order(stack: Stack) -> None:
+    """The Event Relay samples arrive here in file-name order (the DELETE before the UPDATEs): the end state is the
+    one their commit order gives."""
+    from test_event_relay import relayed_worker
+
+    seed_customers(stack)
+    event = json.loads((EVENTS / "notification_worker" / "relayed_events_batch.json").read_text())
+    for record in event["Records"]:
+        sqs_client().send_message(QueueUrl=stack.name("RelayedEventQueue"), MessageBody=record["body"])
+    assert run_worker_until_empty(relayed_worker(stack)) == (6, 0)
+    blaus = stack.table("CustomersTable").get_item(Key={"CustomerID": "BLAUS"})["Item"]
+    assert (blaus["Phone"], blaus["City"], blaus["SalesforceDeleted"]) == ("+49 621 0000", "Heidelberg", True)
+    assert "Fax" not in blaus
+    [order] = stack.table("OrdersTable").scan()["Items"]
+    assert order["CustomerID"] == "BLAUS"
+
+
 CALLOUT_OUTCOMES = {
     "create_quote": 200,
     "create_quote_invalid": 422,

@@ -132,6 +132,31 @@ def test_write_back_may_only_update_its_ledger_dead_letter_and_read_the_key_it_i
     assert json.dumps(alarm["Dimensions"]).count("WriteBackDeadLetterQueue") == 1
 
 
+def test_relayed_events_reach_the_worker_only_from_the_rule_and_only_from_salesforce() -> None:
+    rule = RESOURCES["RelayedEventsRule"]["Properties"]
+    assert rule["EventBusName"] == {"Ref": "SalesforceEventBus"}
+    condition, exact, prefix = rule["EventPattern"]["source"]["Fn::If"]
+    assert (condition, exact, prefix) == (
+        "HasPartnerEventSource",
+        [{"Ref": "SalesforceEventSourceName"}],
+        [{"prefix": "aws.partner/salesforce.com"}],
+    )
+    [target] = rule["Targets"]
+    assert target["Arn"] == {"Fn::GetAtt": ["RelayedEventQueue", "Arn"]}
+    assert target["DeadLetterConfig"]["Arn"] == {"Fn::GetAtt": ["RelayedEventDeadLetterQueue", "Arn"]}
+    [statement] = RESOURCES["RelayedEventQueuePolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    assert statement["Principal"] == {"Service": "events.amazonaws.com"}
+    assert statement["Action"] == "sqs:SendMessage"
+    assert statement["Condition"] == {"ArnEquals": {"aws:SourceArn": {"Fn::GetAtt": ["RelayedEventsRule", "Arn"]}}}
+    bus = RESOURCES["SalesforceEventBus"]["Properties"]
+    assert bus["EventSourceName"]["Fn::If"][0] == "HasPartnerEventSource"
+    worker = RESOURCES["NotificationWorkerFunction"]["Properties"]
+    queues = [e["Properties"]["Queue"] for e in worker["Events"].values()]
+    assert {"Fn::GetAtt": ["RelayedEventQueue", "Arn"]} in queues
+    alarm = RESOURCES["RelayedEventDeadLetterAlarm"]["Properties"]
+    assert json.dumps(alarm["Dimensions"]).count("RelayedEventDeadLetterQueue") == 1
+
+
 def test_dead_letter_queue_is_alarmed() -> None:
     alarm = RESOURCES["DeadLetterQueueAlarm"]["Properties"]
     assert alarm["MetricName"] == "ApproximateNumberOfMessagesVisible"

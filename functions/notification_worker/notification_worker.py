@@ -1,13 +1,16 @@
-"""Lambda entry point for the notification queue: one SQS batch in, partial batch failures out.
+"""Lambda entry point for the notification queue and the relayed-event queue: SQS batches in, partial batch
+failures out.
 
-Each record is one notification. It is applied at most once (Powertools idempotency keyed on the org and
-notification id, kept a week: longer than Salesforce's 24-hour retry window) by the handler the registry
-routes it to. A failing record is reported alone in `batchItemFailures`, retried by SQS, and moved to the
-dead-letter queue after `maxReceiveCount` receives.
+Each record is one notification, or one event Salesforce Event Relay put on EventBridge (a Platform Event, or a
+change event: one notification per record it changes). Each notification is applied at most once (Powertools
+idempotency keyed on the org and the notification or event id, kept a week: longer than Salesforce's 24-hour retry
+window and its 3-day event retention) by the handler the registry routes it to. A failing record is reported
+alone in `batchItemFailures`, retried by SQS, and moved to the dead-letter queue after `maxReceiveCount` receives.
 """
 
 from __future__ import annotations
 
+import json
 import os
 from functools import cache
 from pathlib import Path
@@ -32,10 +35,11 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from sf_edge.aws.large_payloads import PayloadError, pointer_key
 from sf_edge.aws.order_tables import services_from_env
 from sf_edge.aws.write_back_store import SqsWriteBackQueue
-from sf_edge.notifications.reference_handlers import registry
+from sf_edge.notifications.reference_handlers import MARKED_FOR_RECONCILIATION, registry
 from sf_edge.notifications.routing import HandlerResult, Services
 from sf_edge.observability import build_tracer
 from sf_edge.salesforce.outbound_messages import NotificationMessage
+from sf_edge.salesforce.relayed_events import RelayedEvent, is_relayed_event, notifications_of
 from sf_edge.write_back.messages import WriteBack
 from sf_edge.write_back.rules import WriteBackRules
 
@@ -110,19 +114,39 @@ def message_body(record: SQSRecord) -> str:
     return payloads.resolve(record.body, attributes)
 
 
+def notifications_in(record: SQSRecord) -> list[NotificationMessage]:
+    """The notifications a record holds: one queued by the listener, or those of an event Event Relay put on
+    EventBridge (one per record of a change event)."""
+    body = message_body(record)
+    data = json.loads(body)
+    if isinstance(data, dict) and is_relayed_event(data):
+        event = RelayedEvent.model_validate(data)
+        return notifications_of(event, received_at=event.time)
+    return [NotificationMessage.model_validate(data)]
+
+
 @tracer.capture_method(capture_response=False)
-def record_handler(record: SQSRecord) -> HandlerResult:
+def record_handler(record: SQSRecord) -> list[HandlerResult]:
     """Apply one SQS record; an exception marks only this record as failed (and, on its last receive before the
-    dead-letter queue, leaves why in the archive)."""
+    dead-letter queue, leaves why in the archive). Notifications of the record applied before a failure are
+    not applied again on its redelivery (idempotency)."""
     message: NotificationMessage | None = None
+    results: list[HandlerResult] = []
     try:
-        message = NotificationMessage.model_validate_json(message_body(record))
-        logger.set_correlation_id(message.notification_id)
-        logger.append_keys(
-            organization_id=message.organization_id, listener=message.listener, sobject_type=message.sobject_type
-        )
-        result: HandlerResult = apply_notification(message=message)
-        queue_write_back(WRITE_BACK_RULES.after_result(message, result))
+        for message in notifications_in(record):
+            logger.set_correlation_id(message.notification_id)
+            logger.append_keys(
+                organization_id=message.organization_id, listener=message.listener, sobject_type=message.sobject_type
+            )
+            result: HandlerResult = apply_notification(message=message)
+            queue_write_back(WRITE_BACK_RULES.after_result(message, result))
+            if result.get("action") == ALREADY_APPLIED:
+                logger.info("Notification already applied; nothing done", record_id=message.record_id, result=result)
+            else:
+                logger.info("Notification processed", record_id=message.record_id, result=result)
+            if result.get("action") == MARKED_FOR_RECONCILIATION:
+                metrics.add_metric(name="RecordsToReconcile", unit=MetricUnit.Count, value=1)
+            results.append(result)
     except Exception as failure:
         receives = int(record.attributes.approximate_receive_count or 0)
         last = receives >= MAX_RECEIVE_COUNT
@@ -137,11 +161,7 @@ def record_handler(record: SQSRecord) -> HandlerResult:
             if message is not None:
                 queue_failure_write_back(message, failure)
         raise
-    if result.get("action") == ALREADY_APPLIED:
-        logger.info("Notification already applied; nothing done", record_id=message.record_id, result=result)
-    else:
-        logger.info("Notification processed", record_id=message.record_id, result=result)
-    return result
+    return results
 
 
 def record_dead_letter(

@@ -7,6 +7,7 @@ from decimal import Decimal
 
 from sf_edge.aws.clients import dynamodb
 from sf_edge.aws.large_payloads import large_payloads_from_env
+from sf_edge.aws.salesforce_connection import salesforce_client_from_env
 from sf_edge.callouts.order_desk import OrderDesk
 from sf_edge.notifications.archive import NotificationArchive
 from sf_edge.notifications.routing import Services
@@ -17,7 +18,8 @@ from sf_edge.order_system.product_repository import ProductRepository
 
 
 def services_from_env() -> Services:
-    """Repositories over CUSTOMERS_TABLE, ORDERS_TABLE, KEY_REGISTRY_TABLE and NOTIFICATION_ARCHIVE_TABLE."""
+    """Repositories over CUSTOMERS_TABLE, ORDERS_TABLE, KEY_REGISTRY_TABLE and NOTIFICATION_ARCHIVE_TABLE, and the
+    Salesforce client when SALESFORCE_* names an org (gap events re-read their records through it)."""
     resource = dynamodb()
     keys = KeyRegistry(resource.Table(os.environ["KEY_REGISTRY_TABLE"]))
     return Services(
@@ -27,6 +29,7 @@ def services_from_env() -> Services:
             resource.Table(os.environ["NOTIFICATION_ARCHIVE_TABLE"]),
             large_payloads_from_env(),
         ),
+        salesforce=salesforce_client_from_env(os.environ),
     )
 
 

@@ -43,6 +43,25 @@ class NotificationArchive:
             item["Message"] = body
         self.table.put_item(Item=item)
 
+    def record_reconciliation(self, message: NotificationMessage, *, why: str) -> None:
+        """A record (or, for a GAP_OVERFLOW, a whole sObject type) whose change arrived without its fields: kept
+        under `reconcile#<type>/<record id or *>` until someone (or a job) reads it again from Salesforce."""
+        from datetime import UTC, datetime
+
+        change = message.change
+        entity = change.entity if change else message.sobject_type
+        self.table.put_item(
+            Item={
+                "NotificationKey": f"reconcile#{entity}/{message.record_id or '*'}",
+                "OrganizationId": message.organization_id,
+                "Why": why,
+                "ChangeType": change.change_type if change else "",
+                "TransactionKey": change.transaction_key if change else "",
+                "CommitTimestamp": change.commit_timestamp if change else 0,
+                "MarkedAt": datetime.now(UTC).isoformat(),
+            }
+        )
+
     def record_failure(self, *, key: str, message_id: str, why: str, receives: int) -> None:
         """Why a notification was dead-lettered (under `dead-letter#<key>`, apart from archived messages)."""
         from datetime import UTC, datetime

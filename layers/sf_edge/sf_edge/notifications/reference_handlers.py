@@ -8,6 +8,11 @@ state is the same for every delivery order and every duplicate:
   whenever it comes, decides the real Customer (its AccountNumber, else the Account id), moves the placeholder's
   Orders to it and removes the placeholder;
 - an Order created from Salesforce ships to its Customer's current address until it ships.
+
+Relayed events (Event Relay → EventBridge) reach the same logic: an AccountChangeEvent is applied field by field
+(each column keeps the stamp of its last change, so partial UPDATEs converge in any order and the same change
+brought by an Outbound Message and by CDC lands once), and an Order_Request__e Platform Event creates the same
+Order as a won Opportunity.
 """
 
 from __future__ import annotations
@@ -18,13 +23,14 @@ from decimal import Decimal
 from pydantic import BaseModel, ConfigDict
 
 from sf_edge.notifications.routing import HandlerRegistry, HandlerResult, Services
-from sf_edge.order_system.customer_repository import StaleUpdate
 from sf_edge.order_system.entities import Order
 from sf_edge.order_system.order_repository import ship_to
 from sf_edge.salesforce.ids import to_18
 from sf_edge.salesforce.outbound_messages import NotificationMessage
+from sf_edge.salesforce.relayed_events import EVENT_RELAY_LISTENER
 
 CLOSED_WON = "Closed Won"
+MARKED_FOR_RECONCILIATION = "marked_for_reconciliation"
 
 
 def record_unrouted(message: NotificationMessage, services: Services) -> HandlerResult:
@@ -84,6 +90,11 @@ def opportunity_closed_won(message: NotificationMessage, services: Services) -> 
     opportunity = _OpportunityFields.model_validate(message.fields)
     if not (opportunity.IsWon or opportunity.StageName == CLOSED_WON):
         return {"action": "ignored", "reason": f"stage {opportunity.StageName!r} is not {CLOSED_WON}"}
+    return create_order(message, opportunity, services)
+
+
+def create_order(message: NotificationMessage, opportunity: _OpportunityFields, services: Services) -> HandlerResult:
+    """One Order for a won Opportunity, for its Account's Customer (a placeholder until the Account is known)."""
     if not opportunity.AccountId:
         services.archive.record(message, why="won Opportunity without AccountId")
         return {"action": "archived", "reason": "no AccountId"}
@@ -128,30 +139,55 @@ def account_to_customer(message: NotificationMessage, services: Services) -> Han
     """Upsert the Account's Customer (linked once: by AccountNumber to an existing Customer, or new), replace a
     placeholder a won Opportunity left, and keep its unshipped Salesforce Orders shipping to it."""
     account = _AccountFields.model_validate(message.fields)
+    stamp = account.SystemModstamp or account.LastModifiedDate
+    modstamp = stamp.astimezone(UTC).isoformat() if stamp else None
+    return apply_account(message, services, stamp=modstamp, decides=True)
+
+
+def apply_account(
+    message: NotificationMessage, services: Services, *, stamp: str | None, decides: bool, deleted: bool | None = None
+) -> HandlerResult:
+    """Apply an Account's fields (those in the message, and its null fields) to its Customer.
+
+    `decides`: the message knows the Account Number (a whole record, or a change of it), so it decides which
+    Customer the Account is linked to; otherwise an Account not linked yet gets a placeholder that such a message
+    replaces later, handing on the newer fields it gathered. `stamp` orders changes per field (None: apply as is).
+    `deleted` marks (True) or unmarks (False) the Customer as deleted in Salesforce."""
+    account = _AccountFields.model_validate(message.fields)
     account_id = to_18(account.Id)
-    preferred = (account.AccountNumber or "").strip() or account_id
-    link = services.customers.account_link(account_id) or services.customers.link_account(account_id, preferred)
-    customer_id = preferred if link.placeholder else link.customer_id
+    link = services.customers.account_link(account_id)
+    if decides:
+        preferred = (account.AccountNumber or "").strip() or account_id
+        link = link or services.customers.link_account(account_id, preferred)
+        customer_id = preferred if link.placeholder else link.customer_id
+    else:
+        if link is None:
+            link = services.customers.link_account(account_id, account_id, placeholder=True)
+            if link.placeholder:
+                services.customers.create_placeholder(account_id)
+        customer_id = link.customer_id
     changes: dict[str, object] = {"SalesforceAccountId": account_id}
     for field, column in _ACCOUNT_TO_CUSTOMER.items():
         if field in message.fields:
             changes[column] = getattr(account, field)
         elif field in message.null_fields:
             changes[column] = None  # Salesforce omits null fields: the WSDL has it, the message does not
-    if customer_id == account_id:
+    if deleted is not None:
+        changes["SalesforceDeleted"] = True if deleted else None
+    if decides and customer_id == account_id:
         changes["Placeholder"] = None  # the Account's own data: no longer a placeholder
-    if changes.get("CompanyName") is None and services.customers.get(customer_id) is None:
-        changes["CompanyName"] = f"Salesforce Account {account_id}"
-    stamp = account.SystemModstamp or account.LastModifiedDate
-    modstamp = stamp.astimezone(UTC).isoformat() if stamp else None
-    try:
-        services.customers.upsert(customer_id, changes, modstamp=modstamp)
-    except StaleUpdate:
-        stale = True
+    if stamp is None:
+        stale = _write_unstamped(services, customer_id, account_id, changes)
     else:
-        stale = False
-    if link.placeholder:
+        services.customers.ensure(customer_id, account_id)
+        stale = not services.customers.merge(customer_id, changes, stamp=stamp)
+    if decides and link.placeholder:
         services.customers.confirm_link(account_id, customer_id)
+        if customer_id != account_id:
+            # What changes arrived before this one gathered on the placeholder: the newer of them still count.
+            gathered, stamps = services.customers.stamped_fields(account_id)
+            if gathered:
+                services.customers.merge(customer_id, gathered, stamp=stamps)
     customer = services.customers.get(customer_id)
     if customer is not None:
         # Orders a placeholder held (also after a crash between these steps: the placeholder id is the
@@ -159,8 +195,92 @@ def account_to_customer(message: NotificationMessage, services: Services) -> Han
         moved = [] if customer_id == account_id else services.orders.for_customer(account_id)
         for order in [*moved, *services.orders.for_customer(customer_id)]:
             services.orders.follow_customer(order, customer)
-        if customer_id != account_id:
+        if customer_id != account_id and (decides or not link.placeholder):
             services.customers.remove_placeholder(account_id)
     if stale:
         return {"action": "stale_ignored", "customerId": customer_id}
     return {"action": "customer_upserted", "customerId": customer_id}
+
+
+def _write_unstamped(services: Services, customer_id: str, account_id: str, changes: dict[str, object]) -> bool:
+    """A change with no stamp to order it by: applied as it is (never stale)."""
+    if changes.get("CompanyName") is None and services.customers.get(customer_id) is None:
+        changes["CompanyName"] = f"Salesforce Account {account_id}"
+    services.customers.upsert(customer_id, changes, modstamp=None)
+    return False
+
+
+@registry.register("AccountChangeEvent", listener=EVENT_RELAY_LISTENER)
+def account_change_to_customer(message: NotificationMessage, services: Services) -> HandlerResult:
+    """A relayed Account change: CREATE and UNDELETE carry the whole record, an UPDATE only what changed (merged
+    field by field, newest wins), DELETE marks the Customer deleted; a gap event re-reads the record from
+    Salesforce when a client is configured, and otherwise marks it for reconciliation."""
+    change = message.change
+    if change is None:
+        services.archive.record(message, why="AccountChangeEvent without a ChangeEventHeader")
+        return {"action": "archived", "reason": "no ChangeEventHeader"}
+    if change.change_type.startswith("GAP_"):
+        return reread_or_mark(message, services)
+    if change.change_type == "DELETE":
+        return apply_account(message, services, stamp=change.stamp, decides=False, deleted=True)
+    whole = change.change_type in ("CREATE", "UNDELETE")
+    return apply_account(
+        message,
+        services,
+        stamp=change.stamp,
+        decides=whole or "AccountNumber" in message.fields or "AccountNumber" in message.null_fields,
+        deleted=False if change.change_type == "UNDELETE" else None,
+    )
+
+
+def reread_or_mark(message: NotificationMessage, services: Services) -> HandlerResult:
+    """A gap event has no payload: read the record as it is now, or keep it for reconciliation (never skip)."""
+    change = message.change
+    assert change is not None
+    if services.salesforce is None or not message.record_id:
+        services.archive.record_reconciliation(message, why=f"{change.change_type}: the change's fields are missing")
+        return {"action": MARKED_FOR_RECONCILIATION, "changeType": change.change_type}
+    [record] = services.salesforce.retrieve(change.entity, [message.record_id], ACCOUNT_FIELDS)
+    if record is None:  # gone since: deleted
+        return apply_account(message, services, stamp=change.stamp, decides=False, deleted=True)
+    fields = {k: v for k, v in record.items() if k != "attributes" and v is not None}
+    nulls = [f for f in ("AccountNumber", *_ACCOUNT_TO_CUSTOMER) if record.get(f) is None]
+    current = message.model_copy(update={"fields": fields, "null_fields": nulls})
+    now = _AccountFields.model_validate(fields)
+    modified = now.SystemModstamp or now.LastModifiedDate
+    stamp = modified.astimezone(UTC).isoformat() if modified else change.stamp
+    return {**apply_account(current, services, stamp=stamp, decides=True, deleted=False), "reread": True}
+
+
+# The Account fields a re-read asks for (what the handlers use).
+ACCOUNT_FIELDS = ["Id", "Name", "AccountNumber", *[f for f in _ACCOUNT_TO_CUSTOMER if f != "Name"], "SystemModstamp"]
+
+
+class _OrderRequestFields(BaseModel):
+    """The Order_Request__e Platform Event (events/samples/order_request_event.json)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    Opportunity_Id__c: str
+    Account_Id__c: str | None = None
+    Amount__c: Decimal | None = None
+    Close_Date__c: date | None = None
+    Name__c: str | None = None
+
+
+@registry.register("Order_Request__e", listener=EVENT_RELAY_LISTENER)
+def order_request_to_order(message: NotificationMessage, services: Services) -> HandlerResult:
+    """A Flow's Order_Request__e Platform Event: the same Order a won Opportunity's Outbound Message creates (one
+    per Opportunity, whichever channel brings it first)."""
+    request = _OrderRequestFields.model_validate(message.fields)
+    opportunity = _OpportunityFields(
+        Id=request.Opportunity_Id__c,
+        AccountId=request.Account_Id__c,
+        Name=request.Name__c,
+        StageName=CLOSED_WON,
+        IsWon=True,
+        Amount=request.Amount__c,
+        CloseDate=request.Close_Date__c,
+    )
+    won = message.model_copy(update={"record_id": to_18(request.Opportunity_Id__c)})
+    return create_order(won, opportunity, services)

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from sf_edge.salesforce.outbound_messages import NotificationMessage
 
@@ -16,6 +16,12 @@ if TYPE_CHECKING:
 HandlerResult = dict[str, Any]
 
 
+class RecordReader(Protocol):
+    """Reads records from Salesforce (the remote call-in client), for gap events."""
+
+    def retrieve(self, sobject: str, ids: Sequence[str], fields: Sequence[str]) -> list[dict[str, Any] | None]: ...
+
+
 @dataclass(frozen=True)
 class Services:
     """What handlers may touch; built once per container from the environment."""
@@ -23,6 +29,7 @@ class Services:
     customers: CustomerRepository
     orders: OrderRepository
     archive: NotificationArchive
+    salesforce: RecordReader | None = None  # configured by SALESFORCE_*: gap events re-read their records
 
 
 Handler = Callable[[NotificationMessage, Services], HandlerResult]

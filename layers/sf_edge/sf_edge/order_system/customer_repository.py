@@ -8,6 +8,7 @@ does not depend on which notification came first.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -115,13 +116,16 @@ class CustomerRepository:
 
         from sf_edge.aws.update_expressions import set_or_remove
 
-        update = set_or_remove(changes | ({"SalesforceModstamp": modstamp} if modstamp else {}))
-        names = update.names
+        update = set_or_remove(
+            changes | ({"SalesforceModstamp": modstamp} if modstamp else {}),
+            more_sets=["#rev = if_not_exists(#rev, :zero) + :one"],  # merge() notices this write
+        )
+        names = update.names | {"#rev": "Revision"}
         kwargs: dict[str, Any] = {
             "Key": {"CustomerID": customer_id},
             "UpdateExpression": update.expression,
             "ExpressionAttributeNames": names,
-            "ExpressionAttributeValues": update.values,
+            "ExpressionAttributeValues": update.values | {":zero": 0, ":one": 1},
         }
         if modstamp:
             names["#ms"] = "SalesforceModstamp"
@@ -135,6 +139,87 @@ class CustomerRepository:
             if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
                 raise StaleUpdate(customer_id) from None
             raise
+
+    def merge(self, customer_id: str, changes: Mapping[str, Any], *, stamp: str | Mapping[str, str]) -> list[str]:
+        """Apply the changes whose stamp is not older than their column's (a change event carries only the fields it
+        changed, so changes to different fields must not hide one another); return the columns applied.
+
+        Each column keeps the stamp of its last write (`FieldStamps`); a whole-record stamp written by `upsert`
+        (`SalesforceModstamp`, as before per-column stamps) counts for every column. A whole record is merged with
+        one stamp for all its columns. Optimistic: retried when another write lands in between."""
+        from botocore.exceptions import ClientError
+
+        from sf_edge.aws.update_expressions import set_or_remove
+
+        for _ in range(_MERGE_ATTEMPTS):
+            item = self.table.get_item(Key={"CustomerID": customer_id}, ConsistentRead=True).get("Item") or {}
+            stamps: dict[str, str] = dict(item.get("FieldStamps") or {})  # type: ignore[arg-type]
+            record = str(item.get("SalesforceModstamp") or "")
+            stamp_of = _stamps(stamp)
+            applied = {c: v for c, v in changes.items() if stamp_of(c) >= max(stamps.get(c, ""), record)}
+            if not applied:
+                return []
+            revision = int(item.get("Revision", 0))  # type: ignore[arg-type]
+            update = set_or_remove(
+                applied | {"FieldStamps": stamps | {c: stamp_of(c) for c in applied}}, more_sets=["#rev = :next"]
+            )
+            values = update.values | {":next": revision + 1}
+            if item:
+                condition = "#rev = :read" if "Revision" in item else "attribute_not_exists(#rev)"
+                values |= {":read": revision} if "Revision" in item else {}
+            else:
+                condition = "attribute_not_exists(CustomerID)"
+            try:
+                self.table.update_item(
+                    Key={"CustomerID": customer_id},
+                    UpdateExpression=update.expression,
+                    ConditionExpression=condition,
+                    ExpressionAttributeNames=update.names | {"#rev": "Revision"},
+                    ExpressionAttributeValues=values,
+                )
+            except ClientError as exc:
+                if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                    raise
+                continue
+            return sorted(applied)
+        raise ConcurrentChange(customer_id)
+
+    def stamped_fields(self, customer_id: str) -> tuple[dict[str, Any], dict[str, str]]:
+        """The Customer's columns written by merge, with their stamps (what a placeholder hands on)."""
+        item = self.table.get_item(Key={"CustomerID": customer_id}, ConsistentRead=True).get("Item") or {}
+        stamps = {str(k): str(v) for k, v in (item.get("FieldStamps") or {}).items()}  # type: ignore[union-attr]
+        return {c: item.get(c) for c in stamps}, stamps
+
+    def ensure(self, customer_id: str, account_id: str) -> None:
+        """A Customer for the Account, named after it until its Name arrives; kept if present."""
+        from botocore.exceptions import ClientError
+
+        try:
+            self.table.put_item(
+                Item={
+                    "CustomerID": customer_id,
+                    "CompanyName": f"Salesforce Account {account_id}",
+                    "SalesforceAccountId": account_id,
+                },
+                ConditionExpression="attribute_not_exists(CustomerID)",
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
+
+
+_MERGE_ATTEMPTS = 8
+
+
+def _stamps(stamp: str | Mapping[str, str]) -> Callable[[str], str]:
+    """The stamp of each column: one for all, or one each."""
+    if isinstance(stamp, str):
+        return lambda _column: stamp
+    return lambda column: stamp[column]
+
+
+class ConcurrentChange(Exception):  # noqa: N818 - SQS retries the notification
+    """Other writes kept landing on the Customer between a merge's read and its write."""
 
 
 def _link(claim: dict[str, Any]) -> AccountLink:

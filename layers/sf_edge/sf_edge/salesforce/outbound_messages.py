@@ -99,8 +99,24 @@ class QueuedNotification:
     body: str
 
 
+class ChangeInfo(BaseModel):
+    """For a change relayed as a Change Data Capture event: what kind, and the stamp that orders it among the
+    record's changes (its LastModifiedDate, else its commit time, then its sequence number in the transaction)."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, frozen=True)
+
+    change_type: str
+    entity: str
+    stamp: str
+    commit_timestamp: int
+    transaction_key: str = ""
+    sequence_number: int = 0
+    record_ids: list[str] = Field(default_factory=list)
+
+
 class NotificationMessage(BaseModel):
-    """The SQS message body for one notification (camelCase JSON)."""
+    """The SQS message body for one notification (camelCase JSON); also what a relayed Platform Event or change
+    event becomes for the handlers (sf_edge.salesforce.relayed_events)."""
 
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, frozen=True, ser_json_inf_nan="strings")
 
@@ -118,6 +134,7 @@ class NotificationMessage(BaseModel):
     partner_url: str
     session_id: str | None = None
     received_at: datetime
+    change: ChangeInfo | None = None  # a Change Data Capture event's header, for relayed changes
 
     def to_json(self) -> str:
         """The SQS body; keys with no value (the session id, unless carried) are left out."""

@@ -11,6 +11,7 @@ has (urllib3 through botocore), cost about 40 ms. What we need of the API is two
 - Writes: `PATCH /services/data/vXX.X/composite/sobjects` (update by id) or
   `.../composite/sobjects/{SObject}/{ExternalIdField}` (upsert), `allOrNone=false`, at most 200 records a call; the
   answer is one SaveResult per record, in order.
+- Reads: `GET .../composite/sobjects/{SObject}?ids=...&fields=...` (records of one type by id, for gap events).
 - Errors: `REQUEST_LIMIT_EXCEEDED`, `SERVER_UNAVAILABLE`, 5xx and timeouts are retried here with exponential back-off
   and full jitter; anything else is raised as a SalesforceError saying whether a later retry could succeed.
   A record's own `UNABLE_TO_LOCK_ROW` is retryable too (the caller retries that record, not the call).
@@ -33,6 +34,7 @@ from pydantic import BaseModel, ConfigDict, field_validator
 
 DEFAULT_API_VERSION = "65.0"
 MAX_COLLECTION_RECORDS = 200
+MAX_RETRIEVE_IDS = 2000
 JWT_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 ASSERTION_LIFETIME_SECONDS = 180  # Salesforce accepts at most 3 minutes
 
@@ -329,6 +331,17 @@ class SalesforceClient:
         """Upsert records of one sObject type by an External ID field each carries."""
         return self._collection(f"composite/sobjects/{sobject}/{external_id_field}", records)
 
+    def retrieve(self, sobject: str, ids: Sequence[str], fields: Sequence[str]) -> list[dict[str, Any] | None]:
+        """Records of one type by id (`GET composite/sobjects/{SObject}?ids=&fields=`, up to 2,000 ids), in the
+        order asked; None for an id Salesforce has no record for (deleted since)."""
+        if not 0 < len(ids) <= MAX_RETRIEVE_IDS:
+            raise ValueError(f"a retrieve takes 1 to {MAX_RETRIEVE_IDS} ids, not {len(ids)}")
+        query = urlencode({"ids": ",".join(ids), "fields": ",".join(fields)})
+        answer = self._call("GET", f"composite/sobjects/{sobject}?{query}", None)
+        if not isinstance(answer, list) or len(answer) != len(ids):
+            raise SalesforceError("retrieve answer does not have one entry per id", retryable=True)
+        return [item if isinstance(item, dict) else None for item in answer]
+
     def _collection(self, path: str, records: Sequence[Mapping[str, Any]]) -> list[SaveResult]:
         if not 0 < len(records) <= MAX_COLLECTION_RECORDS:
             raise ValueError(f"a Collections call takes 1 to {MAX_COLLECTION_RECORDS} records, not {len(records)}")
@@ -338,7 +351,7 @@ class SalesforceClient:
             raise SalesforceError("Collections answer does not have one result per record", retryable=True)
         return [_save_result(item) for item in answer]
 
-    def _call(self, method: str, path: str, body: bytes) -> Any:
+    def _call(self, method: str, path: str, body: bytes | None) -> Any:
         """One API call with its retries; a rejected session is replaced once."""
         renewed = False
         attempt = 0
