@@ -111,6 +111,10 @@ def test_a_replayed_event_is_applied_once(stack: Stack) -> None:
     )["Items"]
     assert len(orders) == 1
     assert len(stack.table("IdempotencyTable").scan()["Items"]) == 1  # one key: the event's own id
+    write_backs = [json.loads(m["Body"]) for m in stack.drain(stack.name("WriteBackQueue"))]
+    assert {(w["record_id"], w["fields"]["ERP_Order_Id__c"]) for w in write_backs} == {
+        (to_18("0065g00000PeOrD"), str(orders[0]["OrderID"]))
+    }  # the Opportunity learns its order number as after an Outbound Message (once per delivery, same values)
 
 
 def test_an_unknown_event_type_goes_to_the_recording_handler_with_its_unknown_fields(stack: Stack) -> None:

@@ -131,6 +131,7 @@ def create_order(message: NotificationMessage, opportunity: _OpportunityFields, 
         "action": "order_created" if created else "order_exists",
         "orderId": order.OrderID,
         "customerId": link.customer_id,
+        "opportunityId": to_18(opportunity.Id),
     }
 
 
@@ -257,7 +258,7 @@ ACCOUNT_FIELDS = ["Id", "Name", "AccountNumber", *[f for f in _ACCOUNT_TO_CUSTOM
 
 
 class _OrderRequestFields(BaseModel):
-    """The Order_Request__e Platform Event (events/samples/order_request_event.json)."""
+    """The Order_Request__e Platform Event (events/samples/event_relay/order_request_event.json)."""
 
     model_config = ConfigDict(extra="ignore")
 

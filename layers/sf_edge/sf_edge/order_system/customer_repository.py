@@ -79,21 +79,7 @@ class CustomerRepository:
 
     def create_placeholder(self, account_id: str) -> None:
         """The placeholder Customer of an Account not yet heard of (keyed by the Account id); kept if present."""
-        from botocore.exceptions import ClientError
-
-        try:
-            self.table.put_item(
-                Item={
-                    "CustomerID": account_id,
-                    "CompanyName": f"Salesforce Account {account_id}",
-                    "SalesforceAccountId": account_id,
-                    "Placeholder": True,
-                },
-                ConditionExpression="attribute_not_exists(CustomerID)",
-            )
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
-                raise
+        self.ensure(account_id, account_id, placeholder=True)
 
     def remove_placeholder(self, customer_id: str) -> bool:
         """Delete the Customer if it is (still) a placeholder; True when one was deleted."""
@@ -190,17 +176,18 @@ class CustomerRepository:
         stamps = {str(k): str(v) for k, v in (item.get("FieldStamps") or {}).items()}  # type: ignore[union-attr]
         return {c: item.get(c) for c in stamps}, stamps
 
-    def ensure(self, customer_id: str, account_id: str) -> None:
+    def ensure(self, customer_id: str, account_id: str, *, placeholder: bool = False) -> None:
         """A Customer for the Account, named after it until its Name arrives; kept if present."""
         from botocore.exceptions import ClientError
 
+        item: dict[str, Any] = {
+            "CustomerID": customer_id,
+            "CompanyName": f"Salesforce Account {account_id}",
+            "SalesforceAccountId": account_id,
+        }
         try:
             self.table.put_item(
-                Item={
-                    "CustomerID": customer_id,
-                    "CompanyName": f"Salesforce Account {account_id}",
-                    "SalesforceAccountId": account_id,
-                },
+                Item=item | ({"Placeholder": True} if placeholder else {}),
                 ConditionExpression="attribute_not_exists(CustomerID)",
             )
         except ClientError as exc:

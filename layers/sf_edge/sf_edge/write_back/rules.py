@@ -13,7 +13,8 @@
     Integration_Status__c = "Failed"
     Integration_Message__c = "{reason}"
 
-`{name}` is replaced by the handler's result value of that name, or `record_id`, `notification_id`, `reason`;
+`{name}` is replaced by the handler's result value of that name, or `record_id`, `notification_id`, `reason`, or
+the notification's field of that name (`{Opportunity_Id__c}` of a Platform Event);
 a replaced value is cut to 255 characters (a Salesforce Text field's maximum). A result action with no entry
 writes nothing back.
 """
@@ -91,7 +92,12 @@ class WriteBackRules:
 def _write_back(
     rule: WriteBackRule, fields: dict[str, FieldValue], message: NotificationMessage, values: dict[str, Any]
 ) -> WriteBack | None:
-    context = {"record_id": message.record_id, "notification_id": message.notification_id, **values}
+    context = {
+        **message.fields,
+        "record_id": message.record_id,
+        "notification_id": message.notification_id,
+        **values,
+    }
     record = _fill(rule.record, context)
     if not isinstance(record, str) or not record:
         return None
