@@ -109,6 +109,30 @@ TARGETS = (
         ("tests/test_callouts.py",),
         "a retried callout answers as the first",
     ),
+    Target(
+        "rest_client",
+        f"{LAYER}/salesforce/rest_client.py",
+        ("tests/test_write_back.py",),
+        "Salesforce's errors classified; a rejected session renewed once",
+    ),
+    Target(
+        "write_back_delivery",
+        f"{LAYER}/write_back/delivery.py",
+        ("tests/test_write_back.py",),
+        "each write-back lands once, the newest wins, refusals are dead-lettered",
+    ),
+    Target(
+        "relayed_events",
+        f"{LAYER}/salesforce/relayed_events.py",
+        ("tests/test_event_relay.py", "tests/test_events.py"),
+        "a relayed event is applied as Salesforce changed it",
+    ),
+    Target(
+        "customer_repository",
+        f"{LAYER}/order_system/customer_repository.py",
+        ("tests/test_event_relay.py", "tests/test_convergence.py", "tests/test_worker.py"),
+        "changes converge in any order",
+    ),
 )
 
 # One or two meaningful replacements per operator. Left out: `|` variants (nearly all are type annotations, which

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from conftest import Stack, run_worker_until_empty, seed_customers, worker_source
+from conftest import ROOT, Stack, run_worker_until_empty, seed_customers, worker_source
 from sf_edge.aws.clients import sqs_client
 from sf_edge.salesforce.ids import to_18
 from sf_edge.salesforce.outbound_messages import NotificationMessage
@@ -354,3 +354,17 @@ def test_a_dead_lettered_notification_keeps_its_reason_and_is_redriven_once_fixe
     assert run_worker_until_empty(source) == (2, 0)
     [order] = seeded.table("OrdersTable").scan()["Items"]  # applied exactly once
     assert order["SalesforceOpportunityId"] == to_18("0065g00000Won01")
+
+
+def test_every_module_that_registers_handlers_is_loaded_by_the_worker(stack: Stack) -> None:
+    """A handler in a module the worker never imports is never registered: its notifications would be archived as
+    unrouted without a word. The worker's HANDLER_MODULES must name every module that registers one."""
+    import notification_worker
+
+    layer = ROOT / "layers" / "sf_edge"
+    registering = {
+        ".".join(path.relative_to(layer).with_suffix("").parts)
+        for path in layer.rglob("*.py")
+        if "registry.register(" in path.read_text(encoding="utf-8")
+    }
+    assert registering == set(notification_worker.HANDLER_MODULES)

@@ -10,6 +10,7 @@ alone in `batchItemFailures`, retried by SQS, and moved to the dead-letter queue
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 from functools import cache
@@ -42,6 +43,13 @@ from sf_edge.salesforce.outbound_messages import NotificationMessage
 from sf_edge.salesforce.relayed_events import RelayedEvent, is_relayed_event, notifications_of
 from sf_edge.write_back.messages import WriteBack
 from sf_edge.write_back.rules import WriteBackRules
+
+# Every module that registers handlers, imported at cold start: a handler module missing here would never be
+# imported, and its notifications would silently go to the recording handler (tests/test_worker.py holds the list
+# to what the code registers).
+HANDLER_MODULES = ("sf_edge.notifications.reference_handlers",)
+for _module in HANDLER_MODULES:
+    importlib.import_module(_module)
 
 IDEMPOTENCY_TTL_SECONDS = 7 * 24 * 3600
 # Receives before SQS dead-letters a record (the queue's maxReceiveCount, from template.yaml's MaxReceiveCount).
