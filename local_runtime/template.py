@@ -132,9 +132,9 @@ class Template:
                 payload = "1.0"
                 if event["Type"] == "HttpApi":
                     payload = str(event["Properties"].get("PayloadFormatVersion", "2.0"))
-                routes.append(
-                    Route(logical_id, "ANY" if method == "ANY" else method, path, re.compile(f"^{regex}$"), payload)
-                )
+                # A greedy {proxy+} takes any character, a line break too (API Gateway routes by the whole path).
+                pattern = re.compile(f"^{regex}\\Z", re.DOTALL)
+                routes.append(Route(logical_id, "ANY" if method == "ANY" else method, path, pattern, payload))
         return sorted(routes, key=lambda r: (r.path.count("{"), "+}" in r.path, -len(r.path)))
 
     def _eval(self, value: Any, physical: dict[str, dict[str, str]]) -> Any:

@@ -98,6 +98,11 @@ def test_routes_come_from_the_template() -> None:
     route = next(r for r in TEMPLATE.routes() if r.path == "/outbound/{listener}")
     assert route.match("POST", "/outbound/opportunity") == {"listener": "opportunity"}
     assert route.match("GET", "/outbound/opportunity") is None
+    # A greedy path takes any character, as API Gateway routes it (a fuzzer's line break is a 4xx from the function,
+    # not "Missing Authentication Token").
+    proxy = next(r for r in TEMPLATE.routes() if r.path == "/api/v1/{proxy+}")
+    assert proxy.match("GET", "/api/v1/accounts/e3\nO\x1a/credit") == {"proxy": "accounts/e3\nO\x1a/credit"}
+    assert route.match("POST", "/outbound/opportunity\n") == {"listener": "opportunity\n"}
 
 
 def test_write_back_may_only_update_its_ledger_dead_letter_and_read_the_key_it_is_given() -> None:
