@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from sf_edge.write_back.delivery import PENDING, RECORDED, SENT
-from sf_edge.write_back.messages import WriteBack
+from sf_edge.write_back.messages import PENDING, RECORDED, SENT, WriteBack
 
 
 class MemoryLedger:

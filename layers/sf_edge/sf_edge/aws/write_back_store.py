@@ -7,8 +7,7 @@ import json
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from sf_edge.write_back.delivery import PENDING, RECORDED, SENT
-from sf_edge.write_back.messages import WriteBack
+from sf_edge.write_back.messages import PENDING, RECORDED, SENT, WriteBack
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.service_resource import Table

@@ -19,7 +19,6 @@ has (urllib3 through botocore), cost about 40 ms. What we need of the API is two
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import random
 import re
@@ -32,6 +31,8 @@ from urllib.parse import urlencode, urlsplit
 
 from pydantic import BaseModel, ConfigDict, field_validator
 
+from sf_edge.salesforce.instances import is_loopback
+
 DEFAULT_API_VERSION = "65.0"
 MAX_COLLECTION_RECORDS = 200
 MAX_RETRIEVE_IDS = 2000
@@ -43,9 +44,6 @@ RETRYABLE_CALL_CODES = frozenset({"REQUEST_LIMIT_EXCEEDED", "SERVER_UNAVAILABLE"
 # Per-record codes another attempt can clear; every other record error needs someone to fix data or setup.
 RETRYABLE_RECORD_CODES = frozenset({"UNABLE_TO_LOCK_ROW", "REQUEST_LIMIT_EXCEEDED", "SERVER_UNAVAILABLE"})
 _LIMIT_INFO = re.compile(r"api-usage=(\d+)/(\d+)")
-_LOOPBACK_NAMES = {"localhost"}
-# Where an Outbound Message's PartnerUrl may send a callback (its session goes there): Salesforce's own domains.
-SALESFORCE_DOMAINS = (".salesforce.com", ".force.com", ".salesforce.mil", ".cloudforce.com", ".database.com")
 
 
 class SalesforceError(Exception):
@@ -76,7 +74,7 @@ class SalesforceSettings(BaseModel):
         parts = urlsplit(value.strip())
         if parts.scheme not in ("https", "http") or not parts.hostname:
             raise ValueError("must be an https:// URL such as https://login.salesforce.com")
-        if parts.scheme == "http" and not _is_loopback(parts.hostname):
+        if parts.scheme == "http" and not is_loopback(parts.hostname):
             raise ValueError("http:// is allowed only for a loopback host (a local stand-in); use https://")
         if parts.path not in ("", "/") or parts.query:
             raise ValueError("must be the login URL alone, without a path")
@@ -109,27 +107,6 @@ class SalesforceSettings(BaseModel):
             username=environ.get("SALESFORCE_USERNAME", ""),
             api_version=environ.get("SALESFORCE_API_VERSION", "") or DEFAULT_API_VERSION,
         )
-
-
-def instance_url_of(url: str) -> str | None:
-    """The instance (scheme and host) of an Outbound Message's PartnerUrl or EnterpriseUrl, when it is one of
-    Salesforce's domains over https (or a loopback stand-in over http); None otherwise."""
-    parts = urlsplit(url.strip())
-    host = (parts.hostname or "").lower()
-    if parts.scheme == "https" and host.endswith(SALESFORCE_DOMAINS):
-        return f"https://{parts.netloc}"
-    if parts.scheme == "http" and host and _is_loopback(host):
-        return f"http://{parts.netloc}"
-    return None
-
-
-def _is_loopback(host: str) -> bool:
-    if host in _LOOPBACK_NAMES:
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 @dataclass(frozen=True)

@@ -21,14 +21,9 @@ from typing import Protocol
 from aws_lambda_powertools import Logger
 
 from sf_edge.salesforce.rest_client import MAX_COLLECTION_RECORDS, SalesforceError, SaveResult
-from sf_edge.write_back.messages import CallbackSession, WriteBack
+from sf_edge.write_back.messages import RECORDED, REJECTED, SENT, CallbackSession, WriteBack
 
 logger = Logger(child=True)
-
-SENT = "sent"
-RECORDED = "recorded"  # no Salesforce configured: what would have been sent
-REJECTED = "rejected"
-PENDING = "pending"
 
 
 class Ledger(Protocol):

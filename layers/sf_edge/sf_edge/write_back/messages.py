@@ -12,6 +12,12 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_serializer
 
 FieldValue = str | int | float | bool | None
 
+# A write-back's status in the ledger.
+PENDING = "pending"
+SENT = "sent"
+RECORDED = "recorded"  # no Salesforce configured: what would have been sent
+REJECTED = "rejected"
+
 
 def now_stamp() -> str:
     """A UTC time with microseconds whose text sorts like the time (orders the write-backs of one record)."""

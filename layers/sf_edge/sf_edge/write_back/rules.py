@@ -27,8 +27,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from sf_edge.salesforce.instances import instance_url_of
 from sf_edge.salesforce.outbound_messages import NotificationMessage
-from sf_edge.salesforce.rest_client import instance_url_of
 from sf_edge.write_back.messages import CallbackSession, FieldValue, WriteBack
 
 TEXT_FIELD_MAX = 255
