@@ -29,6 +29,7 @@ from sf_edge.aws.faults import is_client_fault, is_transient
 from sf_edge.callouts.auth import authenticator_from_env
 from sf_edge.callouts.errors import ApiError, ApiProblem, FieldError
 from sf_edge.callouts.openapi import to_openapi_30
+from sf_edge.domain_errors import Conflict, DomainError, Invalid, NotFound, PreconditionFailed, Unavailable
 from sf_edge.observability import build_tracer
 
 PREFIX = "/api/v1"
@@ -167,8 +168,29 @@ def invalid_request(error: RequestValidationError) -> Response[str]:
 
 @app.exception_handler(ApiProblem)  # type: ignore[untyped-decorator]
 def problem(error: ApiProblem) -> Response[str]:
-    """Domain refusals: 404 unknown ids, 409 idempotency conflicts, ..."""
+    """The callout protocol's own refusals: 409 idempotency conflicts, ..."""
     return error_response(error.status, error.code, error.message, error.field_errors)
+
+
+# The domain's refusals, as the callout API says them (the one place they get an HTTP status here).
+DOMAIN_ERRORS: dict[type[DomainError], tuple[int, str, str]] = {
+    NotFound: (404, "NOT_FOUND", "not_found"),
+    Conflict: (409, "CONFLICT", "conflict"),
+    PreconditionFailed: (412, "PRECONDITION_FAILED", "changed"),
+    Invalid: (422, "VALIDATION_FAILED", "invalid"),
+    Unavailable: (503, "UNAVAILABLE", "unavailable"),
+}
+
+
+@app.exception_handler(DomainError)  # type: ignore[untyped-decorator]
+def refused(error: DomainError) -> Response[str]:
+    """NotFound → 404, Conflict → 409, Invalid → 422, ... with a field error for each input concerned."""
+    status, code, field_code = next(
+        (found for kind, found in DOMAIN_ERRORS.items() if isinstance(error, kind)),
+        (422, "VALIDATION_FAILED", "invalid"),
+    )
+    fields = [FieldError(field=name, code=field_code, message=why) for name, why in error.fields.items()]
+    return error_response(status, code, error.message, fields)
 
 
 @app.not_found

@@ -17,6 +17,7 @@ from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from sf_edge.aws.update_expressions import set_or_remove
+from sf_edge.domain_errors import Conflict, NotFound, PreconditionFailed
 from sf_edge.odata.engine import Limit, ReadStats
 from sf_edge.odata.expressions import Binary, Call, In, Literal, Node, Property
 from sf_edge.odata.indexing import (
@@ -475,10 +476,9 @@ class EntityWrites:
         self.table = table
 
     def create(self, values: dict[str, Any]) -> dict[str, Any]:
-        """Insert a new entity (409 when the key exists)."""
+        """Insert a new entity (Conflict when the key exists)."""
         from botocore.exceptions import ClientError
 
-        from sf_edge.odata.request import ODataError
         from sf_edge.odata.writes import VERSION
 
         item = {k: v for k, v in values.items() if v is not None} | {VERSION: 1}
@@ -491,7 +491,7 @@ class EntityWrites:
             )
         except ClientError as exc:
             if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
-                raise ODataError(409, "Conflict", f"{self.entity_set.entity_type} already exists") from None
+                raise Conflict(f"{self.entity_set.entity_type} already exists") from None
             raise
         return item
 
@@ -566,12 +566,8 @@ class EntityWrites:
         return dict(response.get("Attributes") or kwargs.get("Item") or {})
 
     def _missing(self, key: dict[str, Any]) -> dict[str, Any]:
-        from sf_edge.odata.request import ODataError
-
-        raise ODataError(404, "NotFound", f"No {self.entity_set.entity_type} with key {key}")
+        raise NotFound(f"No {self.entity_set.entity_type} with key {key}")
 
 
 def _precondition_failed() -> Exception:
-    from sf_edge.odata.request import ODataError
-
-    return ODataError(412, "PreconditionFailed", "The entity has changed since it was read (ETag mismatch)")
+    return PreconditionFailed("The entity has changed since it was read (ETag mismatch)")

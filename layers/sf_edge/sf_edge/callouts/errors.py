@@ -26,7 +26,8 @@ class ApiError(Contract):
 
 
 class ApiProblem(Exception):  # noqa: N818 - a problem report, in the RFC 7807 sense
-    """Raised by the domain; mapped to ApiError with its status."""
+    """A refusal of the callout protocol itself (Idempotency-Key misuse, ...); mapped to ApiError with its status.
+    The domain raises sf_edge.domain_errors instead."""
 
     def __init__(self, status: int, code: str, message: str, field_errors: list[FieldError] | None = None) -> None:
         super().__init__(message)
@@ -34,12 +35,6 @@ class ApiProblem(Exception):  # noqa: N818 - a problem report, in the RFC 7807 s
         self.code = code
         self.message = message
         self.field_errors = field_errors or []
-
-
-def not_found(what: str, identifier: object, field: str | None = None) -> ApiProblem:
-    """404 for an id that does not exist."""
-    errors = [FieldError(field=field, code="not_found", message=f"No {what} {identifier}")] if field else []
-    return ApiProblem(404, "NOT_FOUND", f"No {what} {identifier}", errors)
 
 
 ERROR_DESCRIPTIONS = {

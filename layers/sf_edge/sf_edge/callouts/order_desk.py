@@ -25,7 +25,7 @@ from sf_edge.callouts.contract import (
     Reason,
     StockStatus,
 )
-from sf_edge.callouts.errors import ApiProblem, FieldError, not_found
+from sf_edge.domain_errors import NotFound
 from sf_edge.order_system.customer_repository import CustomerRepository
 from sf_edge.order_system.entities import Customer, Order, Product
 from sf_edge.order_system.order_repository import OrderRepository
@@ -85,7 +85,7 @@ class OrderDesk:
             linked = self.customers.customer_id_for_account(to_18(account_id))
             customer = self.customers.get(linked) if linked else None
         if customer is None:
-            raise not_found("account", account_id, "accountId")
+            raise NotFound(f"No account {account_id}", field="accountId")
         return customer
 
     def quote(self, request: QuoteRequest, now: datetime | None = None) -> Quote:
@@ -98,14 +98,9 @@ class OrderDesk:
         products = self.products.get_many(quantities)
         missing = [(i, line.product_id) for i, line in enumerate(request.lines) if line.product_id not in products]
         if missing:
-            raise ApiProblem(
-                404,
-                "NOT_FOUND",
+            raise NotFound(
                 f"No product {missing[0][1]}",
-                [
-                    FieldError(field=f"lines[{i}].productId", code="not_found", message=f"No product {pid}")
-                    for i, pid in missing
-                ],
+                fields={f"lines[{i}].productId": f"No product {pid}" for i, pid in missing},
             )
         lines = []
         for product_id, quantity in quantities.items():
@@ -202,7 +197,7 @@ class OrderDesk:
         """An Order with its lines and total."""
         order = self.orders.get(order_id)
         if order is None:
-            raise not_found("order", order_id, "orderId")
+            raise NotFound(f"No order {order_id}", field="orderId")
         details = self.orders.lines(order_id)
         names = self.products.get_many(d.ProductID for d in details)
         lines = [
@@ -238,7 +233,7 @@ class OrderDesk:
         """Stock of one product, and whether `quantity` ships from stock."""
         product = self.products.get(product_id)
         if product is None:
-            raise not_found("product", product_id, "productId")
+            raise NotFound(f"No product {product_id}", field="productId")
         wanted = quantity or 1
         status = stock_status(product, wanted)
         if status is StockStatus.IN_STOCK and quantity is None and product.UnitsInStock <= product.ReorderLevel:

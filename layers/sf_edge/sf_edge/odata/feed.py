@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from sf_edge.domain_errors import DomainError
 from sf_edge.odata.dialects import V4, Dialect, FeedResponse
 from sf_edge.odata.engine import Page, ReadStats, Store, count_matches, read_page
 from sf_edge.odata.expressions import expression_size
@@ -132,7 +133,8 @@ class Feed:
             if method in dialect.write_methods:
                 return self._write(request, method, dialect)
             raise ODataError(405, "MethodNotAllowed", f"{method} is not allowed")
-        except ODataError as error:
+        except (ODataError, DomainError) as raised:
+            error = raised if isinstance(raised, ODataError) else ODataError.of(raised)
             response = dialect.error(error)
             if error.status == 403 and error.code == "CsrfTokenRequired":
                 response.headers["X-CSRF-Token"] = "Required"

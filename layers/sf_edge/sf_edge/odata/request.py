@@ -15,6 +15,7 @@ from functools import partial
 from typing import Any
 from urllib.parse import unquote
 
+from sf_edge.domain_errors import Conflict, DomainError, Invalid, NotFound, PreconditionFailed, Unavailable
 from sf_edge.odata.expressions import (
     Binary,
     Call,
@@ -37,6 +38,14 @@ MAX_TOP = 1_000_000
 
 class ODataError(Exception):
     """An error answered as OData error JSON: {"error": {"code", "message", "target"}}."""
+
+    @classmethod
+    def of(cls, error: DomainError) -> ODataError:
+        """A refusal of the store or the domain, as the OData status and code that say it."""
+        status, code = next(
+            (found for kind, found in _DOMAIN_ERRORS.items() if isinstance(error, kind)), (400, "InvalidValue")
+        )
+        return cls(status, code, error.message, next(iter(error.fields), None))
 
     def __init__(self, status: int, code: str, message: str, target: str | None = None) -> None:
         super().__init__(message)
@@ -417,3 +426,12 @@ def _fits(edm_type: str, literal: Literal) -> bool:
     if edm_type in ("Int16", "Int32", "Int64"):
         return literal.type == "Int64"
     return literal.type != "Null"
+
+
+_DOMAIN_ERRORS: dict[type[DomainError], tuple[int, str]] = {
+    NotFound: (404, "NotFound"),
+    Conflict: (409, "Conflict"),
+    PreconditionFailed: (412, "PreconditionFailed"),
+    Invalid: (400, "InvalidValue"),
+    Unavailable: (503, "ServiceUnavailable"),
+}
