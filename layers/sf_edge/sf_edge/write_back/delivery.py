@@ -89,15 +89,17 @@ class WriteBackDelivery:
         claimed = [q for q in latest.values() if self.ledger.claim(q.write_back)]
         outcome.skipped += len(latest) - len(claimed)
         callbacks = self.callback_client is not None
-        sendable = [q for q in claimed if self.client is not None or (callbacks and q.write_back.session is not None)]
+        sendable: list[Queued] = []
         for queued in claimed:
-            if queued not in sendable:
-                self.ledger.settle(queued.write_back, RECORDED, "SALESFORCE_LOGIN_URL is not set")
-                logger.info(
-                    "Write-back recorded, not sent (no Salesforce configured)",
-                    write_back=queued.write_back.without_session().model_dump(mode="json"),
-                )
-                outcome.recorded += 1
+            if self.client is not None or (callbacks and queued.write_back.session is not None):
+                sendable.append(queued)
+                continue
+            self.ledger.settle(queued.write_back, RECORDED, "SALESFORCE_LOGIN_URL is not set")
+            logger.info(
+                "Write-back recorded, not sent (no Salesforce configured)",
+                write_back=queued.write_back.without_session().model_dump(mode="json"),
+            )
+            outcome.recorded += 1
         groups: dict[tuple[CallbackSession | None, str, str | None], list[Queued]] = {}
         for queued in sendable:
             wb = queued.write_back
