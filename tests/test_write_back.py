@@ -413,6 +413,50 @@ def test_a_call_that_fails_after_its_retries_hands_every_record_back(stack: Stac
     assert stack.queue_depth(stack.name("WriteBackDeadLetterQueue")) == 0
 
 
+def test_a_call_salesforce_refuses_whole_dead_letters_each_record_with_why(
+    stack: Stack, org: SalesforceStandIn
+) -> None:
+    """A field the org does not have fails the whole call (400 INVALID_FIELD): no retry could help."""
+    org.fail_next("INVALID_FIELD")
+    batch = [Queued(f"m{n}", synced(record_id, 11078 + n)) for n, record_id in enumerate(OPP[:2])]
+    outcome = delivery(stack, client_for(org)).deliver(batch)
+    assert (outcome.sent, outcome.rejected, outcome.retry) == (0, 2, [])
+    dead = stack.drain(stack.name("WriteBackDeadLetterQueue"))
+    assert sorted(WriteBack.model_validate_json(m["Body"]).record_id for m in dead) == sorted(OPP[:2])
+    assert all("INVALID_FIELD" in m["MessageAttributes"]["Reason"]["StringValue"] for m in dead)
+
+
+def test_an_integration_user_session_rejected_twice_dead_letters_instead_of_failing_the_batch(
+    stack: Stack, org: SalesforceStandIn
+) -> None:
+    org.add("Opportunity", OPP[0])
+    client = client_for(org)
+
+    class Expiring(Urllib3Transport):
+        def request(self, method: str, url: str, **kwargs: Any) -> Any:
+            if "/services/data/" in url:
+                org.expire_sessions()
+            return super().request(method, url, **kwargs)
+
+    client._transport = Expiring()
+    outcome = delivery(stack, client).deliver([Queued("m0", synced(OPP[0], 1))])
+    assert (outcome.rejected, outcome.retry) == (1, [])
+    [dead] = stack.drain(stack.name("WriteBackDeadLetterQueue"))
+    assert "INVALID_SESSION_ID" in dead["MessageAttributes"]["Reason"]["StringValue"]
+
+
+def test_the_ledger_keeps_the_salesforce_id_written_and_a_bounded_reason(stack: Stack, org: SalesforceStandIn) -> None:
+    for record_id in OPP[:2]:
+        org.add("Opportunity", record_id)
+    org.reject[("Opportunity", OPP[1])] = ("FIELD_CUSTOM_VALIDATION_EXCEPTION", "x" * 1500)
+    batch = [Queued(f"m{n}", synced(record_id, 11078 + n)) for n, record_id in enumerate(OPP[:2])]
+    delivery(stack, client_for(org)).deliver(batch)
+    assert status(stack, batch[0].write_back)["Detail"] == OPP[0]
+    rejected = status(stack, batch[1].write_back)["Detail"]
+    assert rejected.startswith("FIELD_CUSTOM_VALIDATION_EXCEPTION: xxx")
+    assert len(rejected) == 1000
+
+
 def test_write_backs_of_one_record_converge_on_the_newest_in_any_order(stack: Stack, org: SalesforceStandIn) -> None:
     org.add("Opportunity", OPP[0])
     older = synced(OPP[0], 11078, stamp="2026-11-30T10:00:00.000000+00:00")
@@ -630,6 +674,26 @@ def test_an_expired_callback_session_falls_back_to_the_integration_user(stack: S
     assert (outcome.sent, outcome.rejected) == (1, 0)
     assert org.token_requests == 1
     assert org.records[("Opportunity", OPP[0])]["Integration_Status__c"] == "Synced"
+
+
+def test_a_callback_that_meets_an_outage_is_retried_not_handed_to_the_integration_user(
+    stack: Stack, org: SalesforceStandIn
+) -> None:
+    """Only a rejected session falls back; Salesforce being down is waited out as the session's own write."""
+    org.add("Opportunity", OPP[0])
+    org.fail_next("SERVER_UNAVAILABLE", times=4)
+    deliver = callback_delivery(stack, client_for(org, retry=Pauses().retry()))
+    deliver.callback_client = lambda session: client_for_session(org, session)
+    outcome = deliver.deliver([Queued("m0", callback_write_back(org, org.issue_session()))])
+    assert (outcome.sent, outcome.retry) == (0, ["m0"])
+    assert org.token_requests == 0
+
+
+def client_for_session(org: SalesforceStandIn, session: Any) -> SalesforceClient:
+    from sf_edge.salesforce.rest_client import GivenSession, Session
+
+    given = GivenSession(Session(session.session_id.get_secret_value(), session.instance_url))
+    return SalesforceClient(given, Urllib3Transport(), retry=Pauses().retry())
 
 
 def test_an_expired_callback_session_without_an_integration_user_is_dead_lettered_without_it(
