@@ -60,6 +60,28 @@ def customer(stack: Stack, customer_id: str) -> dict[str, Any]:
     return stack.table("CustomersTable").get_item(Key={"CustomerID": customer_id}).get("Item") or {}
 
 
+def test_relayed_events_become_notifications_keyed_and_stamped_as_documented() -> None:
+    """The contract the handlers and the idempotency rely on, read off the samples."""
+    received = datetime(2026, 11, 20, 9, 0, 1, tzinfo=UTC)
+    [created] = notifications_of(RelayedEvent.model_validate(SAMPLES["account_create"]), received)
+    assert created.notification_id == "c1a3f0de-7a4b-4c55-9b1e-0d5f6a7b8c01"  # one record: the event's own id
+    assert created.action_id == "5Bo2QANtgKOM2S5bVaTXAg"  # the schema the payload was written with
+    assert created.change is not None
+    assert created.change.stamp == "2026-11-20T09:00:00+00:00#000000001"  # LastModifiedDate (epoch ms), sequence
+    assert (created.fields["BillingCity"], created.fields["BillingStreet"]) == ("Mannheim", "Forsterstr. 57")
+    assert "BillingState" not in created.fields  # null in a CREATE: no value
+    first, second = notifications_of(RelayedEvent.model_validate(SAMPLES["account_multi_update"]), received)
+    assert (first.notification_id, second.notification_id) == (
+        f"c1a3f0de-7a4b-4c55-9b1e-0d5f6a7b8c04/{BLAUS}",
+        f"c1a3f0de-7a4b-4c55-9b1e-0d5f6a7b8c04/{FRANK}",
+    )  # one idempotency key per record
+    [request] = notifications_of(RelayedEvent.model_validate(SAMPLES["order_request_event"]), received)
+    assert request.record_id == request.fields["EventUuid"] == "0b7f2c3e-5d6a-4e8f-9a1b-2c3d4e5f6a06"
+    [deleted] = notifications_of(RelayedEvent.model_validate(SAMPLES["account_delete"]), received)
+    assert deleted.change is not None
+    assert deleted.change.stamp == "2026-11-20T11:00:00+00:00#000000001"  # no LastModifiedDate: the commit time
+
+
 def test_each_sample_travels_bus_rule_queue_worker_to_the_tables(stack: Stack) -> None:
     seed_customers(stack)
     worker = relayed_worker(stack)
@@ -155,7 +177,7 @@ def test_an_event_from_another_source_is_refused_and_dead_lettered(stack: Stack)
 def account_changes(n: int) -> list[dict[str, Any]]:
     """CREATE, two UPDATEs and a DELETE of one Account (its own ids per n), an hour apart."""
     account = to_18(f"0015g00000{n:05d}")
-    t0 = 1795683600000
+    t0 = 1795165200000  # 2026-11-20T09:00:00Z
     hour = 3600000
 
     def event(k: int, change: str, payload: dict[str, Any], **header: Any) -> dict[str, Any]:
