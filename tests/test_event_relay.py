@@ -82,6 +82,23 @@ def test_relayed_events_become_notifications_keyed_and_stamped_as_documented() -
     assert deleted.change.stamp == "2026-11-20T11:00:00+00:00#000000001"  # no LastModifiedDate: the commit time
 
 
+def test_a_change_is_stamped_by_the_records_modification_time_and_tolerates_a_null_compound_field() -> None:
+    """Commit time and LastModifiedDate differ by milliseconds in a real org: the record's own time orders it (as an
+    Outbound Message's does); a header without sequenceNumber counts as 0; a compound field sent as null is no
+    value, not a crash."""
+    event = copy.deepcopy(SAMPLES["account_update"])
+    payload = event["detail"]["payload"]
+    payload["ChangeEventHeader"]["commitTimestamp"] += 437
+    del payload["ChangeEventHeader"]["sequenceNumber"]
+    payload["BillingAddress"] = None
+    payload["ChangeEventHeader"]["changedFields"].append("BillingAddress.City")
+    [message] = notifications_of(RelayedEvent.model_validate(event), datetime.now(UTC))
+    assert message.change is not None
+    assert message.change.stamp == "2026-11-20T10:00:00+00:00#000000000"
+    assert "BillingCity" not in message.fields
+    assert message.fields["Phone"] == "0621-08461"
+
+
 def test_each_sample_travels_bus_rule_queue_worker_to_the_tables(stack: Stack) -> None:
     seed_customers(stack)
     worker = relayed_worker(stack)
