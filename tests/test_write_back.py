@@ -849,9 +849,13 @@ def test_without_salesforce_settings_make_run_records_each_write_back(
         from sf_edge.aws.clients import dynamodb
 
         ledger = dynamodb().Table(running.physical("WriteBackLedgerTable"))
-        item = wait_for(
-            lambda: ledger.get_item(Key={"RecordKey": f"Opportunity/Id/{opportunity_id}"}).get("Item"), timeout=30
-        )
+        key = {"RecordKey": f"Opportunity/Id/{opportunity_id}"}
+
+        def recorded() -> Any:  # claimed ("pending") first, then settled: wait for the end
+            found = ledger.get_item(Key=key).get("Item")
+            return found if found and found["Status"] == "recorded" else None
+
+        item = wait_for(recorded, timeout=30)
         [order] = orders_of(running, opportunity_id)
     assert item["Status"] == "recorded"
     assert json.loads(item["Fields"])["ERP_Order_Id__c"] == str(order["OrderID"])
