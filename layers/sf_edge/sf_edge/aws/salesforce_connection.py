@@ -7,13 +7,13 @@ from collections.abc import Callable, Mapping
 
 from sf_edge.aws.secrets import secret_source
 from sf_edge.salesforce.rest_client import (
-    DEFAULT_API_VERSION,
     GivenSession,
     JwtBearerSignIn,
     SalesforceClient,
     SalesforceSettings,
     Session,
     Urllib3Transport,
+    api_version,
 )
 from sf_edge.write_back.messages import CallbackSession
 
@@ -55,7 +55,7 @@ def callback_clients(
 ) -> Callable[[CallbackSession], SalesforceClient]:
     """Clients that call back as an Outbound Message's own session (one connection pool for all of them)."""
     transport = Urllib3Transport()
-    version = (environ.get("SALESFORCE_API_VERSION") or DEFAULT_API_VERSION).removeprefix("v")
+    version = api_version(environ.get("SALESFORCE_API_VERSION", ""))
 
     def client(callback: CallbackSession) -> SalesforceClient:
         session = Session(callback.session_id.get_secret_value(), callback.instance_url)

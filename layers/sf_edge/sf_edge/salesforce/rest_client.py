@@ -39,10 +39,9 @@ MAX_RETRIEVE_IDS = 2000
 JWT_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 ASSERTION_LIFETIME_SECONDS = 180  # Salesforce accepts at most 3 minutes
 
-# Whole-call error codes worth another try after a pause (Salesforce's own words for load and limits).
-RETRYABLE_CALL_CODES = frozenset({"REQUEST_LIMIT_EXCEEDED", "SERVER_UNAVAILABLE", "UNABLE_TO_LOCK_ROW"})
-# Per-record codes another attempt can clear; every other record error needs someone to fix data or setup.
-RETRYABLE_RECORD_CODES = frozenset({"UNABLE_TO_LOCK_ROW", "REQUEST_LIMIT_EXCEEDED", "SERVER_UNAVAILABLE"})
+# Error codes another attempt after a pause can clear (Salesforce's own words for load, limits and locks), for a
+# whole call and for one record alike; every other error needs someone to fix data or setup.
+RETRYABLE_CODES = frozenset({"REQUEST_LIMIT_EXCEEDED", "SERVER_UNAVAILABLE", "UNABLE_TO_LOCK_ROW"})
 _LIMIT_INFO = re.compile(r"api-usage=(\d+)/(\d+)")
 
 
@@ -90,10 +89,7 @@ class SalesforceSettings(BaseModel):
     @field_validator("api_version")
     @classmethod
     def _version(cls, value: str) -> str:
-        version = value.strip().removeprefix("v") or DEFAULT_API_VERSION
-        if not re.fullmatch(r"\d{2,3}\.0", version):
-            raise ValueError("must look like 65.0")
-        return version
+        return api_version(value)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> SalesforceSettings | None:
@@ -105,8 +101,17 @@ class SalesforceSettings(BaseModel):
             login_url=login_url,
             client_id=environ.get("SALESFORCE_CLIENT_ID", ""),
             username=environ.get("SALESFORCE_USERNAME", ""),
-            api_version=environ.get("SALESFORCE_API_VERSION", "") or DEFAULT_API_VERSION,
+            api_version=environ.get("SALESFORCE_API_VERSION", ""),
         )
+
+
+def api_version(value: str) -> str:
+    """A REST API version as the URLs take it: `v65.0` or `65.0` → `65.0`, empty → the default (ValueError when it
+    is not a version)."""
+    version = value.strip().removeprefix("v") or DEFAULT_API_VERSION
+    if not re.fullmatch(r"\d{2,3}\.0", version):
+        raise ValueError("must look like 65.0")
+    return version
 
 
 @dataclass(frozen=True)
@@ -159,7 +164,7 @@ class RecordError:
 
     @property
     def retryable(self) -> bool:
-        return self.status_code in RETRYABLE_RECORD_CODES
+        return self.status_code in RETRYABLE_CODES
 
 
 @dataclass(frozen=True)
@@ -380,7 +385,7 @@ def _call_error(method: str, path: str, response: HttpResponse) -> SalesforceErr
     first = data[0] if isinstance(data, list) and data and isinstance(data[0], dict) else {}
     code = str(first.get("errorCode", ""))
     message = str(first.get("message", "")) or response.body[:200].decode("utf-8", "replace")
-    retryable = response.status >= 500 or code in RETRYABLE_CALL_CODES
+    retryable = response.status >= 500 or code in RETRYABLE_CODES
     return SalesforceError(
         f"{method} {path} answered {response.status} {code}: {message}",
         status=response.status,
