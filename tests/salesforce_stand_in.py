@@ -18,8 +18,8 @@ the documentation describes it:
 
 Scripted faults: `fail_next(status, code, times)` answers whole calls with an error (`REQUEST_LIMIT_EXCEEDED` is
 403, `SERVER_UNAVAILABLE` 503), `reject[(sobject, id)] = (code, message)` fails a record for good,
-`lock_once` fails a record's next save with `UNABLE_TO_LOCK_ROW`, `expire_sessions()` revokes every token,
-`latency` delays each API answer.
+`lock_once` fails a record's next save with `UNABLE_TO_LOCK_ROW`, `expire_sessions()` revokes every token
+(`revoke_before_each_call` does so at every API call), `latency` delays each API answer.
 """
 
 from __future__ import annotations
@@ -73,6 +73,7 @@ class SalesforceStandIn:
     calls: list[tuple[str, str, int]] = field(default_factory=list)  # (method, path, status)
     sessions_used: list[str] = field(default_factory=list)  # the bearer token of each API call
     token_requests: int = 0
+    revoke_before_each_call: bool = False  # every API call finds its session revoked (a user deactivated, say)
     api_usage: int = 0
     _faults: list[tuple[int, str]] = field(default_factory=list)
     _tokens: set[str] = field(default_factory=set)
@@ -162,6 +163,8 @@ class SalesforceStandIn:
         bearer = request.headers.get("Authorization", "").removeprefix("Bearer ")
         with self._lock:
             self.sessions_used.append(bearer)
+            if self.revoke_before_each_call:
+                self._tokens.clear()
         if bearer not in self._tokens:
             self._send(
                 request,

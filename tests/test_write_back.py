@@ -119,14 +119,7 @@ def test_the_session_is_kept_and_renewed_once_when_salesforce_rejects_it(org: Sa
 def test_a_session_rejected_twice_in_a_row_is_an_error_not_a_loop(org: SalesforceStandIn) -> None:
     org.add("Opportunity", OPP[0])
     client = client_for(org)
-
-    class Expiring(Urllib3Transport):
-        def request(self, method: str, url: str, **kwargs: Any) -> Any:
-            if "/services/data/" in url:
-                org.expire_sessions()
-            return super().request(method, url, **kwargs)
-
-    client._transport = Expiring()  # every API call finds its session revoked
+    org.revoke_before_each_call = True
     with pytest.raises(SalesforceError) as raised:
         client.update([opportunity(OPP[0], Integration_Status__c="Synced")])
     assert raised.value.code == "INVALID_SESSION_ID"
@@ -430,16 +423,8 @@ def test_an_integration_user_session_rejected_twice_dead_letters_instead_of_fail
     stack: Stack, org: SalesforceStandIn
 ) -> None:
     org.add("Opportunity", OPP[0])
-    client = client_for(org)
-
-    class Expiring(Urllib3Transport):
-        def request(self, method: str, url: str, **kwargs: Any) -> Any:
-            if "/services/data/" in url:
-                org.expire_sessions()
-            return super().request(method, url, **kwargs)
-
-    client._transport = Expiring()
-    outcome = delivery(stack, client).deliver([Queued("m0", synced(OPP[0], 1))])
+    org.revoke_before_each_call = True
+    outcome = delivery(stack, client_for(org)).deliver([Queued("m0", synced(OPP[0], 1))])
     assert (outcome.rejected, outcome.retry) == (1, [])
     [dead] = stack.drain(stack.name("WriteBackDeadLetterQueue"))
     assert "INVALID_SESSION_ID" in dead["MessageAttributes"]["Reason"]["StringValue"]

@@ -139,10 +139,14 @@ def create_order(message: NotificationMessage, opportunity: _OpportunityFields, 
 def account_to_customer(message: NotificationMessage, services: Services) -> HandlerResult:
     """Upsert the Account's Customer (linked once: by AccountNumber to an existing Customer, or new), replace a
     placeholder a won Opportunity left, and keep its unshipped Salesforce Orders shipping to it."""
-    account = _AccountFields.model_validate(message.fields)
-    stamp = account.SystemModstamp or account.LastModifiedDate
-    modstamp = stamp.astimezone(UTC).isoformat() if stamp else None
-    return apply_account(message, services, stamp=modstamp, decides=True)
+    return apply_account(message, services, stamp=_modstamp(message.fields), decides=True)
+
+
+def _modstamp(fields: dict[str, object]) -> str | None:
+    """When the Account was last changed (SystemModstamp, else LastModifiedDate), in the form stamps compare in."""
+    account = _AccountFields.model_validate(fields)
+    modified = account.SystemModstamp or account.LastModifiedDate
+    return modified.astimezone(UTC).isoformat() if modified else None
 
 
 def apply_account(
@@ -247,9 +251,7 @@ def reread_or_mark(message: NotificationMessage, services: Services) -> HandlerR
     fields = {k: v for k, v in record.items() if k != "attributes" and v is not None}
     nulls = [f for f in ("AccountNumber", *_ACCOUNT_TO_CUSTOMER) if record.get(f) is None]
     current = message.model_copy(update={"fields": fields, "null_fields": nulls})
-    now = _AccountFields.model_validate(fields)
-    modified = now.SystemModstamp or now.LastModifiedDate
-    stamp = modified.astimezone(UTC).isoformat() if modified else change.stamp
+    stamp = _modstamp(fields) or change.stamp
     return {**apply_account(current, services, stamp=stamp, decides=True, deleted=False), "reread": True}
 
 

@@ -137,11 +137,11 @@ class CustomerRepository:
 
         from sf_edge.aws.update_expressions import set_or_remove
 
+        stamp_of = _stamps(stamp)
         for _ in range(_MERGE_ATTEMPTS):
             item = self.table.get_item(Key={"CustomerID": customer_id}, ConsistentRead=True).get("Item") or {}
             stamps: dict[str, str] = dict(item.get("FieldStamps") or {})  # type: ignore[arg-type]
             record = str(item.get("SalesforceModstamp") or "")
-            stamp_of = _stamps(stamp)
             applied = {c: v for c, v in changes.items() if stamp_of(c) >= max(stamps.get(c, ""), record)}
             if not applied:
                 return []
@@ -149,10 +149,12 @@ class CustomerRepository:
             update = set_or_remove(
                 applied | {"FieldStamps": stamps | {c: stamp_of(c) for c in applied}}, more_sets=["#rev = :next"]
             )
+            # Only if nobody wrote since the read: same revision, or still none, or still no item.
             values = update.values | {":next": revision + 1}
-            if item:
-                condition = "#rev = :read" if "Revision" in item else "attribute_not_exists(#rev)"
-                values |= {":read": revision} if "Revision" in item else {}
+            if "Revision" in item:
+                condition, values[":read"] = "#rev = :read", revision
+            elif item:
+                condition = "attribute_not_exists(#rev)"
             else:
                 condition = "attribute_not_exists(CustomerID)"
             try:
