@@ -39,7 +39,7 @@ LISTENER_ENV = {
     "ALLOWED_ORG_IDS": "00D5g00000LoCaL",
     "OUTBOUND_TOKEN": "bench",
 }
-LISTENER_INIT = "import outbound_listener; outbound_listener.registry.get('opportunity')"
+LISTENER_INIT = "import outbound_listener; outbound_listener.intake().registry.get('opportunity')"
 LISTENER_READY = LISTENER_INIT + "; from sf_edge.aws.clients import sqs_client; sqs_client()"
 
 
@@ -96,7 +96,8 @@ def _intake(client: Any, large_payloads: Any = None) -> Any:
     from sf_edge.aws.sqs_publisher import SqsNotificationPublisher
     from sf_edge.outbound.intake import OutboundIntake
     from sf_edge.outbound.listeners import ListenerRegistry
-    from sf_edge.outbound.sender_verification import OrgAllowlist, TokenVerifier
+    from sf_edge.outbound.sender_verification import OrgAllowlist
+    from sf_edge.token_verifier import TokenVerifier
 
     return OutboundIntake(
         ListenerRegistry(WSDL_DIR),
@@ -245,18 +246,17 @@ def callout_warm_latency() -> list[tuple[str, float, float, str]]:
     """Warm wall time of a 20-line quote through the handler, the order system in memory (2 store calls)."""
     import json
 
-    from bench.in_memory_order_system import in_memory_desk
+    from tests.fakes.order_system import in_memory_desk
 
     os.environ.update({k: v for k, v in CALLOUT_ENV.items() if k != "PYTHONPATH"})
     sys.path.insert(0, str(ROOT / "functions" / "callout_api"))
     import callout_api
-    import callout_routers
-    import sf_edge.aws.order_tables
+    from callout_routers import CalloutServices
     from local_runtime.lambda_host import LocalContext
+    from sf_edge.callouts.auth import CalloutAuthenticator
 
     desk = in_memory_desk(ROOT / "data" / "northwind")
-    sf_edge.aws.order_tables.order_desk_from_env = lambda: desk  # the routers build their desk through this
-    callout_routers.desk.cache_clear()
+    callout_api.callouts.provide(CalloutServices(desk, CalloutAuthenticator("ApiKey", lambda: "bench"), "unused"))
     body = json.dumps({"accountId": "ALFKI", "lines": [{"productId": p, "quantity": 5 + p} for p in range(1, 21)]})
     event = {
         "path": "/api/v1/quotes",

@@ -39,7 +39,8 @@ def main() -> int:
         token = os.environ["OUTBOUND_TOKEN"]
         login_url = stack.template.parameters.get("SalesforceLoginUrl", "")
         write_backs = f"sent to {login_url}" if login_url else "recorded in WriteBackLedgerTable (SALESFORCE_* unset)"
-        listeners = importlib.import_module(stack.functions["OutboundListenerFunction"].spec.module).registry.names()
+        listener = importlib.import_module(stack.functions["OutboundListenerFunction"].spec.module)
+        listeners = sorted(listener.intake().listener_names)
         print(
             f"""
 Salesforce integration edge, running locally

@@ -10,9 +10,13 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
 
 from local_runtime.template import ROOT, FunctionSpec
+
+if TYPE_CHECKING:
+    from sf_edge.settings import CompositionRoot
 
 LAYER_DIR = ROOT / "layers" / "sf_edge"
 
@@ -59,13 +63,28 @@ def add_layer_to_path() -> None:
 
 
 def load_functions(specs: list[FunctionSpec]) -> dict[str, LocalFunction]:
-    """Import each function's handler with its template environment set, as its own container would."""
+    """Import each function's handler and compose it from its own settings: the process environment (local
+    secrets, AWS_ENDPOINT_URL) under the template's variables for that function, as its own container would see.
+    A bad setting stops the start here, naming it."""
     add_layer_to_path()
     functions = {}
     for spec in specs:
         if str(spec.code_dir) not in sys.path:
             sys.path.insert(0, str(spec.code_dir))
-        os.environ.update(spec.environment)
+        # Powertools reads its own settings (service name, log level) from the environment when the module loads.
+        os.environ.update({k: v for k, v in spec.environment.items() if k.startswith("POWERTOOLS_")})
         module = importlib.import_module(spec.module)
+        root = composition_root(module)
+        root.configure(root.settings_type.from_env({**os.environ, **spec.environment}))
         functions[spec.logical_id] = LocalFunction(spec, getattr(module, spec.handler))
     return functions
+
+
+def composition_root(module: ModuleType) -> CompositionRoot[Any, Any]:
+    """The handler module's composition root (each function has exactly one)."""
+    from sf_edge.settings import CompositionRoot
+
+    roots = [value for value in vars(module).values() if isinstance(value, CompositionRoot)]
+    if len(roots) != 1:
+        raise RuntimeError(f"{module.__name__} must declare one CompositionRoot, found {len(roots)}")
+    return roots[0]

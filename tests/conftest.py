@@ -27,7 +27,12 @@ LISTENER_WSDLS = ROOT / "functions" / "outbound_listener" / "wsdl"
 collect_ignore = (
     []
     if SHARED.exists()
-    else ["test_outbound_fixtures.py", "test_outbound_rejections.py", "test_listener_handler.py", "test_local_stack.py"]
+    else [
+        "integration/test_outbound_fixtures.py",
+        "integration/test_outbound_rejections.py",
+        "integration/test_listener_handler.py",
+        "e2e/test_local_stack.py",
+    ]
 )
 
 TOKEN = "test-token-0123456789"
@@ -135,20 +140,31 @@ class Stack:
         raise AssertionError("messages stayed delayed")
 
 
-def _forget_settings_read_from_env() -> None:
-    """The handlers build their feeds and authenticator once per container from the environment; a test
-    stack with other settings must not reuse what an earlier module built."""
-    import odata_feed
-    import odata_indexer
-    import salesforce_write_back
-    from sf_edge.callouts.auth import authenticator_from_env
+HANDLER_MODULES = tuple(spec.module for spec in Template().functions())
 
-    odata_feed.feed.cache_clear()
-    odata_feed.dialects.cache_clear()
-    odata_indexer.maintainer.cache_clear()
-    odata_indexer.entity_sets_by_table.cache_clear()
-    authenticator_from_env.cache_clear()
-    salesforce_write_back.delivery.cache_clear()
+
+def _forget_settings_read_from_env() -> None:
+    """The handlers compose their feeds, desks and authenticators once per container from their settings; a test
+    with other settings must not reuse what an earlier test composed (or configured)."""
+    import sys
+
+    from local_runtime.lambda_host import composition_root
+
+    for name in HANDLER_MODULES:
+        if name in sys.modules:
+            composition_root(sys.modules[name]).reset()
+
+
+_serving_stacks: list[LocalStack] = []
+
+
+@pytest.fixture(autouse=True)
+def _fresh_composition() -> Iterator[None]:
+    """Each test starts with every function composed from the environment, as a new container would be (while a
+    module's `make run` stack serves, its functions stay composed as it started them)."""
+    yield
+    if not _serving_stacks:
+        _forget_settings_read_from_env()
 
 
 @contextmanager
@@ -167,11 +183,12 @@ def serving(
             patch.setenv(name, value)
         local_aws.reset()
         stack = LocalStack(port=0, aws=local_aws, worker=worker, retry_delay=retry_delay, indexer=indexer)
-        stack.start()
-        _forget_settings_read_from_env()
+        stack.start()  # composes each function from its template settings and `env`
+        _serving_stacks.append(stack)
         try:
             yield stack
         finally:
+            _serving_stacks.remove(stack)
             stack.stop()
             _forget_settings_read_from_env()
 
@@ -239,11 +256,12 @@ def fixture_request(name: str) -> bytes:
 
 def make_intake(wsdl_dir: Path, queue_url: str, *, config: Path | None = None, publisher=None):  # type: ignore[no-untyped-def]
     """An intake over a WSDL folder, publishing to the given moto queue (or a test publisher)."""
-    from sf_edge.aws.large_payloads import large_payloads_from_env
+    from sf_edge.aws.large_payloads import large_payloads_in
     from sf_edge.aws.sqs_publisher import SqsNotificationPublisher
     from sf_edge.outbound.intake import OutboundIntake
     from sf_edge.outbound.listeners import ListenerRegistry
-    from sf_edge.outbound.sender_verification import OrgAllowlist, TokenVerifier
+    from sf_edge.outbound.sender_verification import OrgAllowlist
+    from sf_edge.token_verifier import TokenVerifier
 
     return OutboundIntake(
         ListenerRegistry(wsdl_dir, config),
@@ -252,7 +270,7 @@ def make_intake(wsdl_dir: Path, queue_url: str, *, config: Path | None = None, p
         publisher
         or SqsNotificationPublisher(
             queue_url,
-            large_payloads=large_payloads_from_env(),
+            large_payloads=large_payloads_in(os.environ.get("LARGE_PAYLOAD_BUCKET", "")),
         ),
     )
 
@@ -274,6 +292,13 @@ def worker_source(stack: Stack, retry_delay: int = 0):  # type: ignore[no-untype
     return SqsEventSource(
         function, stack.queue_url, stack.template.physical["NotificationQueue"]["Arn"], retry_delay=retry_delay
     )
+
+
+def worker_services():  # type: ignore[no-untyped-def]
+    """The services the worker's handlers get, composed from the test stack's settings (handlers called directly)."""
+    import notification_worker
+
+    return notification_worker.worker.configure(notification_worker.WorkerSettings.from_env()).services
 
 
 def run_worker_until_empty(source, max_polls: int = 200) -> tuple[int, int]:  # type: ignore[no-untyped-def]

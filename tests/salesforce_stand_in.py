@@ -205,6 +205,7 @@ class SalesforceStandIn:
                 [{"message": "the edge always sends allOrNone=false", "errorCode": "INVALID_FIELD"}],
             )
             return
+        assert found is not None  # a PATCH to Collections (anything else was answered above)
         upsert = (found.group(2), found.group(3)) if found.group(2) else None
         self._send(request, method, path, 200, [self._save(record, upsert) for record in records])
 

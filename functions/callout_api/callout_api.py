@@ -12,8 +12,9 @@ import importlib
 import json
 import pkgutil
 import re
+from decimal import Decimal
 from functools import cache
-from typing import Any
+from typing import Any, Literal
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
@@ -23,14 +24,23 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValida
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import Field
 
 import callout_routers
+from callout_routers import CONTEXT_KEY, CalloutServices
+from sf_edge.aws.clients import dynamodb
 from sf_edge.aws.faults import is_client_fault, is_transient
-from sf_edge.callouts.auth import authenticator_from_env
+from sf_edge.aws.secrets import secret_source
+from sf_edge.callouts.auth import CalloutAuthenticator
 from sf_edge.callouts.errors import ApiError, ApiProblem, FieldError
 from sf_edge.callouts.openapi import to_openapi_30
 from sf_edge.domain_errors import Conflict, DomainError, Invalid, NotFound, PreconditionFailed, Unavailable
 from sf_edge.observability import build_tracer
+from sf_edge.order_system.customer_repository import CustomerRepository
+from sf_edge.order_system.key_registry import KeyRegistry
+from sf_edge.order_system.order_repository import OrderRepository
+from sf_edge.order_system.product_repository import ProductRepository
+from sf_edge.settings import CompositionRoot, FunctionSettings, SecretSetting
 
 PREFIX = "/api/v1"
 logger = Logger()
@@ -40,6 +50,50 @@ app = APIGatewayRestResolver(enable_validation=True)
 
 for module in pkgutil.iter_modules(callout_routers.__path__):
     app.include_router(importlib.import_module(f"callout_routers.{module.name}").router, prefix=PREFIX)
+
+
+class CalloutSettings(FunctionSettings):
+    """The callout API's environment, as template.yaml sets it."""
+
+    callout_auth: Literal["IAM", "ApiKey", "Jwt"] = "IAM"
+    callout_api_key: SecretSetting = SecretSetting()  # CALLOUT_API_KEY_SECRET_ID deployed; comma-separated rotates
+    callout_jwt_public_key: SecretSetting = SecretSetting()  # the External Credential's certificate (PEM)
+    callout_jwt_issuer: str = ""
+    callout_jwt_audience: str = ""
+    idempotency_table: str = Field(min_length=1)
+    customers_table: str = Field(min_length=1)
+    orders_table: str = Field(min_length=1)
+    order_details_table: str = Field(min_length=1)
+    products_table: str = Field(min_length=1)
+    key_registry_table: str = Field(min_length=1)
+    default_credit_limit: Decimal = Field(Decimal(25000), ge=0)  # for Accounts without their own
+
+
+def compose(settings: CalloutSettings) -> CalloutServices:
+    """The order desk over the order system's tables, the authenticator and the idempotency table."""
+    from sf_edge.callouts.order_desk import OrderDesk
+
+    resource = dynamodb()
+    keys = KeyRegistry(resource.Table(settings.key_registry_table))
+    desk = OrderDesk(
+        customers=CustomerRepository(resource.Table(settings.customers_table), keys),
+        orders=OrderRepository(
+            resource.Table(settings.orders_table), keys, resource.Table(settings.order_details_table)
+        ),
+        products=ProductRepository(resource.Table(settings.products_table), resource),
+        default_credit_limit=settings.default_credit_limit,
+    )
+    authenticator = CalloutAuthenticator(
+        mode=settings.callout_auth,
+        api_keys=secret_source(settings.callout_api_key),
+        jwt_key=secret_source(settings.callout_jwt_public_key),
+        jwt_issuer=settings.callout_jwt_issuer,
+        jwt_audience=settings.callout_jwt_audience,
+    )
+    return CalloutServices(desk, authenticator, settings.idempotency_table)
+
+
+callouts = CompositionRoot(CalloutSettings, compose)
 
 _REQUEST_ID = re.compile(r"^[\w.:-]{1,128}$")
 
@@ -74,10 +128,8 @@ def refuse_early(event: dict[str, Any]) -> dict[str, Any] | None:
     """Checks that come before routing and validation: credentials (401), media type (415), JSON syntax (400)."""
     headers = {k.lower(): v for k, v in (event.get("headers") or {}).items()}
     try:
-        denied = authenticator_from_env().check(headers)
-    except Exception as exc:  # the key or certificate could not be read: the caller should retry
-        if not is_transient(exc):
-            raise
+        denied = callouts().authenticator.check(headers)
+    except Unavailable:  # the key or certificate could not be read now: the caller should retry
         logger.exception("Credentials unavailable")
         return _early(
             event, 503, "SERVICE_UNAVAILABLE", "Credentials could not be checked; retry shortly", {"Retry-After": "1"}
@@ -243,4 +295,8 @@ def _field_path(loc: tuple[Any, ...] | list[Any]) -> str:
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """Route one callout."""
     metrics.add_metric(name="CalloutRequests", unit=MetricUnit.Count, value=1)
-    return refuse_early(event) or app.resolve(event, context)
+    early = refuse_early(event)
+    if early is not None:
+        return early
+    app.append_context(**{CONTEXT_KEY: callouts()})  # type: ignore[no-untyped-call]
+    return app.resolve(event, context)

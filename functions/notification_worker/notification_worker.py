@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import importlib
 import json
-import os
-from functools import cache
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -32,34 +32,67 @@ from aws_lambda_powertools.utilities.idempotency import (
     idempotent_function,
 )
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import Field
 
-from sf_edge.aws.large_payloads import PayloadError, pointer_key
-from sf_edge.aws.order_tables import services_from_env
+from sf_edge.aws.clients import dynamodb
+from sf_edge.aws.large_payloads import PayloadError, large_payloads_in, pointer_key
+from sf_edge.aws.salesforce_connection import SalesforceConnectionSettings
 from sf_edge.aws.write_back_store import SqsWriteBackQueue
+from sf_edge.notifications.archive import NotificationArchive
 from sf_edge.notifications.reference_handlers import MARKED_FOR_RECONCILIATION, registry
-from sf_edge.notifications.routing import HandlerResult, Services
+from sf_edge.notifications.routing import HandlerResult, RecordReader, Services
 from sf_edge.observability import build_tracer
+from sf_edge.order_system.customer_repository import CustomerRepository
+from sf_edge.order_system.key_registry import KeyRegistry
+from sf_edge.order_system.order_repository import OrderRepository
 from sf_edge.salesforce.outbound_messages import NotificationMessage
 from sf_edge.salesforce.relayed_events import RelayedEvent, is_relayed_event, notifications_of
+from sf_edge.settings import CompositionRoot
 from sf_edge.write_back.messages import WriteBack
 from sf_edge.write_back.rules import WriteBackRules
 
 # Every module that registers handlers, imported at cold start: a handler module missing here would never be
-# imported, and its notifications would silently go to the recording handler (tests/test_worker.py holds the list
-# to what the code registers).
+# imported, and its notifications would silently go to the recording handler (tests/integration/test_worker.py
+# holds the list to what the code registers).
 HANDLER_MODULES = ("sf_edge.notifications.reference_handlers",)
 for _module in HANDLER_MODULES:
     importlib.import_module(_module)
 
 IDEMPOTENCY_TTL_SECONDS = 7 * 24 * 3600
-# Receives before SQS dead-letters a record (the queue's maxReceiveCount, from template.yaml's MaxReceiveCount).
-MAX_RECEIVE_COUNT = int(os.environ.get("MAX_RECEIVE_COUNT", "5"))
 
 logger = Logger()
 metrics = Metrics()
 tracer = build_tracer()
 
 ALREADY_APPLIED = "already_applied"
+
+
+class WorkerSettings(SalesforceConnectionSettings):
+    """The worker's environment, as template.yaml sets it (SALESFORCE_*: gap events re-read their records)."""
+
+    idempotency_table: str = Field(min_length=1)
+    customers_table: str = Field(min_length=1)
+    orders_table: str = Field(min_length=1)
+    key_registry_table: str = Field(min_length=1)
+    notification_archive_table: str = Field(min_length=1)
+    large_payload_bucket: str = ""  # where the listener's claim checks are
+    # Receives before SQS dead-letters a record (the queue's maxReceiveCount, from template.yaml's MaxReceiveCount).
+    max_receive_count: int = Field(5, ge=1)
+    write_back_queue_url: str = ""  # empty: nothing is written back to Salesforce
+    # What Salesforce should see after a handler's result (remote call-in), declared beside this module.
+    write_back_rules: Path = Path(__file__).with_name("write_backs.toml")
+
+
+@dataclass
+class Worker:
+    """What the handler uses: the handlers' services, the idempotent apply, and the write-back plan and queue."""
+
+    services: Services
+    apply: Callable[..., HandlerResult]  # apply(message=...): once per notification
+    persistence: DynamoDBPersistenceLayer
+    write_back_rules: WriteBackRules
+    write_back_queue: SqsWriteBackQueue | None
+    max_receive_count: int
 
 
 def mark_duplicate(response: Any, idempotent_data: Any) -> Any:
@@ -73,47 +106,69 @@ idempotency_config = IdempotencyConfig(
     expires_after_seconds=IDEMPOTENCY_TTL_SECONDS,
     response_hook=mark_duplicate,
 )
-persistence = DynamoDBPersistenceLayer(table_name=os.environ.get("IDEMPOTENCY_TABLE", "IdempotencyTable"))
 
 
-@cache
-def services() -> Services:
-    """Repositories for the handlers, built on first use."""
-    return services_from_env()
+def compose(settings: WorkerSettings) -> Worker:
+    """Repositories over the order system's tables, the archive, the Salesforce reader (when SALESFORCE_* names an
+    org), the idempotency store and the write-back queue."""
+    resource = dynamodb()
+    keys = KeyRegistry(resource.Table(settings.key_registry_table))
+    services = Services(
+        customers=CustomerRepository(resource.Table(settings.customers_table), keys),
+        orders=OrderRepository(resource.Table(settings.orders_table), keys),
+        archive=NotificationArchive(
+            resource.Table(settings.notification_archive_table), large_payloads_in(settings.large_payload_bucket)
+        ),
+        salesforce=salesforce_reader(settings),
+    )
+    persistence = DynamoDBPersistenceLayer(table_name=settings.idempotency_table)
+    apply = idempotent_function(
+        data_keyword_argument="message", config=idempotency_config, persistence_store=persistence
+    )
+    return Worker(
+        services=services,
+        apply=apply(dispatch),
+        persistence=persistence,
+        write_back_rules=WriteBackRules.load(settings.write_back_rules),
+        write_back_queue=SqsWriteBackQueue(settings.write_back_queue_url) if settings.write_back_queue_url else None,
+        max_receive_count=settings.max_receive_count,
+    )
 
 
-# What Salesforce should see after a handler's result (remote call-in), declared beside this module.
-WRITE_BACK_RULES = WriteBackRules.load(
-    Path(os.environ.get("WRITE_BACK_RULES", Path(__file__).with_name("write_backs.toml")))
-)
+def salesforce_reader(settings: WorkerSettings) -> RecordReader | None:
+    """The remote call-in client when SALESFORCE_LOGIN_URL names an org (imported only then: cold start)."""
+    if settings.salesforce is None:
+        return None
+    from sf_edge.aws.salesforce_connection import salesforce_client
+
+    return salesforce_client(settings)
 
 
-def write_back_queue() -> SqsWriteBackQueue | None:
-    """The write-back queue (WRITE_BACK_QUEUE_URL); None: nothing is written back."""
-    url = os.environ.get("WRITE_BACK_QUEUE_URL", "")
-    return SqsWriteBackQueue(url) if url else None
+worker = CompositionRoot(WorkerSettings, compose)
+
+
+def dispatch(message: NotificationMessage) -> HandlerResult:
+    """Route the notification to its handler (the registry's choice)."""
+    return registry.dispatch(message, worker().services)
+
+
+def apply_notification(message: NotificationMessage) -> HandlerResult:
+    """Apply the notification once; a duplicate returns the first result, marked as such."""
+    return worker().apply(message=message)
 
 
 def queue_write_back(write_back: WriteBack | None) -> None:
     """Hand a write-back to the write-back function's queue (a failure fails the record: SQS redelivers it, the
     apply is not repeated, and the duplicate's stored result plans the same write-back again)."""
-    queue = write_back_queue()
+    queue = worker().write_back_queue
     if write_back is not None and queue is not None:
         queue.enqueue(write_back)
         logger.info("Write-back queued", key=write_back.key, fields=sorted(write_back.fields))
 
 
-@idempotent_function(  # type: ignore[untyped-decorator]
-    data_keyword_argument="message", config=idempotency_config, persistence_store=persistence
-)
-def apply_notification(message: NotificationMessage) -> HandlerResult:
-    """Route the notification to its handler; the result is remembered so a duplicate returns it unchanged."""
-    return registry.dispatch(message, services())
-
-
 def message_body(record: SQSRecord) -> str:
     """The record's notification JSON, read back from S3 when the record is a claim check."""
-    payloads = services().archive.large_payloads  # the stack's claim checks (LARGE_PAYLOAD_BUCKET)
+    payloads = worker().services.archive.large_payloads  # the stack's claim checks (LARGE_PAYLOAD_BUCKET)
     attributes = record.raw_event.get("messageAttributes") or {}
     if payloads is None:
         if pointer_key(record.body, attributes) is not None:
@@ -147,7 +202,7 @@ def record_handler(record: SQSRecord) -> list[HandlerResult]:
                 organization_id=message.organization_id, listener=message.listener, sobject_type=message.sobject_type
             )
             result: HandlerResult = apply_notification(message=message)
-            queue_write_back(WRITE_BACK_RULES.after_result(message, result))
+            queue_write_back(worker().write_back_rules.after_result(message, result))
             if result.get("action") == ALREADY_APPLIED:
                 logger.info("Notification already applied; nothing done", record_id=message.record_id, result=result)
             else:
@@ -157,7 +212,7 @@ def record_handler(record: SQSRecord) -> list[HandlerResult]:
             results.append(result)
     except Exception as failure:
         receives = int(record.attributes.approximate_receive_count or 0)
-        last = receives >= MAX_RECEIVE_COUNT
+        last = receives >= worker().max_receive_count
         logger.exception(
             "Notification failed; it goes to the dead-letter queue"
             if last
@@ -178,7 +233,7 @@ def record_dead_letter(
     """Why a notification is about to be dead-lettered, kept beside it (`make redrive` / SQS's DLQ redrive replay
     it once the cause is fixed). Never raises: the record must still be reported as failed."""
     try:
-        services().archive.record_failure(
+        worker().services.archive.record_failure(
             key=message.idempotency_key if message else f"unreadable/{record.message_id}",
             message_id=record.message_id,
             why=f"{type(failure).__name__}: {failure}"[:1000],
@@ -192,7 +247,9 @@ def queue_failure_write_back(message: NotificationMessage, failure: Exception) -
     """Tell Salesforce the notification could not be applied (its handler's `failed` write-back). Never raises."""
     try:
         handler = getattr(registry.resolve(message.listener, message.sobject_type), "__name__", "")
-        queue_write_back(WRITE_BACK_RULES.after_failure(message, handler, f"{type(failure).__name__}: {failure}"))
+        queue_write_back(
+            worker().write_back_rules.after_failure(message, handler, f"{type(failure).__name__}: {failure}")
+        )
     except Exception:
         logger.exception("Could not queue the failure write-back")
 

@@ -6,16 +6,17 @@ prefix names, the answer mapped back; the log line of every request says how it 
 
 from __future__ import annotations
 
-import os
 import time
-from functools import cache
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Literal
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import Field, field_validator
 
+from sf_edge.aws.entity_tables import EntityTableSettings
 from sf_edge.aws.faults import is_client_fault, is_transient
 from sf_edge.aws.http_event import HttpEvent
 from sf_edge.aws.secrets import secret_source
@@ -25,6 +26,7 @@ from sf_edge.odata.engine import ReadStats
 from sf_edge.odata.feed import Feed, FeedAuth, FeedRequest, FeedResponse
 from sf_edge.odata.request import ODataError
 from sf_edge.odata.schema import EntitySet
+from sf_edge.settings import CompositionRoot, SecretSetting
 
 PREFIX = "/odata/v4"
 PREFIX_V2 = "/odata/v2"
@@ -33,42 +35,70 @@ metrics = Metrics()
 tracer = build_tracer()
 
 
-@cache
-def feed() -> Feed:
-    """The feed over the tables template.yaml names, built on first use."""
+class FeedSettings(EntityTableSettings):
+    """The feed's environment, as template.yaml sets it."""
+
+    odata_auth: Literal["basic", "apikey", "none"] = "basic"  # template.yaml's Basic, ApiKey, None
+    odata_username: SecretSetting = SecretSetting()
+    odata_password: SecretSetting = SecretSetting()  # ODATA_PASSWORD_SECRET_ID deployed
+    odata_api_key: SecretSetting = SecretSetting()  # ODATA_API_KEY_SECRET_ID deployed
+    odata_page_size: int = Field(2000, ge=1, le=2000)  # Salesforce Connect reads at most 2000 rows a page
+    odata_writable: bool = False  # read-only unless deployed writable
+    odata_csrf: bool | None = None  # unset: on exactly when writable
+    odata_v2_search_parameter: str = Field("doSearch", pattern=r"^\w+$")
+    odata_service_root: str = ""  # the absolute root Salesforce reaches (a custom domain); else from the request
+
+    @field_validator("odata_auth", mode="before")
+    @classmethod
+    def _any_case(cls, value: Any) -> Any:
+        return value.lower() if isinstance(value, str) else value
+
+    @field_validator("odata_csrf", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: Any) -> Any:
+        return None if value == "" else value
+
+
+@dataclass
+class ODataService:
+    """What the handler uses: the feed, the dialect each prefix speaks, and the configured service root."""
+
+    feed: Feed
+    dialects: dict[str, Dialect]
+    service_root: str
+
+
+def compose(settings: FeedSettings) -> ODataService:
+    """The feed over the tables the settings name, with its credentials, paging and (when writable) writes."""
     from sf_edge.aws.clients import dynamodb, dynamodb_client
     from sf_edge.aws.odata_store import EntityStore, EntityWrites
     from sf_edge.odata.writes import csrf_token
 
     resource = dynamodb()
     client = dynamodb_client()
-    index_table = os.environ.get("ODATA_INDEX_TABLE") or None
+    tables = settings.entity_tables
 
     def store(entity_set: EntitySet, stats: ReadStats) -> EntityStore:
-        return EntityStore(entity_set, client, os.environ[entity_set.table_env], index_table, stats)
+        return EntityStore(entity_set, client, tables[entity_set.name], settings.odata_index_table or None, stats)
 
     def writes(entity_set: EntitySet) -> EntityWrites:
-        return EntityWrites(entity_set, resource.Table(os.environ[entity_set.table_env]))
+        return EntityWrites(entity_set, resource.Table(tables[entity_set.name]))
 
-    mode = os.environ.get("ODATA_AUTH", "basic").lower()
-    secret = secret_source("ODATA_PASSWORD" if mode == "basic" else "ODATA_API_KEY")
-    auth = FeedAuth(mode, secret_source("ODATA_USERNAME"), secret)
-    writable = os.environ.get("ODATA_WRITABLE", "false").lower() == "true"  # read-only unless deployed writable
-    csrf_on = os.environ.get("ODATA_CSRF", "true" if writable else "false").lower() == "true"
-    csrf = csrf_token(secret()) if csrf_on else None
-    return Feed(
+    secret = secret_source(settings.odata_password if settings.odata_auth == "basic" else settings.odata_api_key)
+    auth = FeedAuth(settings.odata_auth, secret_source(settings.odata_username), secret)
+    csrf_on = settings.odata_writable if settings.odata_csrf is None else settings.odata_csrf
+    feed = Feed(
         store,
         auth,
-        page_size=int(os.environ.get("ODATA_PAGE_SIZE", "2000")),
-        writes=writes if writable else None,
-        csrf_token=csrf,
+        page_size=settings.odata_page_size,
+        writes=writes if settings.odata_writable else None,
+        csrf_token=csrf_token(secret()) if csrf_on else None,
     )
+    dialects: dict[str, Dialect] = {PREFIX: V4(), PREFIX_V2: V2(search_parameter=settings.odata_v2_search_parameter)}
+    return ODataService(feed, dialects, settings.odata_service_root)
 
 
-@cache
-def dialects() -> dict[str, Dialect]:
-    """The dialect each prefix speaks."""
-    return {PREFIX: V4(), PREFIX_V2: V2(search_parameter=os.environ.get("ODATA_V2_SEARCH_PARAMETER", "doSearch"))}
+odata = CompositionRoot(FeedSettings, compose)
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True)
@@ -78,10 +108,11 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     """Answer one OData request."""
     started = time.perf_counter()
     http = HttpEvent.from_lambda(event)
-    prefix, request = to_feed_request(http)
-    dialect = dialects()[prefix]
+    service = odata()
+    prefix, request = to_feed_request(http, service.service_root)
+    dialect = service.dialects[prefix]
     try:
-        response = feed().handle(request, dialect)
+        response = service.feed.handle(request, dialect)
     except Exception as exc:  # storage trouble or a bug: never a bare 502, and a retry hint only when it helps
         transient, refused = is_transient(exc), is_client_fault(exc)
         if refused:  # DynamoDB refused what the request carried (an item too large, ...): retrying cannot help
@@ -121,11 +152,11 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     return to_lambda_response(response)
 
 
-def to_feed_request(http: HttpEvent) -> tuple[str, FeedRequest]:
-    """The dialect's prefix and the request below it; the service root is absolute (next links, Location)."""
+def to_feed_request(http: HttpEvent, root: str = "") -> tuple[str, FeedRequest]:
+    """The dialect's prefix and the request below it; the service root is absolute (next links, Location): the
+    configured one, else the request's own."""
     prefix = PREFIX_V2 if PREFIX_V2 in http.path else PREFIX
     base, _, below = http.path.partition(prefix)
-    root = os.environ.get("ODATA_SERVICE_ROOT")
     if root and prefix == PREFIX_V2:
         root = root.replace(PREFIX, PREFIX_V2)
     if not root:

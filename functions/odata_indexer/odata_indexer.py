@@ -11,8 +11,7 @@ of that set's table instead: after a bulk load made with the stream off, or to i
 
 from __future__ import annotations
 
-import os
-from functools import cache
+from dataclasses import dataclass
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
@@ -20,11 +19,14 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import Field
 
 from sf_edge.aws.clients import dynamodb_client
+from sf_edge.aws.entity_tables import EntityTableSettings
 from sf_edge.aws.odata_index import IndexMaintainer
 from sf_edge.observability import build_tracer
-from sf_edge.odata.schema import BY_NAME, ENTITY_SETS, EntitySet
+from sf_edge.odata.schema import BY_NAME, EntitySet
+from sf_edge.settings import CompositionRoot
 
 logger = Logger()
 metrics = Metrics()
@@ -32,16 +34,29 @@ tracer = build_tracer()
 processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
 
 
-@cache
-def maintainer() -> IndexMaintainer:
-    """The index maintainer over the tables template.yaml names, built on first use."""
-    tables = {s.name: os.environ[s.table_env] for s in ENTITY_SETS if s.table_env in os.environ}
-    return IndexMaintainer(dynamodb_client(), os.environ["ODATA_INDEX_TABLE"], tables)
+class IndexerSettings(EntityTableSettings):
+    """The indexer's environment, as template.yaml sets it."""
+
+    odata_index_table: str = Field(min_length=1)
 
 
-@cache
-def entity_sets_by_table() -> dict[str, EntitySet]:
-    return {os.environ[s.table_env]: s for s in ENTITY_SETS if s.table_env in os.environ}
+@dataclass
+class Indexer:
+    """The index maintainer, and which entity set each stream's table holds."""
+
+    maintainer: IndexMaintainer
+    entity_sets_by_table: dict[str, EntitySet]
+
+
+def compose(settings: IndexerSettings) -> Indexer:
+    """The index maintainer over the tables the settings name."""
+    return Indexer(
+        IndexMaintainer(dynamodb_client(), settings.odata_index_table, settings.entity_tables),
+        {table: BY_NAME[name] for name, table in settings.entity_tables.items()},
+    )
+
+
+indexer = CompositionRoot(IndexerSettings, compose)
 
 
 def table_of(record: DynamoDBRecord) -> str:
@@ -52,7 +67,7 @@ def table_of(record: DynamoDBRecord) -> str:
 @tracer.capture_method
 def index_record(record: DynamoDBRecord) -> None:
     """Apply one row change to the index."""
-    entity_set = entity_sets_by_table().get(table_of(record))
+    entity_set = indexer().entity_sets_by_table.get(table_of(record))
     if entity_set is None:
         logger.warning("Stream record from a table no entity set declares", table=table_of(record))
         return
@@ -60,7 +75,7 @@ def index_record(record: DynamoDBRecord) -> None:
     assert stream is not None
     key = dict(stream.keys or {})
     image = None if record.raw_event.get("eventName") == "REMOVE" else dict(stream.new_image or {})
-    done = maintainer().apply(entity_set, key, image)
+    done = indexer().maintainer.apply(entity_set, key, image)
     metrics.add_metric(name="IndexRowsAnnotated", unit=MetricUnit.Count, value=int(done.annotated))
     metrics.add_metric(name="IndexStatesChanged", unit=MetricUnit.Count, value=int(done.changed))
 
@@ -72,7 +87,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     """A batch of stream records (or a backfill request)."""
     if "backfill" in event:
         entity_set = BY_NAME[str(event["backfill"])]
-        outcome = maintainer().backfill(
+        outcome = indexer().maintainer.backfill(
             entity_set, segment=int(event.get("segment", 0)), segments=int(event.get("segments", 1))
         )
         logger.info("Backfilled", extra={"entity_set": entity_set.name, **outcome})

@@ -6,7 +6,6 @@ and the result mapped back to an HTTP response with logs and metrics. The logic 
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
@@ -14,40 +13,52 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import Field
 
 from sf_edge.aws.api_gateway import RestApiRequest
-from sf_edge.aws.large_payloads import large_payloads_from_env
-from sf_edge.aws.secrets import outbound_token_source
+from sf_edge.aws.large_payloads import large_payloads_in
+from sf_edge.aws.secrets import secret_source
 from sf_edge.aws.sqs_publisher import SqsNotificationPublisher
 from sf_edge.observability import build_tracer
 from sf_edge.outbound.intake import DEFAULT_MAX_BODY_BYTES, IntakeRequest, IntakeResult, OutboundIntake
 from sf_edge.outbound.listeners import ListenerRegistry
-from sf_edge.outbound.sender_verification import OrgAllowlist, SourceAllowlist, TokenVerifier
+from sf_edge.outbound.sender_verification import OrgAllowlist, SourceAllowlist
+from sf_edge.settings import CompositionRoot, FunctionSettings, SecretSetting
+from sf_edge.token_verifier import TokenVerifier
 
 HERE = Path(__file__).resolve().parent
 logger = Logger()
 metrics = Metrics()
 tracer = build_tracer()
 
-registry = ListenerRegistry(Path(os.environ.get("LISTENER_WSDL_DIR", HERE / "wsdl")), HERE / "listeners.toml")
-LISTENERS = frozenset(registry.names())
+
+class ListenerSettings(FunctionSettings):
+    """The listener's environment, as template.yaml sets it."""
+
+    notification_queue_url: str = Field(min_length=1)
+    outbound_token: SecretSetting = SecretSetting()  # OUTBOUND_TOKEN_SECRET_ID deployed, OUTBOUND_TOKEN locally
+    allowed_org_ids: str = ""  # comma-separated; empty refuses every org (fail closed)
+    allowed_source_cidrs: str = ""  # comma-separated; empty allows any source
+    outbound_max_body_bytes: int = Field(DEFAULT_MAX_BODY_BYTES, gt=0)
+    large_payload_bucket: str = ""  # claim checks for notifications larger than one SQS message
+    listener_wsdl_dir: Path = HERE / "wsdl"
 
 
-def build_intake() -> OutboundIntake:
-    """The intake as configured by the environment (tests rebuild it after changing the environment)."""
+def compose(settings: ListenerSettings) -> OutboundIntake:
+    """The intake: the listeners' WSDLs, the sender checks and the SQS publisher."""
     return OutboundIntake(
-        registry,
-        TokenVerifier(outbound_token_source()),
-        OrgAllowlist.from_csv(os.environ.get("ALLOWED_ORG_IDS", "")),
+        ListenerRegistry(settings.listener_wsdl_dir, HERE / "listeners.toml"),
+        TokenVerifier(secret_source(settings.outbound_token)),
+        OrgAllowlist.from_csv(settings.allowed_org_ids),
         SqsNotificationPublisher(
-            os.environ.get("NOTIFICATION_QUEUE_URL", ""), large_payloads=large_payloads_from_env()
+            settings.notification_queue_url, large_payloads=large_payloads_in(settings.large_payload_bucket)
         ),
-        sources=SourceAllowlist.from_csv(os.environ.get("ALLOWED_SOURCE_CIDRS", "")),
-        max_body_bytes=int(os.environ.get("OUTBOUND_MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES)),
+        sources=SourceAllowlist.from_csv(settings.allowed_source_cidrs),
+        max_body_bytes=settings.outbound_max_body_bytes,
     )
 
 
-intake = build_intake()
+intake = CompositionRoot(ListenerSettings, compose)
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True)
@@ -57,9 +68,10 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     """Answer one Outbound Message delivery."""
     request = to_intake_request(RestApiRequest.model_validate(event))
     logger.append_keys(listener=request.listener)
+    receiver = intake()
     # Only known names become a dimension: a caller must not be able to mint metric series.
-    metrics.add_dimension("listener", request.listener if request.listener in LISTENERS else "unknown")
-    result = intake.receive(request)
+    metrics.add_dimension("listener", request.listener if request.listener in receiver.listener_names else "unknown")
+    result = receiver.receive(request)
     record(result)
     return {
         "statusCode": result.status,

@@ -9,18 +9,18 @@ WriteBackLedger table and logged instead of sent.
 
 from __future__ import annotations
 
-import os
-from functools import cache
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from pydantic import ValidationError
+from pydantic import Field, ValidationError
 
 from sf_edge.aws.clients import dynamodb
+from sf_edge.aws.salesforce_connection import SalesforceConnectionSettings, callback_clients, salesforce_client
 from sf_edge.aws.write_back_store import DynamoDbWriteBackLedger, SqsWriteBackQueue
 from sf_edge.observability import build_tracer
+from sf_edge.settings import CompositionRoot
 from sf_edge.write_back.delivery import Queued, WriteBackDelivery
 from sf_edge.write_back.messages import WriteBack
 
@@ -40,17 +40,24 @@ def record_api_usage(used: int, limit: int) -> None:
         logger.warning("Salesforce API usage is high", api_usage=used, api_limit=limit)
 
 
-@cache
-def delivery() -> WriteBackDelivery:
-    """The ledger, the dead-letter queue and (when configured) the Salesforce client, built once per container."""
-    from sf_edge.aws.salesforce_connection import callback_clients, salesforce_client_from_env
+class WriteBackSettings(SalesforceConnectionSettings):
+    """The write-back function's environment, as template.yaml sets it."""
 
+    write_back_ledger_table: str = Field(min_length=1)
+    write_back_dead_letter_queue_url: str = Field(min_length=1)
+
+
+def compose(settings: WriteBackSettings) -> WriteBackDelivery:
+    """The ledger, the dead-letter queue and (when SALESFORCE_* names an org) the Salesforce client."""
     return WriteBackDelivery(
-        ledger=DynamoDbWriteBackLedger(dynamodb().Table(os.environ["WRITE_BACK_LEDGER_TABLE"])),
-        dead_letters=SqsWriteBackQueue(os.environ["WRITE_BACK_DEAD_LETTER_QUEUE_URL"]),
-        client=salesforce_client_from_env(os.environ, on_limit=record_api_usage),
-        callback_client=callback_clients(os.environ, on_limit=record_api_usage),
+        ledger=DynamoDbWriteBackLedger(dynamodb().Table(settings.write_back_ledger_table)),
+        dead_letters=SqsWriteBackQueue(settings.write_back_dead_letter_queue_url),
+        client=salesforce_client(settings, on_limit=record_api_usage),
+        callback_client=callback_clients(settings, on_limit=record_api_usage),
     )
+
+
+delivery = CompositionRoot(WriteBackSettings, compose)
 
 
 @logger.inject_lambda_context(clear_state=True)

@@ -1,33 +1,45 @@
-"""One module per callout operation, each exposing `router`; callout_api includes them all under /api/v1."""
+"""One module per callout operation, each exposing `router`; callout_api includes them all under /api/v1 and hands
+them its composed services (`CalloutServices`) with every request, through the routers' shared context."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
-from functools import cache
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Any
 
 from aws_lambda_powertools.event_handler.openapi.params import Header
 from pydantic import BaseModel
 
+from sf_edge.callouts.auth import CalloutAuthenticator
 from sf_edge.callouts.errors import ERROR_DESCRIPTIONS, ApiError
 from sf_edge.callouts.idempotency import run_once
 from sf_edge.callouts.order_desk import OrderDesk
 
 if TYPE_CHECKING:
+    from aws_lambda_powertools.event_handler.api_gateway import Router
     from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 
-
-@cache
-def desk() -> OrderDesk:
-    """The order system, built on first use from the tables template.yaml names."""
-    from sf_edge.aws.order_tables import order_desk_from_env
-
-    return order_desk_from_env()
+CONTEXT_KEY = "callouts"
 
 
-def idempotency_table() -> str:
-    return os.environ.get("IDEMPOTENCY_TABLE", "IdempotencyTable")
+@dataclass
+class CalloutServices:
+    """What the operations use, composed once per container by callout_api."""
+
+    desk: OrderDesk
+    authenticator: CalloutAuthenticator
+    idempotency_table: str
+
+
+def services(router: Router) -> CalloutServices:
+    """The services callout_api handed to this request (`app.append_context`)."""
+    found: CalloutServices = router.context[CONTEXT_KEY]
+    return found
+
+
+def desk(router: Router) -> OrderDesk:
+    """The order system, as composed for this function."""
+    return services(router).desk
 
 
 def responses(model: type[BaseModel], description: str, *errors: int) -> dict[int, OpenAPIResponse]:
@@ -50,14 +62,14 @@ IdempotencyKey = Annotated[
 
 
 def answer_once(
-    operation: str, key: str | None, request: BaseModel, compute: Callable[[], BaseModel], context: Any
+    router: Router, operation: str, key: str | None, request: BaseModel, compute: Callable[[], BaseModel]
 ) -> dict[str, Any]:
     """The operation's JSON answer, computed once per Idempotency-Key (fields without a value left out)."""
     return run_once(
-        idempotency_table(),
+        services(router).idempotency_table,
         operation,
         key,
         request.model_dump(mode="json", by_alias=True),
         lambda: compute().model_dump(mode="json", by_alias=True, exclude_none=True),
-        context,
+        router.lambda_context,
     )

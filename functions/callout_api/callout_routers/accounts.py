@@ -33,4 +33,4 @@ def get_account_credit(
         ),
     ],
 ) -> CreditStatus:
-    return desk().credit(accountId)
+    return desk(router).credit(accountId)

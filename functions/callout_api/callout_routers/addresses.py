@@ -28,6 +28,4 @@ def validate(
     request: Annotated[AddressRequest, Body(description="The address as entered")],
     idempotency_key: IdempotencyKey = None,
 ) -> dict[str, Any]:
-    return answer_once(
-        "validateAddress", idempotency_key, request, lambda: validate_address(request), router.lambda_context
-    )
+    return answer_once(router, "validateAddress", idempotency_key, request, lambda: validate_address(request))

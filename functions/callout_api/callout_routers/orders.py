@@ -24,4 +24,4 @@ router = Router()  # type: ignore[no-untyped-call]
 def get_order(
     orderId: Annotated[int, Path(ge=1, le=2_147_483_647, description="Northwind OrderID", examples=[10248])],
 ) -> OrderView:
-    return desk().order(orderId)
+    return desk(router).order(orderId)

@@ -26,4 +26,4 @@ def get_product_availability(
     productId: Annotated[int, Path(ge=1, le=2_147_483_647, description="Northwind ProductID", examples=[11])],
     quantity: Annotated[int | None, Query(ge=1, le=100_000, description="Units wanted")] = None,
 ) -> Availability:
-    return desk().availability(productId, quantity)
+    return desk(router).availability(productId, quantity)

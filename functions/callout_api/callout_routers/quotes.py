@@ -28,4 +28,4 @@ def create_quote(
     request: Annotated[QuoteRequest, Body(description="The customer and the product lines to price")],
     idempotency_key: IdempotencyKey = None,
 ) -> dict[str, Any]:
-    return answer_once("createQuote", idempotency_key, request, lambda: desk().quote(request), router.lambda_context)
+    return answer_once(router, "createQuote", idempotency_key, request, lambda: desk(router).quote(request))

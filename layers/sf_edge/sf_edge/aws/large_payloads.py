@@ -14,7 +14,6 @@ same object, and a redelivered or redriven queue message finds its payload until
 from __future__ import annotations
 
 import json
-import os
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -32,9 +31,8 @@ class PayloadError(Exception):
     """A pointer that is not ours to follow, or a payload that is gone."""
 
 
-def large_payloads_from_env() -> LargePayloads | None:
-    """The stack's claim checks (LARGE_PAYLOAD_BUCKET, set by template.yaml), or None where none is configured."""
-    bucket = os.environ.get("LARGE_PAYLOAD_BUCKET")
+def large_payloads_in(bucket: str) -> LargePayloads | None:
+    """The stack's claim checks in `bucket` (LARGE_PAYLOAD_BUCKET, set by template.yaml); None without one."""
     return LargePayloads(bucket) if bucket else None
 
 

@@ -1,26 +1,69 @@
-"""The Salesforce client a function's environment asks for: SALESFORCE_* settings, the private key from Secrets
-Manager (SALESFORCE_PRIVATE_KEY_SECRET_ID) when deployed or SALESFORCE_PRIVATE_KEY locally."""
+"""The Salesforce connection a function's settings ask for: SALESFORCE_* (the private key from Secrets Manager,
+SALESFORCE_PRIVATE_KEY_SECRET_ID, when deployed; SALESFORCE_PRIVATE_KEY locally). The REST client is imported only
+when a client is built: a function with SALESFORCE_LOGIN_URL unset never loads it (cold start)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Self
+
+from pydantic import model_validator
 
 from sf_edge.aws.secrets import secret_source
-from sf_edge.salesforce.rest_client import (
-    GivenSession,
-    JwtBearerSignIn,
-    SalesforceClient,
-    SalesforceSettings,
-    Session,
-    Urllib3Transport,
-    api_version,
-)
-from sf_edge.write_back.messages import CallbackSession
+from sf_edge.settings import FunctionSettings, SecretSetting
+
+if TYPE_CHECKING:
+    from sf_edge.salesforce.rest_client import SalesforceClient, SalesforceSettings
+    from sf_edge.write_back.messages import CallbackSession
 
 
-def private_key_source() -> Callable[[], str]:
+class SalesforceConnectionSettings(FunctionSettings):
+    """Where and as whom to sign in; SALESFORCE_LOGIN_URL unset: nothing is sent to Salesforce."""
+
+    salesforce_login_url: str = ""
+    salesforce_client_id: str = ""
+    salesforce_username: str = ""
+    salesforce_api_version: str = ""
+    salesforce_private_key: SecretSetting = SecretSetting()
+
+    @model_validator(mode="after")
+    def _sign_in_is_complete(self) -> Self:
+        """A login URL without a consumer key or user, or a bad URL or version, fails here, at cold start."""
+        from pydantic import ValidationError
+
+        if not self.salesforce_login_url and not self.salesforce_api_version:
+            return self
+        from sf_edge.salesforce.rest_client import api_version
+
+        try:
+            api_version(self.salesforce_api_version)
+            _ = self.salesforce
+        except ValidationError as invalid:
+            raise ValueError(
+                "; ".join(f"SALESFORCE_{'_'.join(map(str, e['loc'])).upper()} {e['msg']}" for e in invalid.errors())
+            ) from None
+        except ValueError as invalid:
+            raise ValueError(f"SALESFORCE_API_VERSION {invalid}") from None
+        return self
+
+    @property
+    def salesforce(self) -> SalesforceSettings | None:
+        """The sign-in settings, or None when SALESFORCE_LOGIN_URL is unset (write-backs recorded, not sent)."""
+        if not self.salesforce_login_url:
+            return None
+        from sf_edge.salesforce.rest_client import SalesforceSettings
+
+        return SalesforceSettings(
+            login_url=self.salesforce_login_url,
+            client_id=self.salesforce_client_id,
+            username=self.salesforce_username,
+            api_version=self.salesforce_api_version,
+        )
+
+
+def private_key_source(secret: SecretSetting) -> Callable[[], str]:
     """The PEM private key; a key pasted into an environment variable with literal `\\n`s is accepted too."""
-    source = secret_source("SALESFORCE_PRIVATE_KEY")
+    source = secret_source(secret)
 
     def key() -> str:
         pem = source().strip().replace("\\n", "\n")
@@ -33,29 +76,32 @@ def private_key_source() -> Callable[[], str]:
     return key
 
 
-def salesforce_client_from_env(
-    environ: Mapping[str, str], *, on_limit: Callable[[int, int], None] | None = None
+def salesforce_client(
+    settings: SalesforceConnectionSettings, *, on_limit: Callable[[int, int], None] | None = None
 ) -> SalesforceClient | None:
-    """A client for the org the settings name; None when SALESFORCE_LOGIN_URL is unset (record, don't send).
-    A bad setting raises pydantic's ValidationError at cold start, naming it."""
-    settings = SalesforceSettings.from_env(environ)
-    if settings is None:
+    """A client for the org the settings name, signing in as the integration user; None when none is named."""
+    sign_in = settings.salesforce
+    if sign_in is None:
         return None
+    from sf_edge.salesforce.rest_client import JwtBearerSignIn, SalesforceClient, Urllib3Transport
+
     transport = Urllib3Transport()
     return SalesforceClient(
-        JwtBearerSignIn(settings, private_key_source(), transport),
+        JwtBearerSignIn(sign_in, private_key_source(settings.salesforce_private_key), transport),
         transport,
-        api_version=settings.api_version,
+        api_version=sign_in.api_version,
         on_limit=on_limit,
     )
 
 
 def callback_clients(
-    environ: Mapping[str, str], *, on_limit: Callable[[int, int], None] | None = None
+    settings: SalesforceConnectionSettings, *, on_limit: Callable[[int, int], None] | None = None
 ) -> Callable[[CallbackSession], SalesforceClient]:
     """Clients that call back as an Outbound Message's own session (one connection pool for all of them)."""
+    from sf_edge.salesforce.rest_client import GivenSession, SalesforceClient, Session, Urllib3Transport, api_version
+
     transport = Urllib3Transport()
-    version = api_version(environ.get("SALESFORCE_API_VERSION", ""))
+    version = api_version(settings.salesforce_api_version)
 
     def client(callback: CallbackSession) -> SalesforceClient:
         session = Session(callback.session_id.get_secret_value(), callback.instance_url)

@@ -1,32 +1,40 @@
-"""Where secrets come from: Secrets Manager or SSM in AWS, the environment locally.
+"""Where secrets come from: Secrets Manager or SSM in AWS, the setting's own value locally.
 
-For a setting NAME, `NAME_SECRET_ID` names a Secrets Manager secret, `NAME_PARAMETER` an SSM SecureString, and
-`NAME` itself holds the value (local runs and tests). Values are cached by Powertools for five minutes.
+A store that does not answer now (throttling, timeouts) raises `Unavailable`: the caller answers "retry later"
+(a SOAP Server Fault, a 503), not "wrong credentials". Values are cached by Powertools for five minutes.
 """
 
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Callable
+
+from sf_edge.aws.faults import is_transient
+from sf_edge.domain_errors import Unavailable
+from sf_edge.settings import SecretSetting
 
 CACHE_SECONDS = 300
 
 
-def secret_source(name: str) -> Callable[[], str]:
-    """A callable returning the setting's current value ('' when unset)."""
-    secret_id = os.environ.get(f"{name}_SECRET_ID")
-    parameter = os.environ.get(f"{name}_PARAMETER")
+def secret_source(setting: SecretSetting) -> Callable[[], str]:
+    """A callable returning the secret's current value: the Secrets Manager secret NAME_SECRET_ID names, else the
+    SSM SecureString NAME_PARAMETER names, else NAME's own value ('' when unset)."""
+    secret_id, parameter = setting.secret_id, setting.parameter
     if secret_id:
-        return lambda: _tokens_from(_secret(secret_id))
+        return lambda: _tokens_from(_stored(_secret, secret_id))
     if parameter:
-        return lambda: _tokens_from(_parameter(parameter))
-    return lambda: os.environ.get(name, "")
+        return lambda: _tokens_from(_stored(_parameter, parameter))
+    value = setting.value.get_secret_value()
+    return lambda: value
 
 
-def outbound_token_source() -> Callable[[], str]:
-    """The Outbound Message token(s): OUTBOUND_TOKEN_SECRET_ID, OUTBOUND_TOKEN_PARAMETER or OUTBOUND_TOKEN."""
-    return secret_source("OUTBOUND_TOKEN")
+def _stored(read: Callable[[str], str], name: str) -> str:
+    try:
+        return read(name)
+    except Exception as exc:
+        if is_transient(exc):
+            raise Unavailable(f"The secret store did not answer: {type(exc).__name__}") from exc
+        raise
 
 
 def _secret(secret_id: str) -> str:

@@ -9,13 +9,11 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from functools import cache
 from typing import Any
 
-from sf_edge.outbound.sender_verification import TokenVerifier
+from sf_edge.token_verifier import TokenVerifier
 
 MODES = ("IAM", "ApiKey", "Jwt")
 
@@ -83,17 +81,3 @@ class CalloutAuthenticator:
         except jwt.PyJWTError as exc:
             return Denied("INVALID_BEARER_TOKEN", f"Invalid token: {exc}")
         return None
-
-
-@cache
-def authenticator_from_env() -> CalloutAuthenticator:
-    """The authenticator as template.yaml (or the local environment) configures it."""
-    from sf_edge.aws.secrets import secret_source
-
-    return CalloutAuthenticator(
-        mode=os.environ.get("CALLOUT_AUTH", "IAM"),
-        api_keys=secret_source("CALLOUT_API_KEY"),
-        jwt_key=secret_source("CALLOUT_JWT_PUBLIC_KEY"),
-        jwt_issuer=os.environ.get("CALLOUT_JWT_ISSUER", ""),
-        jwt_audience=os.environ.get("CALLOUT_JWT_AUDIENCE", ""),
-    )

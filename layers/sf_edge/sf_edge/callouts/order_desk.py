@@ -8,9 +8,11 @@ customer's limit (its `CreditLimit`, else the default) against the value of its 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
+from typing import Protocol
 
 from sf_edge.callouts.contract import (
     Availability,
@@ -26,10 +28,7 @@ from sf_edge.callouts.contract import (
     StockStatus,
 )
 from sf_edge.domain_errors import NotFound
-from sf_edge.order_system.customer_repository import CustomerRepository
-from sf_edge.order_system.entities import Customer, Order, Product
-from sf_edge.order_system.order_repository import OrderRepository
-from sf_edge.order_system.product_repository import ProductRepository
+from sf_edge.order_system.entities import Customer, Order, OrderDetail, Product
 from sf_edge.salesforce.ids import is_salesforce_id, to_18
 
 CURRENCY = "USD"
@@ -69,13 +68,39 @@ def stock_status(product: Product, quantity: int) -> StockStatus:
     return StockStatus.PARTIAL if product.UnitsInStock > 0 else StockStatus.BACKORDER
 
 
+class Customers(Protocol):
+    """What the desk reads of Customers (order_system.CustomerRepository in DynamoDB)."""
+
+    def get(self, customer_id: str) -> Customer | None: ...
+
+    def customer_id_for_account(self, account_id: str) -> str | None: ...
+
+
+class Orders(Protocol):
+    """What the desk reads of Orders and their lines (order_system.OrderRepository)."""
+
+    def get(self, order_id: int) -> Order | None: ...
+
+    def lines(self, order_id: int) -> list[OrderDetail]: ...
+
+    def for_customer(self, customer_id: str) -> list[Order]: ...
+
+
+class Products(Protocol):
+    """What the desk reads of Products (order_system.ProductRepository)."""
+
+    def get(self, product_id: int) -> Product | None: ...
+
+    def get_many(self, product_ids: Iterable[int]) -> dict[int, Product]: ...
+
+
 @dataclass(frozen=True)
 class OrderDesk:
     """The callouts' domain service."""
 
-    customers: CustomerRepository
-    orders: OrderRepository
-    products: ProductRepository
+    customers: Customers
+    orders: Orders
+    products: Products
     default_credit_limit: Decimal = Decimal(25000)
 
     def customer(self, account_id: str) -> Customer:

@@ -138,6 +138,8 @@ class Feed:
             response = dialect.error(error)
             if error.status == 403 and error.code == "CsrfTokenRequired":
                 response.headers["X-CSRF-Token"] = "Required"
+            if error.status == 503:  # a dependency (the secret store, ...) did not answer: worth retrying soon
+                response.headers["Retry-After"] = "1"
             return response
 
     def _read(self, request: FeedRequest, dialect: Dialect, stats: ReadStats) -> FeedResponse:

@@ -1,6 +1,6 @@
 """The entity sets the OData feeds publish, declared once: `$metadata`, the service document, query binding, the
 read planner, the indexes and counts the stream maintains, and template.yaml's tables (keys, GSIs, streams; checked
-by tests/test_declarations.py) all derive from these declarations. Adding an entity set is adding one `EntitySet`
+by tests/unit/test_declarations.py) all derive from these declarations. Adding an entity set is adding one `EntitySet`
 here and the table `make tables` prints for it.
 
 Types and lengths follow Northwind's published metadata, so Salesforce Connect's tutorials line up, except where

@@ -14,8 +14,9 @@ from typing import Protocol
 
 from lxml import etree
 
+from sf_edge.domain_errors import Unavailable
 from sf_edge.outbound.listeners import Listener, ListenerRegistry, UnknownListener
-from sf_edge.outbound.sender_verification import OrgAllowlist, SourceAllowlist, TokenVerifier
+from sf_edge.outbound.sender_verification import OrgAllowlist, SourceAllowlist
 from sf_edge.outbound.soap import (
     NOTIFICATION_TAG,
     ORGANIZATION_ID_TAG,
@@ -25,6 +26,7 @@ from sf_edge.outbound.soap import (
     parse_envelope,
 )
 from sf_edge.salesforce.outbound_messages import MAX_NOTIFICATIONS, QueuedNotification
+from sf_edge.token_verifier import TokenVerifier
 
 # Lambda takes at most 6 MB a request (API Gateway 10 MB): the rest of the event needs room beside the body.
 DEFAULT_MAX_BODY_BYTES = 5_500_000
@@ -77,6 +79,7 @@ class OutboundIntake:
         max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     ) -> None:
         self.registry = registry
+        self.listener_names = frozenset(registry.names())
         self.tokens = tokens
         self.orgs = orgs
         self.publisher = publisher
@@ -137,15 +140,12 @@ class OutboundIntake:
         try:
             configured = self.tokens.configured()
             verified = configured and bool(request.token) and self.tokens.verify(request.token)
-        except Exception as exc:  # the token could not be read: Salesforce must retry, never get a bare 502
-            from sf_edge.aws.faults import is_transient
-
-            if is_transient(exc):  # Secrets Manager or SSM did not answer in time
-                raise Rejection(
-                    "token_unavailable", 503, "The token could not be checked; retry later", faultcode="Server"
-                ) from exc
-            # Access denied, a deleted secret...: ours to fix (the Fault's detail and the log say what), then
-            # Salesforce's retries deliver.
+        except Unavailable as exc:  # Secrets Manager or SSM did not answer in time: Salesforce's retry will do
+            raise Rejection(
+                "token_unavailable", 503, "The token could not be checked; retry later", faultcode="Server"
+            ) from exc
+        except Exception as exc:  # access denied, a deleted secret...: ours to fix (the Fault's detail and the log
+            # say what), then Salesforce's retries deliver; never a bare 502
             raise Rejection(
                 "token_unreadable", 500, "The listener's token could not be read", faultcode="Server"
             ) from exc

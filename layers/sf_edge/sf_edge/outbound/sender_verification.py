@@ -1,43 +1,12 @@
-"""Who may deliver Outbound Messages: the shared token, the org allowlist and (optionally) source networks."""
+"""Who may deliver Outbound Messages: the org allowlist and (optionally) source networks (the shared token is
+checked by `sf_edge.token_verifier`, as the callouts' API keys are)."""
 
 from __future__ import annotations
 
-import hmac
 import ipaddress
-import re
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 
 from sf_edge.salesforce.ids import org_prefix
-
-_TOKEN_SPLIT = re.compile(r"[\s,]+")
-
-
-class TokenVerifier:
-    """Constant-time check of the `token` query parameter against the configured token(s).
-
-    The source may hold several tokens separated by commas or whitespace, so a token can be rotated without
-    refusing messages that Salesforce already queued with the old endpoint URL.
-    """
-
-    def __init__(self, source: Callable[[], str]) -> None:
-        self._source = source
-
-    def verify(self, presented: str | None) -> bool:
-        """True when `presented` equals one of the configured tokens; every candidate is compared."""
-        if not presented:
-            return False
-        candidate = presented.encode()
-        matched = False
-        for token in self._tokens():
-            matched |= hmac.compare_digest(candidate, token)
-        return matched
-
-    def configured(self) -> bool:
-        """False when no token is set: every request is then refused (fail closed)."""
-        return bool(self._tokens())
-
-    def _tokens(self) -> list[bytes]:
-        return [t.encode() for t in _TOKEN_SPLIT.split(self._source() or "") if t]
 
 
 class OrgAllowlist:

@@ -56,9 +56,7 @@ class SalesforceError(Exception):
 
 
 class SalesforceSettings(BaseModel):
-    """Where and as whom to sign in: SALESFORCE_LOGIN_URL, SALESFORCE_CLIENT_ID, SALESFORCE_USERNAME,
-    SALESFORCE_PRIVATE_KEY (PEM; SALESFORCE_PRIVATE_KEY_SECRET_ID names it in Secrets Manager), SALESFORCE_API_VERSION.
-    """
+    """Where and as whom to sign in (read from SALESFORCE_* by `aws.salesforce_connection`)."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -90,19 +88,6 @@ class SalesforceSettings(BaseModel):
     @classmethod
     def _version(cls, value: str) -> str:
         return api_version(value)
-
-    @classmethod
-    def from_env(cls, environ: Mapping[str, str]) -> SalesforceSettings | None:
-        """The settings, or None when SALESFORCE_LOGIN_URL is unset (write-backs are then recorded, not sent)."""
-        login_url = environ.get("SALESFORCE_LOGIN_URL", "").strip()
-        if not login_url:
-            return None
-        return cls(
-            login_url=login_url,
-            client_id=environ.get("SALESFORCE_CLIENT_ID", ""),
-            username=environ.get("SALESFORCE_USERNAME", ""),
-            api_version=environ.get("SALESFORCE_API_VERSION", ""),
-        )
 
 
 def api_version(value: str) -> str:

@@ -157,7 +157,7 @@ def test_concurrent_writers_and_a_backfill_keep_counts_exact(server: LocalStack)
     from sf_edge.aws.clients import dynamodb
 
     table = dynamodb().Table(server.physical("ProductsTable"))
-    maintainer = odata_indexer.maintainer()
+    maintainer = odata_indexer.indexer().maintainer
     products = BY_NAME["Products"]
     errors: list[BaseException] = []
     # DynamoDB orders an item's stream records as its writes; moto can append two concurrent puts' records the

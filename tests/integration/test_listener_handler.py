@@ -49,7 +49,7 @@ def logs() -> Iterator[io.StringIO]:
 def handler(stack: Stack, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
     import outbound_listener
 
-    monkeypatch.setattr(outbound_listener, "intake", outbound_listener.build_intake())
+    outbound_listener.intake.reset()  # composed from this test stack's settings on the first request
     return outbound_listener.lambda_handler
 
 
@@ -109,17 +109,22 @@ def test_stale_wsdl_fields_are_logged_as_a_warning(handler, stack: Stack, logs: 
     assert "regenerate the WSDL" in warning["message"]
 
 
-def test_secret_manager_token_source(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_secret_manager_token_source(stack: Stack) -> None:
+    """OUTBOUND_TOKEN_SECRET_ID (as deployed) or OUTBOUND_TOKEN_PARAMETER name where the token is kept; a JSON
+    {"tokens": [...]} holds several during a rotation."""
     import boto3
 
-    from sf_edge.aws.secrets import outbound_token_source
+    from outbound_listener import ListenerSettings
+    from sf_edge.aws.secrets import secret_source
 
     arn = boto3.client("secretsmanager").create_secret(Name="outbound-token", SecretString="from-secrets-manager")[
         "ARN"
     ]
-    monkeypatch.setenv("OUTBOUND_TOKEN_SECRET_ID", arn)
-    assert outbound_token_source()() == "from-secrets-manager"
+    queue = {"NOTIFICATION_QUEUE_URL": stack.queue_url, "OUTBOUND_TOKEN": "ignored when stored"}
+    stored = ListenerSettings.from_env({**queue, "OUTBOUND_TOKEN_SECRET_ID": arn})
+    assert secret_source(stored.outbound_token)() == "from-secrets-manager"
     boto3.client("ssm").put_parameter(Name="/edge/token", Value='{"tokens": ["a", "b"]}', Type="SecureString")
-    monkeypatch.delenv("OUTBOUND_TOKEN_SECRET_ID")
-    monkeypatch.setenv("OUTBOUND_TOKEN_PARAMETER", "/edge/token")
-    assert outbound_token_source()() == "a,b"
+    parameter = ListenerSettings.from_env({**queue, "OUTBOUND_TOKEN_PARAMETER": "/edge/token"})
+    assert secret_source(parameter.outbound_token)() == "a,b"
+    assert "from-secrets-manager" not in repr(stored)
+    assert "ignored when stored" not in repr(stored)

@@ -247,10 +247,10 @@ def account_changes(n: int) -> list[dict[str, Any]]:
 
 def apply_directly(stack: Stack, events: list[dict[str, Any]]) -> None:
     """The handlers themselves (the worker's idempotency off), so a redelivery really runs again."""
-    from sf_edge.aws.order_tables import services_from_env
+    from conftest import worker_services
     from sf_edge.notifications.reference_handlers import registry
 
-    services = services_from_env()
+    services = worker_services()
     for event in events:
         relayed = RelayedEvent.model_validate(event | {"time": "2026-11-20T09:00:01Z"})
         for message in notifications_of(relayed, received_at=datetime.now(UTC)):
@@ -332,18 +332,15 @@ def test_a_gap_event_rereads_the_record_through_the_salesforce_client(
                 BillingCity="Mannheim", SystemModstamp="2026-11-21T08:00:00.000+0000")  # fmt: skip
         seed_customers(stack)
         worker = relayed_worker(stack)  # sets the template's environment, as a container starts with it
-        for name, value in {
-            "SALESFORCE_LOGIN_URL": org.url,
-            "SALESFORCE_CLIENT_ID": org.consumer_key,
-            "SALESFORCE_USERNAME": "integration@northwind.example",
-            "SALESFORCE_PRIVATE_KEY": private,
-        }.items():
-            monkeypatch.setenv(name, value)
-        notification_worker.services.cache_clear()
+        notification_worker.worker.configure(
+            salesforce_login_url=org.url,
+            salesforce_client_id=org.consumer_key,
+            salesforce_username="integration@northwind.example",
+            salesforce_private_key=private,
+        )
         put(stack, gap("GAP_UPDATE", BLAUS), gap("GAP_DELETE", FRANK))
         assert run_worker_until_empty(worker) == (2, 0)
     finally:
-        notification_worker.services.cache_clear()
         org.stop()
     reread = customer(stack, "BLAUS")
     assert (reread["CompanyName"], reread["Phone"], reread["City"]) == ("Blauer See Feinkost", "0621-99999", "Mannheim")
@@ -360,10 +357,10 @@ def test_the_same_change_through_an_outbound_message_and_cdc_lands_once(stack: S
     from test_worker import message as notification
 
     seed_customers(stack)
-    from sf_edge.aws.order_tables import services_from_env
+    from conftest import worker_services
     from sf_edge.notifications.reference_handlers import registry
 
-    services = services_from_env()
+    services = worker_services()
     om = notification(
         "04l5g00000BlAuS01A",
         "Account",
@@ -389,12 +386,12 @@ def test_the_same_change_through_an_outbound_message_and_cdc_lands_once(stack: S
 
 
 def test_a_won_opportunity_and_its_order_request_event_make_one_order(stack: Stack) -> None:
-    from sf_edge.aws.order_tables import services_from_env
+    from conftest import worker_services
     from sf_edge.notifications.reference_handlers import registry
     from test_worker import message as notification
 
     seed_customers(stack)
-    services = services_from_env()
+    services = worker_services()
     opportunity = to_18("0065g00000PeOrD")
     won = notification(
         "04l5g00000PeOrD01A",

@@ -266,7 +266,8 @@ def test_idempotency_store_failure_is_retried_and_applied_once(seeded: Stack, mo
 
     import notification_worker
 
-    real = notification_worker.persistence.save_inprogress
+    source = worker_source(seeded)  # composed as `make run` composes it
+    real = notification_worker.worker().persistence.save_inprogress
     calls = {"n": 0}
 
     def flaky(*args: Any, **kwargs: Any) -> Any:
@@ -275,9 +276,9 @@ def test_idempotency_store_failure_is_retried_and_applied_once(seeded: Stack, mo
             raise ClientError({"Error": {"Code": "ProvisionedThroughputExceededException", "Message": "x"}}, "PutItem")
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(notification_worker.persistence, "save_inprogress", flaky)
+    monkeypatch.setattr(notification_worker.worker().persistence, "save_inprogress", flaky)
     enqueue(seeded, won())
-    assert run_worker_until_empty(worker_source(seeded)) == (1, 1)  # failed once, then applied
+    assert run_worker_until_empty(source) == (1, 1)  # failed once, then applied
     assert len(seeded.table("OrdersTable").scan()["Items"]) == 1
 
 

@@ -157,7 +157,7 @@ def test_two_interleaved_puts_cannot_both_win(server: LocalStack, monkeypatch: p
     from sf_edge.odata.feed import FeedRequest
 
     call(server, "GET", "/odata/v4/")  # the feed exists (two Lambda containers each hold one)
-    feed = odata_feed.feed()
+    feed = odata_feed.odata().feed
     statuses: list[int] = []
 
     def put(name: str) -> None:
@@ -187,7 +187,7 @@ def test_a_filter_too_costly_for_the_table_is_refused_before_reading() -> None:
     import json as json_
 
     from conftest import ROOT
-    from odata_memory import MemoryTable
+    from fakes.odata_store import MemoryTable
     from sf_edge.odata.engine import ReadStats
     from sf_edge.odata.feed import Feed, FeedAuth, FeedRequest
     from sf_edge.odata.schema import BY_NAME

@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from conftest import ROOT, SHARED_ROOT
-from odata_memory import MemoryTable
+from fakes.odata_store import MemoryTable
 from sf_edge.odata.engine import ReadStats, sort_rows
 from sf_edge.odata.expressions import evaluate
 from sf_edge.odata.feed import Feed, FeedAuth, FeedRequest

@@ -12,8 +12,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import ROOT, TOKEN, Stack, make_intake
-from odata_memory import MemoryTable
+from conftest import ROOT, SHARED, TOKEN, Stack, make_intake
+from fakes.odata_store import MemoryTable
 from sf_edge.odata.dialects import V2, V4
 from sf_edge.odata.engine import ReadStats
 from sf_edge.odata.feed import Feed, FeedAuth, FeedRequest
@@ -136,14 +136,7 @@ def test_fuzzed_query_options_never_crash(query: list[tuple[str, str]]) -> None:
         assert response.status in (200, 400, 501), (raw, response.status, response.body[:200])
 
 
-MESSAGE = (
-    Path(__file__).resolve().parent.parent.parent
-    / "shared"
-    / "fixtures"
-    / "outbound"
-    / "requests"
-    / "Opportunity__customfield_15charIds__mulesoft.xml"
-)
+MESSAGE = SHARED / "outbound" / "requests" / "Opportunity__customfield_15charIds__mulesoft.xml"
 ENVELOPE_HEAD = b'<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/"><soapenv:Body>'
 
 
@@ -175,7 +168,8 @@ def test_xml_attacks_are_refused_and_enqueue_nothing(
 
 
 def test_tokens_and_org_ids_are_compared_whole() -> None:
-    from sf_edge.outbound.sender_verification import OrgAllowlist, TokenVerifier
+    from sf_edge.outbound.sender_verification import OrgAllowlist
+    from sf_edge.token_verifier import TokenVerifier
 
     verifier = TokenVerifier(lambda: "s3cret-token")
     assert not any(verifier.verify(t) for t in ["s3cret", "s3cret-token ", "S3CRET-TOKEN", "s3cret-token\x00", "*"])
@@ -189,7 +183,7 @@ def test_secrets_are_compared_in_constant_time(monkeypatch: pytest.MonkeyPatch) 
 
     from sf_edge.callouts.auth import CalloutAuthenticator
     from sf_edge.odata.feed import FeedAuth
-    from sf_edge.outbound.sender_verification import TokenVerifier
+    from sf_edge.token_verifier import TokenVerifier
 
     seen: list[tuple[bytes, bytes]] = []
     real = hmac.compare_digest

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from conftest import ROOT
-from odata_memory import MemoryTable
+from fakes.odata_store import MemoryTable
 from sf_edge.odata.engine import ReadStats
 from sf_edge.odata.feed import Feed, FeedAuth, FeedRequest
 from sf_edge.odata.schema import BY_NAME

@@ -1,4 +1,5 @@
-"""The order system in memory, loaded from the Northwind JSON, for timing our code without a store in the way."""
+"""The order system in memory, loaded from the Northwind JSON: the OrderDesk's Customers, Orders and Products
+interfaces without a store (unit tests and `make bench`, timing our code without a store in the way)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from sf_edge.order_system.entities import Customer, Order, OrderDetail, Product
 from sf_edge.order_system.northwind_seed import load_rows
 
 
-class _Customers:
+class MemoryCustomers:
     def __init__(self, rows: list[dict[str, Any]]) -> None:
         self.rows = {r["CustomerID"]: Customer.model_validate(r) for r in rows}
 
@@ -22,7 +23,7 @@ class _Customers:
         return None
 
 
-class _Products:
+class MemoryProducts:
     def __init__(self, rows: list[dict[str, Any]]) -> None:
         self.rows = {r["ProductID"]: Product.model_validate(r) for r in rows}
 
@@ -33,7 +34,7 @@ class _Products:
         return {i: self.rows[i] for i in set(product_ids) if i in self.rows}
 
 
-class _Orders:
+class MemoryOrders:
     def __init__(self, orders: list[dict[str, Any]], details: list[dict[str, Any]]) -> None:
         self.orders = {r["OrderID"]: Order.model_validate(r) for r in orders}
         self.details: dict[int, list[OrderDetail]] = {}
@@ -53,7 +54,7 @@ class _Orders:
 def in_memory_desk(data_dir: Path) -> OrderDesk:
     """An OrderDesk over in-memory copies of Customers, Products, Orders and Order_Details."""
     return OrderDesk(
-        customers=_Customers(load_rows(data_dir, "Customers")),  # type: ignore[arg-type]
-        orders=_Orders(load_rows(data_dir, "Orders"), load_rows(data_dir, "Order_Details")),  # type: ignore[arg-type]
-        products=_Products(load_rows(data_dir, "Products")),  # type: ignore[arg-type]
+        customers=MemoryCustomers(load_rows(data_dir, "Customers")),
+        orders=MemoryOrders(load_rows(data_dir, "Orders"), load_rows(data_dir, "Order_Details")),
+        products=MemoryProducts(load_rows(data_dir, "Products")),
     )

@@ -19,7 +19,8 @@ from conftest import LISTENER_WSDLS, TOKEN, Stack, fixture_request, make_intake
 from salesforce_sender import SalesforceSender, records
 from sf_edge.outbound.intake import IntakeRequest, IntakeResult, OutboundIntake
 from sf_edge.outbound.listeners import ListenerRegistry
-from sf_edge.outbound.sender_verification import OrgAllowlist, SourceAllowlist, TokenVerifier
+from sf_edge.outbound.sender_verification import OrgAllowlist, SourceAllowlist
+from sf_edge.token_verifier import TokenVerifier
 
 SOAP = "{http://schemas.xmlsoap.org/soap/envelope/}"
 MULESOFT = fixture_request("Opportunity__customfield_15charIds__mulesoft.xml")

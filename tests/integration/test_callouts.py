@@ -37,13 +37,12 @@ def seeded(local_aws: LocalAws) -> Iterator[Stack]:
 @pytest.fixture
 def api(seeded: Stack, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
     import callout_api
-    from sf_edge.callouts.auth import authenticator_from_env
 
-    monkeypatch.setenv("CALLOUT_AUTH", "ApiKey")
-    monkeypatch.setenv("CALLOUT_API_KEY", CALLOUT_KEY)
-    authenticator_from_env.cache_clear()
+    callout_api.callouts.configure(
+        callout_api.CalloutSettings.from_env(), callout_auth="ApiKey", callout_api_key=CALLOUT_KEY
+    )
     yield callout_api
-    authenticator_from_env.cache_clear()
+    callout_api.callouts.reset()
 
 
 def call(
@@ -463,15 +462,14 @@ def jwt_mode(api: Any, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-unty
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import rsa
 
-    from sf_edge.callouts.auth import authenticator_from_env
-
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     public = key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
-    monkeypatch.setenv("CALLOUT_AUTH", "Jwt")
-    monkeypatch.setenv("CALLOUT_JWT_PUBLIC_KEY", public.decode())
-    monkeypatch.setenv("CALLOUT_JWT_ISSUER", "salesforce-org-00D5g00000LoCaL")
-    monkeypatch.setenv("CALLOUT_JWT_AUDIENCE", "callouts")
-    authenticator_from_env.cache_clear()
+    api.callouts.configure(
+        callout_auth="Jwt",
+        callout_jwt_public_key=public.decode(),
+        callout_jwt_issuer="salesforce-org-00D5g00000LoCaL",
+        callout_jwt_audience="callouts",
+    )
     return key
 
 
@@ -570,14 +568,12 @@ def test_failed_request_is_not_remembered(api: Any) -> None:
 def test_store_faults_are_503_with_retry_after(api: Any, monkeypatch: pytest.MonkeyPatch, code: str) -> None:
     from botocore.exceptions import ClientError
 
-    import callout_routers
-
     def failing(*_args: Any, **_kwargs: Any) -> Any:
         raise ClientError({"Error": {"Code": code, "Message": "injected"}}, "GetItem")
 
     quote = {"accountId": "ALFKI", "lines": [{"productId": 1, "quantity": 1}]}
     with monkeypatch.context() as patch:
-        patch.setattr(callout_routers.desk().customers, "get", failing)
+        patch.setattr(api.callouts().desk.customers, "get", failing)
         status, headers, error = call(api, "GET", "/api/v1/accounts/ALFKI/credit")
         assert (status, error["code"], headers["Retry-After"]) == (503, "SERVICE_UNAVAILABLE", "1")
         assert call(api, "POST", "/api/v1/quotes", quote, headers={"Idempotency-Key": f"fault-{code}"})[0] == 503
@@ -644,3 +640,79 @@ def test_orders_from_won_opportunities_count_in_exposure_and_views(api: Any, see
     assert after["openOrders"] == before["openOrders"] + 1
     status, _, view = call(api, "GET", f"/api/v1/orders/{order.OrderID}")
     assert (status, view["total"], view["lines"], view["orderDate"]) == (200, 12000.5, [], "2026-11-20T00:00:00Z")
+
+
+# ---- what mutation testing found unchecked (issue 16) ----------------------------------------------------------
+
+
+def test_a_token_expired_within_the_30_second_leeway_is_accepted_and_one_past_it_is_not(
+    api: Any, jwt_mode: Any
+) -> None:
+    """Clocks drift between Salesforce and AWS: 30 seconds of grace, no more."""
+    now = int(time.time())
+    recent = {"Authorization": f"Bearer {token(jwt_mode, exp=now - 20)}"}
+    assert call(api, "GET", "/api/v1/orders/10248", headers=recent)[0] == 200
+    stale = {"Authorization": f"Bearer {token(jwt_mode, exp=now - 45)}"}
+    assert call(api, "GET", "/api/v1/orders/10248", headers=stale)[2]["code"] == "INVALID_BEARER_TOKEN"
+
+
+@pytest.mark.parametrize("header", ["Bearer", "Bearer ", "Basic c2FsZXNmb3JjZTpwYXNz", "Token abc.def.ghi"])
+def test_an_authorization_header_without_a_bearer_token_is_missing_one(api: Any, jwt_mode: Any, header: str) -> None:
+    status, headers, error = call(api, "GET", "/api/v1/orders/10248", headers={"Authorization": header})
+    assert (status, error["code"], headers["WWW-Authenticate"]) == (401, "MISSING_BEARER_TOKEN", "Bearer")
+
+
+@pytest.mark.parametrize("unset", ["callout_jwt_public_key", "callout_jwt_issuer", "callout_jwt_audience"])
+def test_jwt_mode_without_its_key_issuer_or_audience_refuses_everyone(api: Any, jwt_mode: Any, unset: str) -> None:
+    """Fail closed: a half-configured JWT mode must not accept a token it cannot fully check."""
+    api.callouts.configure(**{unset: ""})
+    status, _, error = call(api, "GET", "/api/v1/orders/10248", headers={"Authorization": f"Bearer {token(jwt_mode)}"})
+    assert (status, error["code"]) == (401, "AUTH_NOT_CONFIGURED")
+
+
+@pytest.mark.parametrize("key", ["x" * 256, "tab\tinside", "é"])
+def test_an_idempotency_key_out_of_pattern_is_refused_before_anything_is_stored(seeded: Stack, key: str) -> None:
+    """The operation's header check answers 422 first; the idempotency store refuses such a key on its own too
+    (400, naming the header), for any caller that reaches it."""
+    from sf_edge.callouts.errors import ApiProblem
+    from sf_edge.callouts.idempotency import run_once
+
+    stored = len(seeded.table("IdempotencyTable").scan()["Items"])
+    with pytest.raises(ApiProblem) as refused:
+        run_once(seeded.name("IdempotencyTable"), "createQuote", key, {}, lambda: {"quote": "computed"})
+    assert (refused.value.status, [f.field for f in refused.value.field_errors]) == (400, ["Idempotency-Key"])
+    assert len(seeded.table("IdempotencyTable").scan()["Items"]) == stored
+
+
+def test_a_remembered_answer_is_kept_24_hours(api: Any, seeded: Stack) -> None:
+    """Long enough for Apex's retries after a timeout, short enough that a key can be reused the next day."""
+    body = {"accountId": "ALFKI", "lines": [{"productId": 11, "quantity": 1}]}
+    known = {item["id"] for item in seeded.table("IdempotencyTable").scan()["Items"]}
+    before = int(time.time())
+    assert call(api, "POST", "/api/v1/quotes", body, headers={"Idempotency-Key": "kept-a-day"})[0] == 200
+    [record] = [item for item in seeded.table("IdempotencyTable").scan()["Items"] if item["id"] not in known]
+    assert before + 24 * 3600 - 5 <= int(record["expiration"]) <= int(time.time()) + 24 * 3600 + 5
+
+
+def test_a_retry_while_the_first_request_still_runs_is_409_in_progress(seeded: Stack) -> None:
+    """Apex retried before the first call answered: the retry must not compute a second quote. The first call's
+    in-progress record expires with its invocation (the Lambda context's remaining time), not after 24 hours."""
+    from sf_edge.callouts.errors import ApiProblem
+    from sf_edge.callouts.idempotency import run_once
+
+    table = seeded.name("IdempotencyTable")
+    context = LocalContext("CalloutTokenFunction")
+    payload = {"accountId": "ALFKI", "lines": [{"productId": 11, "quantity": 1}]}
+    seen: dict[str, Any] = {}
+
+    def first() -> dict[str, Any]:
+        [seen["record"]] = [i for i in seeded.table("IdempotencyTable").scan()["Items"] if i["status"] == "INPROGRESS"]
+        with pytest.raises(ApiProblem) as retried:
+            run_once(table, "createQuote", "still-running", payload, lambda: {"quote": "second"}, context)
+        seen["retry"] = retried.value
+        return {"quote": "first"}
+
+    assert run_once(table, "createQuote", "still-running", payload, first, context) == {"quote": "first"}
+    assert (seen["retry"].status, seen["retry"].code) == (409, "REQUEST_IN_PROGRESS")
+    in_progress_until = int(seen["record"]["in_progress_expiration"]) / 1000
+    assert time.time() < in_progress_until < time.time() + 60  # the invocation's own deadline (15 s locally)

@@ -121,7 +121,7 @@ def test_global_search_shape(server: LocalStack) -> None:
 def test_paging_over_http_follows_next_links(server: LocalStack, monkeypatch: pytest.MonkeyPatch) -> None:
     import odata_feed
 
-    monkeypatch.setattr(odata_feed.feed(), "page_size", 100)
+    monkeypatch.setattr(odata_feed.odata().feed, "page_size", 100)
     seen: list[int] = []
     status, _, body = get(server, "/Orders?$select=OrderID&$orderby=OrderID+desc&$count=true")
     assert status == 200
@@ -182,7 +182,7 @@ def test_streamed_pages_resume_from_the_last_key(server: LocalStack, monkeypatch
     """No $orderby and no $count (Salesforce with row counts off): every page reads about one page of items."""
     import odata_feed
 
-    monkeypatch.setattr(odata_feed.feed(), "page_size", 100)
+    monkeypatch.setattr(odata_feed.odata().feed, "page_size", 100)
     seen: list[int] = []
     reads: list[int] = []
     status, _, body = get(server, "/Orders?$select=OrderID,Freight&$filter=Freight+ge+0")
@@ -345,7 +345,7 @@ def test_invalid_bodies_are_400(server: LocalStack, method: str, path: str, body
 def test_csrf_handshake(server: LocalStack, monkeypatch: pytest.MonkeyPatch) -> None:
     import odata_feed
 
-    monkeypatch.setattr(odata_feed.feed(), "csrf_token", "t0k3n")
+    monkeypatch.setattr(odata_feed.odata().feed, "csrf_token", "t0k3n")
     status, headers, error = send(server, "PATCH", "/Shippers(2)", {"Phone": "1"}, {"X-CSRF-Token": ""})
     assert (status, headers["X-CSRF-Token"], error["error"]["code"]) == (403, "Required", "CsrfTokenRequired")
     request = urllib.request.Request(

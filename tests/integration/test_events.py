@@ -42,8 +42,7 @@ def test_committed_events_match_their_samples() -> None:
 def test_listener_event_outcome(stack: Stack, monkeypatch: pytest.MonkeyPatch, path: str) -> None:
     import outbound_listener
 
-    monkeypatch.setenv("OUTBOUND_TOKEN", BUILD.LOCAL_TOKEN)
-    monkeypatch.setattr(outbound_listener, "intake", outbound_listener.build_intake())
+    outbound_listener.intake.configure(outbound_listener.ListenerSettings.from_env(), outbound_token=BUILD.LOCAL_TOKEN)
     response = outbound_listener.lambda_handler(
         json.loads((EVENTS / "outbound_listener" / path).read_text()), LocalContext("OutboundListenerFunction")
     )
@@ -66,11 +65,11 @@ def test_worker_batch_event_applies_account_then_order(stack: Stack) -> None:
 def test_write_back_batch_event_is_recorded_without_salesforce(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
     import salesforce_write_back
 
-    monkeypatch.setenv("SALESFORCE_LOGIN_URL", "")
-    salesforce_write_back.delivery.cache_clear()
+    salesforce_write_back.delivery.configure(
+        salesforce_write_back.WriteBackSettings.from_env(), salesforce_login_url=""
+    )
     event = json.loads((EVENTS / "salesforce_write_back" / "sqs_batch.json").read_text())
     response = salesforce_write_back.lambda_handler(event, LocalContext("SalesforceWriteBackFunction"))
-    salesforce_write_back.delivery.cache_clear()
     assert response == {"batchItemFailures": []}
     [item] = stack.table("WriteBackLedgerTable").scan()["Items"]
     assert (item["RecordKey"], item["Status"]) == ("Opportunity/Id/0065g00000SmpLeAAJ", "recorded")
@@ -109,21 +108,17 @@ CALLOUT_OUTCOMES = {
 def test_callout_events_outcomes(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
     import callout_api
     from local_runtime.stack import seed_order_system
-    from sf_edge.callouts.auth import authenticator_from_env
 
     seed_order_system(stack.template)
-    monkeypatch.setenv("CALLOUT_AUTH", "ApiKey")
-    monkeypatch.setenv("CALLOUT_API_KEY", BUILD.LOCAL_API_KEY)
-    authenticator_from_env.cache_clear()
-    try:
-        names = sorted(p.stem for p in (EVENTS / "callout_api").glob("*.json"))
-        assert names == sorted(CALLOUT_OUTCOMES)
-        for name in names:
-            event = json.loads((EVENTS / "callout_api" / f"{name}.json").read_text())
-            response = callout_api.lambda_handler(event, LocalContext("CalloutTokenFunction"))
-            assert response["statusCode"] == CALLOUT_OUTCOMES[name], (name, response["body"][:300])
-    finally:
-        authenticator_from_env.cache_clear()
+    callout_api.callouts.configure(
+        callout_api.CalloutSettings.from_env(), callout_auth="ApiKey", callout_api_key=BUILD.LOCAL_API_KEY
+    )
+    names = sorted(p.stem for p in (EVENTS / "callout_api").glob("*.json"))
+    assert names == sorted(CALLOUT_OUTCOMES)
+    for name in names:
+        event = json.loads((EVENTS / "callout_api" / f"{name}.json").read_text())
+        response = callout_api.lambda_handler(event, LocalContext("CalloutTokenFunction"))
+        assert response["statusCode"] == CALLOUT_OUTCOMES[name], (name, response["body"][:300])
 
 
 ODATA_OUTCOMES = {
@@ -141,31 +136,27 @@ def test_odata_events_outcomes(stack: Stack, monkeypatch: pytest.MonkeyPatch) ->
     from local_runtime.stack import seed_order_system
 
     seed_order_system(stack.template, {"Customers", "Orders", "Order_Details"})
-    for name, value in {
-        "ODATA_AUTH": "Basic",
-        "ODATA_USERNAME": "salesforce",
-        "ODATA_PASSWORD": "local-dev-password",
-    }.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.delenv("ODATA_SERVICE_ROOT", raising=False)
-    odata_feed.feed.cache_clear()
-    try:
-        names = sorted(p.stem for p in (EVENTS / "odata_feed").glob("*.json"))
-        assert names == sorted(ODATA_OUTCOMES)
-        for name in names:
-            event = json.loads((EVENTS / "odata_feed" / f"{name}.json").read_text())
-            response = odata_feed.lambda_handler(event, LocalContext("ODataFeedFunction"))
-            assert response["statusCode"] == ODATA_OUTCOMES[name], (name, response["body"][:300])
-            assert response["headers"]["OData-Version"] == "4.0"
-        list_view = json.loads(
-            odata_feed.lambda_handler(
-                json.loads((EVENTS / "odata_feed" / "list_view.json").read_text()), LocalContext("f")
-            )["body"]
-        )
-        assert (
-            list_view["@odata.context"]
-            == "http://localhost:3000/odata/v4/$metadata#Customers(CustomerID,CompanyName,Country)"
-        )
-        assert list_view["@odata.count"] == 91
-    finally:
-        odata_feed.feed.cache_clear()
+    odata_feed.odata.configure(
+        odata_feed.FeedSettings.from_env(),
+        odata_auth="Basic",
+        odata_username="salesforce",
+        odata_password="local-dev-password",
+        odata_service_root="",
+    )
+    names = sorted(p.stem for p in (EVENTS / "odata_feed").glob("*.json"))
+    assert names == sorted(ODATA_OUTCOMES)
+    for name in names:
+        event = json.loads((EVENTS / "odata_feed" / f"{name}.json").read_text())
+        response = odata_feed.lambda_handler(event, LocalContext("ODataFeedFunction"))
+        assert response["statusCode"] == ODATA_OUTCOMES[name], (name, response["body"][:300])
+        assert response["headers"]["OData-Version"] == "4.0"
+    list_view = json.loads(
+        odata_feed.lambda_handler(
+            json.loads((EVENTS / "odata_feed" / "list_view.json").read_text()), LocalContext("f")
+        )["body"]
+    )
+    assert (
+        list_view["@odata.context"]
+        == "http://localhost:3000/odata/v4/$metadata#Customers(CustomerID,CompanyName,Country)"
+    )
+    assert list_view["@odata.count"] == 91

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,12 +14,12 @@ from typing import Any
 
 import jwt
 import pytest
-from pydantic import ValidationError
 
-from conftest import LISTENER_WSDLS, TOKEN, Stack, serving, wait_for
+from conftest import LISTENER_WSDLS, ROOT, TOKEN, Stack, serving, wait_for
 from local_runtime.aws_local import LocalAws
 from salesforce_sender import SalesforceSender
 from salesforce_stand_in import SalesforceStandIn, key_pair
+from sf_edge.aws.salesforce_connection import SalesforceConnectionSettings
 from sf_edge.salesforce.ids import to_18
 from sf_edge.salesforce.outbound_messages import NotificationMessage
 from sf_edge.salesforce.rest_client import (
@@ -30,13 +31,14 @@ from sf_edge.salesforce.rest_client import (
     SalesforceSettings,
     Urllib3Transport,
 )
+from sf_edge.settings import SettingsError
 from sf_edge.write_back.delivery import Queued, WriteBackDelivery
 from sf_edge.write_back.messages import WriteBack
 from sf_edge.write_back.rules import RulesError, WriteBackRules
 
 PRIVATE_KEY, PUBLIC_KEY = key_pair()
 USER = "integration@northwind.example"
-WORKER_RULES = Path(__file__).parents[1] / "functions" / "notification_worker" / "write_backs.toml"
+WORKER_RULES = ROOT / "functions" / "notification_worker" / "write_backs.toml"
 
 
 @pytest.fixture
@@ -238,21 +240,22 @@ def test_bad_settings_fail_at_cold_start_naming_the_setting(environ: dict[str, s
         "SALESFORCE_CLIENT_ID": "3MVG9x",
         "SALESFORCE_USERNAME": USER,
     }
-    with pytest.raises(ValidationError, match=problem):
-        SalesforceSettings.from_env({**base, **environ})
+    with pytest.raises(SettingsError, match=problem) as refused:
+        SalesforceConnectionSettings.from_env({**base, **environ})
+    assert next(iter(environ)) in str(refused.value)  # the message names the variable to fix
 
 
 def test_settings_accept_my_domain_loopback_and_a_v_prefix() -> None:
     base = {"SALESFORCE_CLIENT_ID": "3MVG9x", "SALESFORCE_USERNAME": USER}
-    my_domain = SalesforceSettings.from_env(
+    my_domain = SalesforceConnectionSettings.from_env(
         {**base, "SALESFORCE_LOGIN_URL": "https://northwind.my.salesforce.com/", "SALESFORCE_API_VERSION": "v62.0"}
-    )
+    ).salesforce
     assert my_domain is not None
     assert (my_domain.login_url, my_domain.api_version) == ("https://northwind.my.salesforce.com", "62.0")
-    local = SalesforceSettings.from_env({**base, "SALESFORCE_LOGIN_URL": "http://127.0.0.1:8443"})
+    local = SalesforceConnectionSettings.from_env({**base, "SALESFORCE_LOGIN_URL": "http://127.0.0.1:8443"}).salesforce
     assert local is not None
     assert local.login_url == "http://127.0.0.1:8443"
-    assert SalesforceSettings.from_env(base) is None  # no login URL: record, don't send
+    assert SalesforceConnectionSettings.from_env(base).salesforce is None  # no login URL: record, don't send
 
 
 # The rules.
@@ -464,8 +467,8 @@ def test_write_backs_of_one_record_converge_on_the_newest_in_any_order(stack: St
 
 @pytest.mark.parametrize("kind", ["dynamodb", "memory"])
 def test_the_ledger_rule_is_the_same_in_dynamodb_and_in_the_benchs_fake(stack: Stack, kind: str) -> None:
+    from fakes.write_back import MemoryLedger
     from sf_edge.aws.write_back_store import DynamoDbWriteBackLedger
-    from write_back_fakes import MemoryLedger
 
     ledger = DynamoDbWriteBackLedger(stack.table("WriteBackLedgerTable")) if kind == "dynamodb" else MemoryLedger()
     old = synced(OPP[0], 1, stamp="2026-11-30T10:00:00.000000+00:00")
@@ -500,6 +503,7 @@ def test_a_write_back_that_cannot_be_queued_fails_the_record_and_its_redelivery_
 ) -> None:
     """The apply is not repeated: the redelivered notification is a duplicate whose stored result plans the same
     write-back."""
+    import notification_worker
     from conftest import seed_customers, worker_source
     from test_worker import enqueue, won
 
@@ -507,9 +511,9 @@ def test_a_write_back_that_cannot_be_queued_fails_the_record_and_its_redelivery_
     enqueue(stack, won())
     source = worker_source(stack)
     queue_url = stack.name("WriteBackQueue")
-    monkeypatch.setenv("WRITE_BACK_QUEUE_URL", queue_url + "-gone")
+    notification_worker.worker.configure(write_back_queue_url=queue_url + "-gone")
     assert source.poll_once().failed == 1
-    monkeypatch.setenv("WRITE_BACK_QUEUE_URL", queue_url)
+    notification_worker.worker.configure(write_back_queue_url=queue_url)
     assert source.poll_once().succeeded == 1
     [order] = stack.table("OrdersTable").scan(
         FilterExpression="SalesforceOpportunityId = :o", ExpressionAttributeValues={":o": to_18("0065g00000Won01")}
@@ -556,9 +560,9 @@ def test_the_function_reports_what_it_did_and_salesforces_api_usage(
 
     org.add("Opportunity", OPP[0])
     org.api_limit = 1  # this call uses the whole allowance
-    for name, value in salesforce_env(org).items():
-        monkeypatch.setenv(name, value)
-    salesforce_write_back.delivery.cache_clear()
+    salesforce_write_back.delivery.configure(
+        salesforce_write_back.WriteBackSettings.from_env({**os.environ, **salesforce_env(org)})
+    )
     record = {"eventSource": "aws:sqs", "attributes": {}, "messageAttributes": {}}
     event = {
         "Records": [
@@ -566,10 +570,7 @@ def test_the_function_reports_what_it_did_and_salesforces_api_usage(
             {**record, "messageId": "broken", "body": "{not json"},
         ]
     }
-    try:
-        response = salesforce_write_back.lambda_handler(event, LocalContext("SalesforceWriteBackFunction"))
-    finally:
-        salesforce_write_back.delivery.cache_clear()
+    response = salesforce_write_back.lambda_handler(event, LocalContext("SalesforceWriteBackFunction"))
     assert response == {"batchItemFailures": [{"itemIdentifier": "broken"}]}
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
     [emitted] = [line for line in lines if "_aws" in line]
@@ -637,7 +638,7 @@ def callback_delivery(stack: Stack, client: SalesforceClient | None) -> WriteBac
     from sf_edge.aws.salesforce_connection import callback_clients
 
     deliver = delivery(stack, client)
-    deliver.callback_client = callback_clients({})
+    deliver.callback_client = callback_clients(SalesforceConnectionSettings.from_env({}))
     return deliver
 
 
@@ -703,7 +704,6 @@ def test_the_callback_loop_from_an_outbound_message_carrying_its_session(
 ) -> None:
     """Listener (opted in) → queue → worker → write-back queue → write-back function → the stand-in, as the
     message's session, with no SALESFORCE_* settings."""
-    import salesforce_write_back
     from conftest import make_intake, run_worker_until_empty, seed_customers, worker_source
     from local_runtime.lambda_host import load_functions
     from local_runtime.sqs_worker import SqsEventSource
@@ -725,14 +725,10 @@ def test_the_callback_loop_from_an_outbound_message_carrying_its_session(
     assert intake.receive(IntakeRequest("opportunity", body, TOKEN)).acked
     assert run_worker_until_empty(worker_source(stack)) == (1, 0)
     monkeypatch.setenv("SALESFORCE_LOGIN_URL", "")
-    salesforce_write_back.delivery.cache_clear()
     spec = next(f for f in stack.template.functions() if f.logical_id == "SalesforceWriteBackFunction")
-    function = load_functions([spec])[spec.logical_id]
+    function = load_functions([spec])[spec.logical_id]  # composed from the template's settings: no integration user
     queue = stack.template.physical["WriteBackQueue"]
-    try:
-        assert run_worker_until_empty(SqsEventSource(function, queue["Ref"], queue["Arn"], batch_size=200)) == (1, 0)
-    finally:
-        salesforce_write_back.delivery.cache_clear()
+    assert run_worker_until_empty(SqsEventSource(function, queue["Ref"], queue["Arn"], batch_size=200)) == (1, 0)
     [order] = stack.table("OrdersTable").scan(
         FilterExpression="SalesforceOpportunityId = :o", ExpressionAttributeValues={":o": opportunity_id}
     )["Items"]

@@ -3,7 +3,9 @@ protocol's retry shape (SOAP Server Fault, 503 + Retry-After) with nothing half-
 
 from __future__ import annotations
 
+import dataclasses
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -12,30 +14,40 @@ from botocore.exceptions import ClientError, EndpointConnectionError
 
 from conftest import TOKEN, Stack, fixture_request, make_intake
 from local_runtime.lambda_host import LocalContext
+from sf_edge.callouts.auth import CalloutAuthenticator
 from sf_edge.outbound.intake import IntakeRequest, IntakeResult, OutboundIntake
 from sf_edge.outbound.listeners import ListenerRegistry
-from sf_edge.outbound.sender_verification import OrgAllowlist, TokenVerifier
+from sf_edge.outbound.sender_verification import OrgAllowlist
+from sf_edge.settings import SecretSetting
+from sf_edge.token_verifier import TokenVerifier
 
 THROTTLED = ClientError({"Error": {"Code": "ThrottlingException", "Message": "injected"}}, "GetSecretValue")
-
-
-def failing(*_args: Any, **_kwargs: Any) -> Any:
-    raise THROTTLED
 
 
 class GetParameterError(Exception):
     """Stands for Powertools' wrapper of a Secrets Manager failure (same name, as it is matched by name)."""
 
 
-def deliver_with_failing_token(stack: Stack, listeners: Path, error: Exception) -> IntakeResult:
-    """Deliver a real capture to an intake whose token source raises `error`."""
+def stored_secret_failing(monkeypatch: pytest.MonkeyPatch, error: Exception = THROTTLED) -> Callable[[], str]:
+    """A secret kept in Secrets Manager (as deployed), read through the real adapter, whose store raises `error`."""
+    from sf_edge.aws import secrets
 
-    def source() -> str:
+    def unreachable(_secret_id: str) -> str:
         raise error
 
+    monkeypatch.setattr(secrets, "_secret", unreachable)
+    return secrets.secret_source(
+        SecretSetting(secret_id="arn:aws:secretsmanager:us-east-1:123456789012:secret:edge-token")
+    )
+
+
+def deliver_with_failing_token(
+    stack: Stack, listeners: Path, error: Exception, monkeypatch: pytest.MonkeyPatch
+) -> IntakeResult:
+    """Deliver a real capture to an intake whose token is in a secret store that raises `error`."""
     intake = OutboundIntake(
         ListenerRegistry(listeners),
-        TokenVerifier(source),
+        TokenVerifier(stored_secret_failing(monkeypatch, error)),
         OrgAllowlist(["00DQ0000000EB93"]),
         make_intake(listeners, stack.queue_url).publisher,
     )
@@ -54,22 +66,24 @@ def deliver_with_failing_token(stack: Stack, listeners: Path, error: Exception) 
         GetParameterError("Secrets Manager did not answer"),
     ],
 )
-def test_listener_faults_when_the_token_cannot_be_read(stack: Stack, fixture_listeners: Path, error: Exception) -> None:
-    result = deliver_with_failing_token(stack, fixture_listeners, error)
+def test_listener_faults_when_the_token_cannot_be_read(
+    stack: Stack, fixture_listeners: Path, error: Exception, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    result = deliver_with_failing_token(stack, fixture_listeners, error, monkeypatch)
     assert (result.status, result.outcome) == (503, "token_unavailable")
     assert b"soapenv:Server" in result.body
     assert stack.queue_depth() == 0
 
 
 def test_a_token_that_cannot_be_read_for_good_is_a_server_fault_not_a_crash(
-    stack: Stack, fixture_listeners: Path
+    stack: Stack, fixture_listeners: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Access denied or a deleted secret will not pass by retrying now, but it is ours to fix: a Server Fault
     (Salesforce keeps retrying for 24 hours) saying why, never a bare 502."""
     from botocore.exceptions import ClientError
 
     denied = ClientError({"Error": {"Code": "AccessDeniedException", "Message": "not allowed"}}, "GetSecretValue")
-    result = deliver_with_failing_token(stack, fixture_listeners, denied)
+    result = deliver_with_failing_token(stack, fixture_listeners, denied, monkeypatch)
     assert (result.status, result.outcome) == (500, "token_unreadable")
     assert b"soapenv:Server" in result.body
     assert "AccessDeniedException" in result.detail  # the log says why
@@ -97,9 +111,10 @@ def callout(
 
 def test_callouts_answer_503_when_the_api_key_cannot_be_read(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
     import callout_api
-    from sf_edge.callouts.auth import CalloutAuthenticator
 
-    monkeypatch.setattr(callout_api, "authenticator_from_env", lambda: CalloutAuthenticator("ApiKey", failing))
+    services = callout_api.callouts.configure(callout_api.CalloutSettings.from_env(), callout_auth="ApiKey")
+    keys_unreadable = CalloutAuthenticator("ApiKey", stored_secret_failing(monkeypatch))
+    callout_api.callouts.provide(dataclasses.replace(services, authenticator=keys_unreadable))
     status, headers, error = callout(callout_api, "GET", "/api/v1/orders/10248")
     assert (status, error["code"], headers["Retry-After"]) == (503, "SERVICE_UNAVAILABLE", "1")
 
@@ -109,9 +124,8 @@ def test_callouts_answer_503_when_the_idempotency_store_fails(stack: Stack, monk
 
     import callout_api
     import callout_routers
-    from sf_edge.callouts.auth import CalloutAuthenticator
 
-    monkeypatch.setattr(callout_api, "authenticator_from_env", lambda: CalloutAuthenticator("ApiKey", lambda: "k"))
+    callout_api.callouts.configure(callout_api.CalloutSettings.from_env(), callout_auth="ApiKey", callout_api_key="k")
 
     def broken_store(*_args: Any, **_kwargs: Any) -> Any:
         raise IdempotencyPersistenceLayerError("Failed to save in progress record", THROTTLED)
@@ -139,11 +153,12 @@ def test_odata_answers_503_when_credentials_or_tables_fail(stack: Stack, monkeyp
     def broken_table(_entity_set: Any, _stats: Any) -> Any:
         raise THROTTLED
 
+    service = odata_feed.odata()
     for feed in (
-        Feed(broken_table, FeedAuth("basic", lambda: "x", failing)),
+        Feed(broken_table, FeedAuth("basic", lambda: "x", stored_secret_failing(monkeypatch))),
         Feed(broken_table, FeedAuth("none")),
     ):
-        monkeypatch.setattr(odata_feed, "feed", lambda feed=feed: feed)
+        monkeypatch.setattr(service, "feed", feed)
         response = odata_feed.lambda_handler(event, LocalContext("ODataFeedFunction"))
         assert (response["statusCode"], response["headers"]["Retry-After"]) == (503, "1")
         assert json.loads(response["body"])["error"]["code"] == "ServiceUnavailable"

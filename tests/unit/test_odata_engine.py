@@ -13,7 +13,7 @@ import pytest
 from lxml import etree
 
 from conftest import ROOT, shared_fixture
-from odata_memory import MemoryTable
+from fakes.odata_store import MemoryTable
 from sf_edge.odata.csdl import EDM, metadata_xml, service_document
 from sf_edge.odata.engine import project
 from sf_edge.odata.feed import Feed, FeedAuth, FeedRequest

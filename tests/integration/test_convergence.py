@@ -114,12 +114,12 @@ def test_every_delivery_order_and_duplicate_ends_in_one_state(stack: Stack, numb
 def test_an_account_applied_while_its_won_opportunity_is_being_applied(stack: Stack, number: str | None) -> None:
     """Two workers at once: the Opportunity's has linked a placeholder and is about to write its Order when the
     Account's replaces the placeholder. The Opportunity's worker follows the link as it is then."""
-    from sf_edge.aws.order_tables import services_from_env
+    from conftest import worker_services
     from sf_edge.notifications.reference_handlers import account_to_customer, opportunity_closed_won
 
     reset(stack)
     sent = deliveries(number)
-    services = services_from_env()
+    services = worker_services()
     create = services.orders.create_for_opportunity
 
     def after_the_account(opportunity_id: str, order: Any) -> Any:

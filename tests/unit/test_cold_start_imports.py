@@ -10,7 +10,7 @@ from conftest import ROOT
 
 PROBE = """
 import sys, outbound_listener
-outbound_listener.registry.get("opportunity")
+outbound_listener.intake().registry.get("opportunity")  # composed as on the first request
 print(",".join(sorted(m for m in ("aws_xray_sdk.core", "boto3", "aws_lambda_powertools.utilities.data_classes")
                       if m in sys.modules)))
 """
@@ -20,7 +20,13 @@ def loaded_modules(**env: str) -> set[str]:
     paths = os.pathsep.join([str(ROOT / "layers" / "sf_edge"), str(ROOT / "functions" / "outbound_listener")])
     result = subprocess.run(
         [sys.executable, "-c", PROBE],
-        env={**os.environ, "PYTHONPATH": paths, "AWS_DEFAULT_REGION": "us-east-1", **env},
+        env={
+            **os.environ,
+            "PYTHONPATH": paths,
+            "AWS_DEFAULT_REGION": "us-east-1",
+            "NOTIFICATION_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/notifications",
+            **env,
+        },
         capture_output=True,
         text=True,
         check=True,

@@ -108,7 +108,7 @@ def test_salesforce_search_parameter(server: LocalStack) -> None:
 def test_paging_follows_next(server: LocalStack, monkeypatch: pytest.MonkeyPatch) -> None:
     import odata_feed
 
-    monkeypatch.setattr(odata_feed.feed(), "page_size", 100)
+    monkeypatch.setattr(odata_feed.odata().feed, "page_size", 100)
     body = v2(server, "$select=OrderID&$orderby=OrderID+desc&$inlinecount=allpages")
     seen = []
     while True:
@@ -123,7 +123,7 @@ def test_paging_follows_next(server: LocalStack, monkeypatch: pytest.MonkeyPatch
 def test_atom_feed_and_entry(server: LocalStack, monkeypatch: pytest.MonkeyPatch) -> None:
     import odata_feed
 
-    monkeypatch.setattr(odata_feed.feed(), "page_size", 5)
+    monkeypatch.setattr(odata_feed.odata().feed, "page_size", 5)
     status, headers, body = call(server, "GET", "/odata/v2/Customers?$top=7&$inlinecount=allpages&$format=atom")
     assert status == 200
     assert headers["Content-Type"].startswith("application/atom+xml;type=feed")
@@ -223,7 +223,7 @@ def test_a_real_odata_2_client_reads_the_feed(server: LocalStack) -> None:
 def test_writes_need_the_csrf_token_in_2_0_as_in_4_0(server: LocalStack, monkeypatch: pytest.MonkeyPatch) -> None:
     import odata_feed
 
-    monkeypatch.setattr(odata_feed.feed(), "csrf_token", "t0k3n")
+    monkeypatch.setattr(odata_feed.odata().feed, "csrf_token", "t0k3n")
     new = {"ShipperID": 803, "CompanyName": "No Token Express"}
     for method, path, body, extra in [
         ("POST", "/odata/v2/Shippers", {"d": new}, {}),

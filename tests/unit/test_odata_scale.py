@@ -2,7 +2,7 @@
 over the same data (an independent evaluation), at two table sizes, and reads a page's worth of items at both.
 
 The store is the in-memory stand-in (tests/odata_memory.py), which counts items as DynamoDB bills them: every item
-a chunk looks at, before a pushed-down filter drops it. tests/test_odata_index.py checks the same through moto.
+a chunk looks at, before a pushed-down filter drops it. tests/e2e/test_odata_index.py checks the same through moto.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from urllib.parse import quote, urlsplit
 import pytest
 
 from conftest import ROOT
-from odata_memory import MemoryTable
+from fakes.odata_store import MemoryTable
 from sf_edge.odata.engine import ReadStats
 from sf_edge.odata.feed import Feed, FeedAuth, FeedRequest
 from sf_edge.odata.schema import BY_NAME

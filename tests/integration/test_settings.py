@@ -1,0 +1,149 @@
+"""Each function's typed settings: template.yaml gives every function what its settings require, a bad value fails
+at cold start naming the variable (never showing a secret), and the local runtime composes each function from its
+own settings."""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+from typing import Any
+
+import pytest
+
+from conftest import Stack
+from local_runtime.lambda_host import composition_root, load_functions
+from sf_edge.aws.secrets import secret_source
+from sf_edge.settings import FunctionSettings, SettingsError
+
+# Every variable a handler reads is a settings field: the template's names and ours must agree.
+SETTINGS = {
+    "outbound_listener": "ListenerSettings",
+    "notification_worker": "WorkerSettings",
+    "callout_api": "CalloutSettings",
+    "odata_feed": "FeedSettings",
+    "odata_indexer": "IndexerSettings",
+    "salesforce_write_back": "WriteBackSettings",
+}
+FUNCTIONS = {
+    "OutboundListenerFunction": "outbound_listener",
+    "NotificationWorkerFunction": "notification_worker",
+    "CalloutFunction": "callout_api",
+    "ODataFeedFunction": "odata_feed",
+    "ODataIndexerFunction": "odata_indexer",
+    "SalesforceWriteBackFunction": "salesforce_write_back",
+}
+
+
+def settings_type(module: str, name: str) -> type[FunctionSettings]:
+    found: type[FunctionSettings] = getattr(importlib.import_module(module), name)
+    return found
+
+
+def test_every_function_has_one_settings_model_and_one_composition_root(stack: Stack) -> None:
+    assert {spec.module for spec in stack.template.functions()} == set(SETTINGS)
+    for module, name in SETTINGS.items():
+        root = composition_root(importlib.import_module(module))
+        assert root.settings_type is settings_type(module, name)
+
+
+def test_the_template_gives_each_function_every_setting_it_requires(stack: Stack) -> None:
+    """Only the function's own variables (no neighbour's leaking in through a shared environment)."""
+    for spec in stack.template.functions():
+        settings_type(spec.module, SETTINGS[spec.module]).from_env(spec.environment)
+
+
+def test_every_template_variable_is_a_setting_its_function_reads(stack: Stack) -> None:
+    """A variable the template sets but no settings field reads is a typo or a leftover."""
+    for spec in stack.template.functions():
+        model = settings_type(spec.module, SETTINGS[spec.module])
+        known = {field.upper() for field in model.model_fields}
+        secrets = {f"{field.upper()}_{suffix}" for field in model.model_fields for suffix in ("SECRET_ID", "PARAMETER")}
+        tables = {s.table_env for s in _entity_sets()} if "entity_tables" in model.model_fields else set()
+        unread = {
+            variable
+            for variable in spec.environment
+            if not variable.startswith("POWERTOOLS_") and variable not in known | secrets | tables
+        }
+        assert unread == set(), spec.logical_id
+
+
+def _entity_sets() -> Any:
+    from sf_edge.odata.schema import ENTITY_SETS
+
+    return ENTITY_SETS
+
+
+@pytest.mark.parametrize(
+    ("function", "changes", "named"),
+    [
+        ("OutboundListenerFunction", {"NOTIFICATION_QUEUE_URL": ""}, "NOTIFICATION_QUEUE_URL"),
+        ("OutboundListenerFunction", {"OUTBOUND_MAX_BODY_BYTES": "5MB"}, "OUTBOUND_MAX_BODY_BYTES"),
+        ("NotificationWorkerFunction", {"MAX_RECEIVE_COUNT": "0"}, "MAX_RECEIVE_COUNT"),
+        ("NotificationWorkerFunction", {"SALESFORCE_LOGIN_URL": "http://login.salesforce.com"}, "LOGIN_URL"),
+        ("NotificationWorkerFunction", {"SALESFORCE_API_VERSION": "latest"}, "SALESFORCE_API_VERSION"),
+        ("CalloutFunction", {"CALLOUT_AUTH": "Basic"}, "CALLOUT_AUTH"),
+        ("CalloutFunction", {"DEFAULT_CREDIT_LIMIT": "-1"}, "DEFAULT_CREDIT_LIMIT"),
+        ("CalloutFunction", {"ORDERS_TABLE": ""}, "ORDERS_TABLE"),
+        ("ODataFeedFunction", {"ODATA_PAGE_SIZE": "5000"}, "ODATA_PAGE_SIZE"),
+        ("ODataFeedFunction", {"ODATA_WRITABLE": "maybe"}, "ODATA_WRITABLE"),
+        ("ODataFeedFunction", {"ODATA_AUTH": "Oauth"}, "ODATA_AUTH"),
+        ("ODataFeedFunction", {"ODATA_V2_SEARCH_PARAMETER": "do search"}, "ODATA_V2_SEARCH_PARAMETER"),
+        ("ODataIndexerFunction", {"ODATA_INDEX_TABLE": ""}, "ODATA_INDEX_TABLE"),
+        ("SalesforceWriteBackFunction", {"WRITE_BACK_LEDGER_TABLE": ""}, "WRITE_BACK_LEDGER_TABLE"),
+    ],
+)
+def test_a_bad_value_fails_at_cold_start_naming_the_variable(
+    stack: Stack, function: str, changes: dict[str, str], named: str
+) -> None:
+    module = FUNCTIONS[function]
+    spec = next(s for s in stack.template.functions() if s.module == module)
+    name = SETTINGS[module]
+    with pytest.raises(SettingsError, match=named) as refused:
+        settings_type(module, name).from_env({**spec.environment, **changes})
+    assert str(refused.value).startswith(f"{name}: ")
+
+
+def test_a_refused_secret_is_never_shown(stack: Stack) -> None:
+    spec = next(s for s in stack.template.functions() if s.logical_id == "SalesforceWriteBackFunction")
+    import salesforce_write_back
+
+    bad = {"SALESFORCE_LOGIN_URL": "https://login.salesforce.com", "SALESFORCE_PRIVATE_KEY": "-----BEGIN s3cr3t"}
+    with pytest.raises(SettingsError) as refused:  # no consumer key or user: the sign-in is incomplete
+        salesforce_write_back.WriteBackSettings.from_env({**spec.environment, **bad})
+    assert "SALESFORCE_CLIENT_ID" in str(refused.value)
+    assert "s3cr3t" not in str(refused.value)
+    settings = salesforce_write_back.WriteBackSettings.from_env(
+        {**spec.environment, **bad, "SALESFORCE_CLIENT_ID": "3MVG9x", "SALESFORCE_USERNAME": "i@example.com"}
+    )
+    assert "s3cr3t" not in repr(settings)
+    assert secret_source(settings.salesforce_private_key)() == "-----BEGIN s3cr3t"
+
+
+@pytest.mark.parametrize(("value", "expected"), [("true", True), ("TRUE", True), ("1", True), ("false", False)])
+def test_booleans_are_read_as_booleans(stack: Stack, value: str, expected: bool) -> None:
+    import odata_feed
+
+    spec = next(s for s in stack.template.functions() if s.logical_id == "ODataFeedFunction")
+    settings = odata_feed.FeedSettings.from_env({**spec.environment, "ODATA_WRITABLE": value, "ODATA_CSRF": ""})
+    assert settings.odata_writable is expected
+
+
+def test_settings_changed_in_a_test_are_validated_like_the_environment(stack: Stack) -> None:
+    import odata_feed
+
+    settings = odata_feed.FeedSettings.from_env()
+    assert settings.but(odata_page_size=5).odata_page_size == 5
+    with pytest.raises(SettingsError, match="ODATA_PAGE_SIZE"):
+        settings.but(odata_page_size=0)
+
+
+def test_the_local_runtime_composes_each_function_from_its_own_settings(stack: Stack) -> None:
+    """Not from a shared process environment: the feed's page size set for the feed only."""
+    import odata_feed
+
+    spec = next(s for s in stack.template.functions() if s.logical_id == "ODataFeedFunction")
+    load_functions([dataclasses.replace(spec, environment={**spec.environment, "ODATA_PAGE_SIZE": "7"})])
+    assert odata_feed.odata().feed.page_size == 7
+    bad = dataclasses.replace(spec, environment={**spec.environment, "ODATA_PAGE_SIZE": "0"})
+    with pytest.raises(SettingsError, match="ODATA_PAGE_SIZE"):
+        load_functions([bad])  # `make run` stops at start, saying which variable is wrong
