@@ -51,7 +51,23 @@ TARGETS = (
         "sender_verification",
         f"{LAYER}/outbound/sender_verification.py",
         ("tests/integration/test_outbound_rejections.py", "tests/integration/test_listener_handler.py"),
-        "only allowed orgs with the right token are heard",
+        "only allowed orgs (and source ranges) are heard",
+    ),
+    Target(
+        "token_verifier",
+        f"{LAYER}/token_verifier.py",
+        (
+            "tests/integration/test_outbound_rejections.py",
+            "tests/integration/test_hostile_input.py",
+            "tests/integration/test_callouts.py",
+        ),
+        "a shared secret is compared in constant time, every rotated one accepted",
+    ),
+    Target(
+        "settings",
+        f"{LAYER}/settings.py",
+        ("tests/integration/test_settings.py", "tests/integration/test_listener_handler.py"),
+        "a bad setting stops the function at start, naming it and never showing a secret",
     ),
     Target(
         "soap",
@@ -153,9 +169,9 @@ TARGETS = (
         "customer_repository",
         f"{LAYER}/order_system/customer_repository.py",
         (
+            "tests/integration/test_customer_repository.py",
             "tests/integration/test_event_relay.py",
             "tests/integration/test_convergence.py",
-            "tests/integration/test_worker.py",
         ),
         "changes converge in any order",
     ),

@@ -12,9 +12,10 @@ import importlib
 import json
 import pkgutil
 import re
+from dataclasses import dataclass
 from decimal import Decimal
 from functools import cache
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
@@ -24,7 +25,6 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValida
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from pydantic import Field
 
 import callout_routers
 from callout_routers import CONTEXT_KEY, CalloutServices
@@ -40,7 +40,7 @@ from sf_edge.order_system.customer_repository import CustomerRepository
 from sf_edge.order_system.key_registry import KeyRegistry
 from sf_edge.order_system.order_repository import OrderRepository
 from sf_edge.order_system.product_repository import ProductRepository
-from sf_edge.settings import CompositionRoot, FunctionSettings, SecretSetting
+from sf_edge.settings import NO_SECRET, CompositionRoot, FunctionSettings, Required, SecretSetting, at_least
 
 PREFIX = "/api/v1"
 logger = Logger()
@@ -52,21 +52,22 @@ for module in pkgutil.iter_modules(callout_routers.__path__):
     app.include_router(importlib.import_module(f"callout_routers.{module.name}").router, prefix=PREFIX)
 
 
+@dataclass(frozen=True, kw_only=True)
 class CalloutSettings(FunctionSettings):
     """The callout API's environment, as template.yaml sets it."""
 
     callout_auth: Literal["IAM", "ApiKey", "Jwt"] = "IAM"
-    callout_api_key: SecretSetting = SecretSetting()  # CALLOUT_API_KEY_SECRET_ID deployed; comma-separated rotates
-    callout_jwt_public_key: SecretSetting = SecretSetting()  # the External Credential's certificate (PEM)
+    callout_api_key: SecretSetting = NO_SECRET  # CALLOUT_API_KEY_SECRET_ID deployed; comma-separated rotates
+    callout_jwt_public_key: SecretSetting = NO_SECRET  # the External Credential's certificate (PEM)
     callout_jwt_issuer: str = ""
     callout_jwt_audience: str = ""
-    idempotency_table: str = Field(min_length=1)
-    customers_table: str = Field(min_length=1)
-    orders_table: str = Field(min_length=1)
-    order_details_table: str = Field(min_length=1)
-    products_table: str = Field(min_length=1)
-    key_registry_table: str = Field(min_length=1)
-    default_credit_limit: Decimal = Field(Decimal(25000), ge=0)  # for Accounts without their own
+    idempotency_table: Required
+    customers_table: Required
+    orders_table: Required
+    order_details_table: Required
+    products_table: Required
+    key_registry_table: Required
+    default_credit_limit: Annotated[Decimal, at_least(0)] = Decimal(25000)  # for Accounts without their own
 
 
 def compose(settings: CalloutSettings) -> CalloutServices:

@@ -15,7 +15,7 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
@@ -32,13 +32,12 @@ from aws_lambda_powertools.utilities.idempotency import (
     idempotent_function,
 )
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from pydantic import Field
 
 from sf_edge.aws.clients import dynamodb
 from sf_edge.aws.large_payloads import PayloadError, large_payloads_in, pointer_key
+from sf_edge.aws.notification_archive import NotificationArchive
 from sf_edge.aws.salesforce_connection import SalesforceConnectionSettings
 from sf_edge.aws.write_back_store import SqsWriteBackQueue
-from sf_edge.notifications.archive import NotificationArchive
 from sf_edge.notifications.reference_handlers import MARKED_FOR_RECONCILIATION, registry
 from sf_edge.notifications.routing import HandlerResult, RecordReader, Services
 from sf_edge.observability import build_tracer
@@ -47,7 +46,7 @@ from sf_edge.order_system.key_registry import KeyRegistry
 from sf_edge.order_system.order_repository import OrderRepository
 from sf_edge.salesforce.outbound_messages import NotificationMessage
 from sf_edge.salesforce.relayed_events import RelayedEvent, is_relayed_event, notifications_of
-from sf_edge.settings import CompositionRoot
+from sf_edge.settings import CompositionRoot, Required, at_least
 from sf_edge.write_back.messages import WriteBack
 from sf_edge.write_back.rules import WriteBackRules
 
@@ -59,6 +58,8 @@ for _module in HANDLER_MODULES:
     importlib.import_module(_module)
 
 IDEMPOTENCY_TTL_SECONDS = 7 * 24 * 3600
+# What Salesforce should see after a handler's result (remote call-in), declared beside this module.
+WRITE_BACK_RULES = Path(__file__).with_name("write_backs.toml")
 
 logger = Logger()
 metrics = Metrics()
@@ -67,20 +68,20 @@ tracer = build_tracer()
 ALREADY_APPLIED = "already_applied"
 
 
+@dataclass(frozen=True, kw_only=True)
 class WorkerSettings(SalesforceConnectionSettings):
     """The worker's environment, as template.yaml sets it (SALESFORCE_*: gap events re-read their records)."""
 
-    idempotency_table: str = Field(min_length=1)
-    customers_table: str = Field(min_length=1)
-    orders_table: str = Field(min_length=1)
-    key_registry_table: str = Field(min_length=1)
-    notification_archive_table: str = Field(min_length=1)
+    idempotency_table: Required
+    customers_table: Required
+    orders_table: Required
+    key_registry_table: Required
+    notification_archive_table: Required
     large_payload_bucket: str = ""  # where the listener's claim checks are
     # Receives before SQS dead-letters a record (the queue's maxReceiveCount, from template.yaml's MaxReceiveCount).
-    max_receive_count: int = Field(5, ge=1)
+    max_receive_count: Annotated[int, at_least(1)] = 5
     write_back_queue_url: str = ""  # empty: nothing is written back to Salesforce
-    # What Salesforce should see after a handler's result (remote call-in), declared beside this module.
-    write_back_rules: Path = Path(__file__).with_name("write_backs.toml")
+    write_back_rules: Path = WRITE_BACK_RULES
 
 
 @dataclass
@@ -88,6 +89,7 @@ class Worker:
     """What the handler uses: the handlers' services, the idempotent apply, and the write-back plan and queue."""
 
     services: Services
+    archive: NotificationArchive  # the handlers' archive, which also keeps why a record is dead-lettered
     apply: Callable[..., HandlerResult]  # apply(message=...): once per notification
     persistence: DynamoDBPersistenceLayer
     write_back_rules: WriteBackRules
@@ -113,12 +115,13 @@ def compose(settings: WorkerSettings) -> Worker:
     org), the idempotency store and the write-back queue."""
     resource = dynamodb()
     keys = KeyRegistry(resource.Table(settings.key_registry_table))
+    archive = NotificationArchive(
+        resource.Table(settings.notification_archive_table), large_payloads_in(settings.large_payload_bucket)
+    )
     services = Services(
         customers=CustomerRepository(resource.Table(settings.customers_table), keys),
         orders=OrderRepository(resource.Table(settings.orders_table), keys),
-        archive=NotificationArchive(
-            resource.Table(settings.notification_archive_table), large_payloads_in(settings.large_payload_bucket)
-        ),
+        archive=archive,
         salesforce=salesforce_reader(settings),
     )
     persistence = DynamoDBPersistenceLayer(table_name=settings.idempotency_table)
@@ -127,6 +130,7 @@ def compose(settings: WorkerSettings) -> Worker:
     )
     return Worker(
         services=services,
+        archive=archive,
         apply=apply(dispatch),
         persistence=persistence,
         write_back_rules=WriteBackRules.load(settings.write_back_rules),
@@ -168,7 +172,7 @@ def queue_write_back(write_back: WriteBack | None) -> None:
 
 def message_body(record: SQSRecord) -> str:
     """The record's notification JSON, read back from S3 when the record is a claim check."""
-    payloads = worker().services.archive.large_payloads  # the stack's claim checks (LARGE_PAYLOAD_BUCKET)
+    payloads = worker().archive.large_payloads  # the stack's claim checks (LARGE_PAYLOAD_BUCKET)
     attributes = record.raw_event.get("messageAttributes") or {}
     if payloads is None:
         if pointer_key(record.body, attributes) is not None:
@@ -233,7 +237,7 @@ def record_dead_letter(
     """Why a notification is about to be dead-lettered, kept beside it (`make redrive` / SQS's DLQ redrive replay
     it once the cause is fixed). Never raises: the record must still be reported as failed."""
     try:
-        worker().services.archive.record_failure(
+        worker().archive.record_failure(
             key=message.idempotency_key if message else f"unreadable/{record.message_id}",
             message_id=record.message_id,
             why=f"{type(failure).__name__}: {failure}"[:1000],

@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from pydantic import Field, field_validator
 
 from sf_edge.aws.entity_tables import EntityTableSettings
 from sf_edge.aws.faults import is_client_fault, is_transient
@@ -26,7 +25,7 @@ from sf_edge.odata.engine import ReadStats
 from sf_edge.odata.feed import Feed, FeedAuth, FeedRequest, FeedResponse
 from sf_edge.odata.request import ODataError
 from sf_edge.odata.schema import EntitySet
-from sf_edge.settings import CompositionRoot, SecretSetting
+from sf_edge.settings import NO_SECRET, CompositionRoot, SecretSetting, at_least, at_most, matching
 
 PREFIX = "/odata/v4"
 PREFIX_V2 = "/odata/v2"
@@ -35,28 +34,21 @@ metrics = Metrics()
 tracer = build_tracer()
 
 
+@dataclass(frozen=True, kw_only=True)
 class FeedSettings(EntityTableSettings):
     """The feed's environment, as template.yaml sets it."""
 
     odata_auth: Literal["basic", "apikey", "none"] = "basic"  # template.yaml's Basic, ApiKey, None
-    odata_username: SecretSetting = SecretSetting()
-    odata_password: SecretSetting = SecretSetting()  # ODATA_PASSWORD_SECRET_ID deployed
-    odata_api_key: SecretSetting = SecretSetting()  # ODATA_API_KEY_SECRET_ID deployed
-    odata_page_size: int = Field(2000, ge=1, le=2000)  # Salesforce Connect reads at most 2000 rows a page
+    odata_username: SecretSetting = NO_SECRET
+    odata_password: SecretSetting = NO_SECRET  # ODATA_PASSWORD_SECRET_ID deployed
+    odata_api_key: SecretSetting = NO_SECRET  # ODATA_API_KEY_SECRET_ID deployed
+    odata_page_size: Annotated[int, at_least(1), at_most(2000)] = (
+        2000  # Salesforce Connect reads at most 2000 rows a page
+    )
     odata_writable: bool = False  # read-only unless deployed writable
     odata_csrf: bool | None = None  # unset: on exactly when writable
-    odata_v2_search_parameter: str = Field("doSearch", pattern=r"^\w+$")
+    odata_v2_search_parameter: Annotated[str, matching(r"\w+", "one word (letters, digits, _)")] = "doSearch"
     odata_service_root: str = ""  # the absolute root Salesforce reaches (a custom domain); else from the request
-
-    @field_validator("odata_auth", mode="before")
-    @classmethod
-    def _any_case(cls, value: Any) -> Any:
-        return value.lower() if isinstance(value, str) else value
-
-    @field_validator("odata_csrf", mode="before")
-    @classmethod
-    def _empty_is_unset(cls, value: Any) -> Any:
-        return None if value == "" else value
 
 
 @dataclass

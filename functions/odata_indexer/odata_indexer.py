@@ -19,14 +19,13 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from pydantic import Field
 
 from sf_edge.aws.clients import dynamodb_client
 from sf_edge.aws.entity_tables import EntityTableSettings
 from sf_edge.aws.odata_index import IndexMaintainer
 from sf_edge.observability import build_tracer
 from sf_edge.odata.schema import BY_NAME, EntitySet
-from sf_edge.settings import CompositionRoot
+from sf_edge.settings import CompositionRoot, Required
 
 logger = Logger()
 metrics = Metrics()
@@ -34,10 +33,11 @@ tracer = build_tracer()
 processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
 
 
+@dataclass(frozen=True, kw_only=True)
 class IndexerSettings(EntityTableSettings):
     """The indexer's environment, as template.yaml sets it."""
 
-    odata_index_table: str = Field(min_length=1)
+    odata_index_table: Required
 
 
 @dataclass

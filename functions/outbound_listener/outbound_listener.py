@@ -6,14 +6,14 @@ and the result mapped back to an HTTP response with logs and metrics. The logic 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from pydantic import Field
 
 from sf_edge.aws.api_gateway import RestApiRequest
 from sf_edge.aws.large_payloads import large_payloads_in
@@ -23,7 +23,7 @@ from sf_edge.observability import build_tracer
 from sf_edge.outbound.intake import DEFAULT_MAX_BODY_BYTES, IntakeRequest, IntakeResult, OutboundIntake
 from sf_edge.outbound.listeners import ListenerRegistry
 from sf_edge.outbound.sender_verification import OrgAllowlist, SourceAllowlist
-from sf_edge.settings import CompositionRoot, FunctionSettings, SecretSetting
+from sf_edge.settings import NO_SECRET, CompositionRoot, FunctionSettings, Required, SecretSetting, at_least
 from sf_edge.token_verifier import TokenVerifier
 
 HERE = Path(__file__).resolve().parent
@@ -32,14 +32,15 @@ metrics = Metrics()
 tracer = build_tracer()
 
 
+@dataclass(frozen=True, kw_only=True)
 class ListenerSettings(FunctionSettings):
     """The listener's environment, as template.yaml sets it."""
 
-    notification_queue_url: str = Field(min_length=1)
-    outbound_token: SecretSetting = SecretSetting()  # OUTBOUND_TOKEN_SECRET_ID deployed, OUTBOUND_TOKEN locally
+    notification_queue_url: Required
+    outbound_token: SecretSetting = NO_SECRET  # OUTBOUND_TOKEN_SECRET_ID deployed, OUTBOUND_TOKEN locally
     allowed_org_ids: str = ""  # comma-separated; empty refuses every org (fail closed)
     allowed_source_cidrs: str = ""  # comma-separated; empty allows any source
-    outbound_max_body_bytes: int = Field(DEFAULT_MAX_BODY_BYTES, gt=0)
+    outbound_max_body_bytes: Annotated[int, at_least(1)] = DEFAULT_MAX_BODY_BYTES
     large_payload_bucket: str = ""  # claim checks for notifications larger than one SQS message
     listener_wsdl_dir: Path = HERE / "wsdl"
 

@@ -9,18 +9,19 @@ WriteBackLedger table and logged instead of sent.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from pydantic import Field, ValidationError
+from pydantic import ValidationError
 
 from sf_edge.aws.clients import dynamodb
 from sf_edge.aws.salesforce_connection import SalesforceConnectionSettings, callback_clients, salesforce_client
 from sf_edge.aws.write_back_store import DynamoDbWriteBackLedger, SqsWriteBackQueue
 from sf_edge.observability import build_tracer
-from sf_edge.settings import CompositionRoot
+from sf_edge.settings import CompositionRoot, Required
 from sf_edge.write_back.delivery import Queued, WriteBackDelivery
 from sf_edge.write_back.messages import WriteBack
 
@@ -40,11 +41,12 @@ def record_api_usage(used: int, limit: int) -> None:
         logger.warning("Salesforce API usage is high", api_usage=used, api_limit=limit)
 
 
+@dataclass(frozen=True, kw_only=True)
 class WriteBackSettings(SalesforceConnectionSettings):
     """The write-back function's environment, as template.yaml sets it."""
 
-    write_back_ledger_table: str = Field(min_length=1)
-    write_back_dead_letter_queue_url: str = Field(min_length=1)
+    write_back_ledger_table: Required
+    write_back_dead_letter_queue_url: Required
 
 
 def compose(settings: WriteBackSettings) -> WriteBackDelivery:

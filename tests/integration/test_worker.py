@@ -369,3 +369,76 @@ def test_every_module_that_registers_handlers_is_loaded_by_the_worker(stack: Sta
         if "registry.register(" in path.read_text(encoding="utf-8")
     }
     assert registering == set(notification_worker.HANDLER_MODULES)
+
+
+# What mutation testing found unchecked (issue 16).
+
+
+def test_a_single_record_fifo_batch_is_applied(seeded: Stack) -> None:
+    """Lambda hands a FIFO queue's records over one group at a time, often one record: it is applied."""
+    enqueue(seeded, won())
+    got = sqs_client().receive_message(QueueUrl=seeded.queue_url, MaxNumberOfMessages=10)["Messages"]
+    source = worker_source(seeded)
+    [record] = [
+        {**source._record(m), "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:notifications.fifo"} for m in got
+    ]
+    record["attributes"] |= {"MessageGroupId": "0015g00000AlFkIAAV", "MessageDeduplicationId": record["messageId"]}
+    assert source.function.invoke({"Records": [record]}) == {"batchItemFailures": []}
+    assert len(seeded.table("OrdersTable").scan()["Items"]) == 1
+
+
+def test_without_a_payload_bucket_plain_records_apply_and_a_claim_check_fails(seeded: Stack) -> None:
+    """A stack deployed without LARGE_PAYLOAD_BUCKET cannot follow a pointer: that record fails (and after its
+    receives is dead-lettered, its payload untouched); every plain record still applies."""
+    import json
+
+    import notification_worker
+    from sf_edge.aws.large_payloads import POINTER_CLASS, SIZE_ATTRIBUTE
+
+    source = worker_source(seeded)
+    notification_worker.worker.configure(large_payload_bucket="")
+    pointer = json.dumps([POINTER_CLASS, {"s3BucketName": "elsewhere", "s3Key": "notifications/x"}])
+    sqs_client().send_message(
+        QueueUrl=seeded.queue_url,
+        MessageBody=pointer,
+        MessageAttributes={SIZE_ATTRIBUTE: {"DataType": "Number", "StringValue": "300000"}},
+    )
+    enqueue(seeded, won())
+    result = source.poll_once()
+    assert (result.succeeded, result.failed) == (1, 1)
+    assert len(seeded.table("OrdersTable").scan()["Items"]) == 1
+
+
+def test_salesforce_still_hears_of_a_failure_whose_reason_cannot_be_kept(
+    seeded: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On the last receive the worker writes why to the archive, then queues the `Failed` write-back; the archive
+    being down too must not cost the write-back, nor fail the batch's other records."""
+    import notification_worker
+    from sf_edge.write_back.messages import WriteBack
+
+    enqueue(seeded, won(), won("04l000000000002AAA", "0065g00000Won02AAA"))
+    source = worker_source(seeded)
+    worker = notification_worker.worker()
+
+    def archive_down(**_kwargs: Any) -> None:
+        raise ConnectionError("DynamoDB unreachable")
+
+    class DownForOne(OrderSystemDown):
+        def dispatch(self, message: NotificationMessage, services: Any) -> Any:
+            if message.record_id == "0065g00000Won01AAA":
+                return super().dispatch(message, services)
+            return real.dispatch(message, services)
+
+        def resolve(self, listener: str, sobject_type: str) -> Any:
+            return real.resolve(listener, sobject_type)
+
+    real = notification_worker.registry
+    monkeypatch.setattr(notification_worker, "registry", DownForOne())
+    monkeypatch.setattr(worker.archive, "record_failure", archive_down)
+    monkeypatch.setattr(worker, "max_receive_count", 1)  # this receive is the last
+    result = source.poll_once()
+    assert (result.succeeded, result.failed) == (1, 1)
+    queued = [WriteBack.model_validate_json(m["Body"]) for m in seeded.drain(seeded.name("WriteBackQueue"))]
+    failed = [w for w in queued if w.record_id == "0065g00000Won01AAA"]
+    assert [w.fields["Integration_Status__c"] for w in failed] == ["Failed"]

@@ -614,7 +614,7 @@ def test_a_session_is_only_sent_back_to_a_salesforce_instance(partner_url: str) 
 
 
 def test_the_archive_never_keeps_a_forwarded_session(stack: Stack) -> None:
-    from sf_edge.notifications.archive import NotificationArchive
+    from sf_edge.aws.notification_archive import NotificationArchive
 
     message, _ = won({})
     message = message.model_copy(update={"session_id": "00Dx0000000BV7z!AR8AQP0jITN80ESEsj5EbaZTFG0RNBaT1cyWk7T"})

@@ -3,23 +3,27 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
 
-from pydantic import Field, model_validator
-
-from sf_edge.odata.schema import ENTITY_SETS
+from sf_edge.odata.schema import BY_NAME, ENTITY_SETS
 from sf_edge.settings import FunctionSettings
 
 
+@dataclass(frozen=True, kw_only=True)
 class EntityTableSettings(FunctionSettings):
     """ODATA_INDEX_TABLE and CUSTOMERS_TABLE, ORDERS_TABLE, ...: an entity set whose table is unset is not served."""
 
-    odata_index_table: str = ""
-    entity_tables: dict[str, str] = Field(default_factory=dict)  # entity set name → table name
+    gathered: ClassVar[tuple[str, ...]] = ("entity_tables",)
 
-    @model_validator(mode="before")
+    odata_index_table: str = ""
+    entity_tables: dict[str, str] = field(default_factory=dict)  # entity set name → table name
+
     @classmethod
-    def _gather_tables(cls, data: Any) -> Any:
-        if isinstance(data, dict) and "ENTITY_TABLES" not in data and "entity_tables" not in data:
-            data["ENTITY_TABLES"] = {s.name: data[s.table_env] for s in ENTITY_SETS if data.get(s.table_env)}
-        return data
+    def gather(cls, environ: Mapping[str, str]) -> dict[str, Any]:
+        tables = {s.name: environ.get(s.table_env, "").strip() for s in ENTITY_SETS}
+        return {"entity_tables": {name: table for name, table in tables.items() if table}}
+
+    def to_env(self) -> dict[str, str]:
+        return super().to_env() | {BY_NAME[name].table_env: table for name, table in self.entity_tables.items()}

@@ -5,18 +5,19 @@ when a client is built: a function with SALESFORCE_LOGIN_URL unset never loads i
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Self
-
-from pydantic import model_validator
+from dataclasses import dataclass
+from functools import cached_property
+from typing import TYPE_CHECKING
 
 from sf_edge.aws.secrets import secret_source
-from sf_edge.settings import FunctionSettings, SecretSetting
+from sf_edge.settings import NO_SECRET, FunctionSettings, SecretSetting
 
 if TYPE_CHECKING:
     from sf_edge.salesforce.rest_client import SalesforceClient, SalesforceSettings
     from sf_edge.write_back.messages import CallbackSession
 
 
+@dataclass(frozen=True, kw_only=True)
 class SalesforceConnectionSettings(FunctionSettings):
     """Where and as whom to sign in; SALESFORCE_LOGIN_URL unset: nothing is sent to Salesforce."""
 
@@ -24,29 +25,31 @@ class SalesforceConnectionSettings(FunctionSettings):
     salesforce_client_id: str = ""
     salesforce_username: str = ""
     salesforce_api_version: str = ""
-    salesforce_private_key: SecretSetting = SecretSetting()
+    salesforce_private_key: SecretSetting = NO_SECRET
 
-    @model_validator(mode="after")
-    def _sign_in_is_complete(self) -> Self:
+    def check(self) -> None:
         """A login URL without a consumer key or user, or a bad URL or version, fails here, at cold start."""
+        if not self.salesforce_login_url and not self.salesforce_api_version:
+            return
         from pydantic import ValidationError
 
-        if not self.salesforce_login_url and not self.salesforce_api_version:
-            return self
         from sf_edge.salesforce.rest_client import api_version
 
         try:
             api_version(self.salesforce_api_version)
+        except ValueError as invalid:
+            raise ValueError(f"SALESFORCE_API_VERSION: {invalid}") from None
+        try:
             _ = self.salesforce
         except ValidationError as invalid:
             raise ValueError(
-                "; ".join(f"SALESFORCE_{'_'.join(map(str, e['loc'])).upper()} {e['msg']}" for e in invalid.errors())
+                "; ".join(
+                    f"SALESFORCE_{'_'.join(map(str, e['loc'])).upper()}: {str(e['msg']).removeprefix('Value error, ')}"
+                    for e in invalid.errors()
+                )
             ) from None
-        except ValueError as invalid:
-            raise ValueError(f"SALESFORCE_API_VERSION {invalid}") from None
-        return self
 
-    @property
+    @cached_property
     def salesforce(self) -> SalesforceSettings | None:
         """The sign-in settings, or None when SALESFORCE_LOGIN_URL is unset (write-backs recorded, not sent)."""
         if not self.salesforce_login_url:

@@ -24,7 +24,7 @@ def secret_source(setting: SecretSetting) -> Callable[[], str]:
         return lambda: _tokens_from(_stored(_secret, secret_id))
     if parameter:
         return lambda: _tokens_from(_stored(_parameter, parameter))
-    value = setting.value.get_secret_value()
+    value = setting.value
     return lambda: value
 
 

@@ -23,8 +23,7 @@ from decimal import Decimal
 from pydantic import BaseModel, ConfigDict
 
 from sf_edge.notifications.routing import HandlerRegistry, HandlerResult, Services
-from sf_edge.order_system.entities import Order
-from sf_edge.order_system.order_repository import ship_to
+from sf_edge.order_system.entities import Order, ship_to
 from sf_edge.salesforce.ids import to_18
 from sf_edge.salesforce.outbound_messages import NotificationMessage
 from sf_edge.salesforce.relayed_events import EVENT_RELAY_LISTENER

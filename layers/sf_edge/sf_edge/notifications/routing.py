@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
+from sf_edge.order_system.entities import AccountLink, Customer, Order
 from sf_edge.salesforce.outbound_messages import NotificationMessage
-
-if TYPE_CHECKING:
-    from sf_edge.notifications.archive import NotificationArchive
-    from sf_edge.order_system.customer_repository import CustomerRepository
-    from sf_edge.order_system.order_repository import OrderRepository
 
 HandlerResult = dict[str, Any]
 
@@ -22,13 +18,55 @@ class RecordReader(Protocol):
     def retrieve(self, sobject: str, ids: Sequence[str], fields: Sequence[str]) -> list[dict[str, Any] | None]: ...
 
 
+class Customers(Protocol):
+    """What handlers do with Customers and their Account links (order_system.CustomerRepository in DynamoDB)."""
+
+    def get(self, customer_id: str) -> Customer | None: ...
+
+    def account_link(self, account_id: str) -> AccountLink | None: ...
+
+    def link_account(self, account_id: str, customer_id: str, *, placeholder: bool = False) -> AccountLink: ...
+
+    def confirm_link(self, account_id: str, customer_id: str) -> AccountLink: ...
+
+    def create_placeholder(self, account_id: str) -> None: ...
+
+    def remove_placeholder(self, customer_id: str) -> bool: ...
+
+    def ensure(self, customer_id: str, account_id: str, *, placeholder: bool = False) -> None: ...
+
+    def upsert(self, customer_id: str, changes: dict[str, Any], *, modstamp: str | None) -> None: ...
+
+    def merge(self, customer_id: str, changes: Mapping[str, Any], *, stamp: str | Mapping[str, str]) -> list[str]: ...
+
+    def stamped_fields(self, customer_id: str) -> tuple[dict[str, Any], dict[str, str]]: ...
+
+
+class Orders(Protocol):
+    """What handlers do with Orders (order_system.OrderRepository)."""
+
+    def create_for_opportunity(self, opportunity_id: str, order: Order) -> tuple[Order, bool]: ...
+
+    def follow_customer(self, order: Order, customer: Customer) -> bool: ...
+
+    def for_customer(self, customer_id: str) -> list[Order]: ...
+
+
+class Archive(Protocol):
+    """Where notifications nobody applies are kept (aws.notification_archive.NotificationArchive)."""
+
+    def record(self, message: NotificationMessage, *, why: str) -> None: ...
+
+    def record_reconciliation(self, message: NotificationMessage, *, why: str) -> None: ...
+
+
 @dataclass(frozen=True)
 class Services:
-    """What handlers may touch; built once per container from the environment."""
+    """What handlers may touch, composed once per container by the worker."""
 
-    customers: CustomerRepository
-    orders: OrderRepository
-    archive: NotificationArchive
+    customers: Customers
+    orders: Orders
+    archive: Archive
     salesforce: RecordReader | None = None  # configured by SALESFORCE_*: gap events re-read their records
 
 

@@ -9,10 +9,9 @@ does not depend on which notification came first.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from sf_edge.order_system.entities import Customer
+from sf_edge.order_system.entities import AccountLink, Customer
 from sf_edge.order_system.key_registry import KeyRegistry
 
 if TYPE_CHECKING:
@@ -21,14 +20,6 @@ if TYPE_CHECKING:
 
 class StaleUpdate(Exception):  # noqa: N818 - an outcome, not a failure
     """The stored Customer reflects a newer Salesforce change than the one being applied."""
-
-
-@dataclass(frozen=True)
-class AccountLink:
-    """The Customer an Account is linked to; `placeholder` until the Account's own notification confirms it."""
-
-    customer_id: str
-    placeholder: bool = False
 
 
 class CustomerRepository:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -83,3 +85,27 @@ class OrderDetail(BaseModel):
     def total(self) -> Decimal:
         """Line value after its discount."""
         return self.UnitPrice * self.Quantity * (1 - self.Discount)
+
+
+@dataclass(frozen=True)
+class AccountLink:
+    """The Customer an Account is linked to; `placeholder` until the Account's own notification confirms it."""
+
+    customer_id: str
+    placeholder: bool = False
+
+
+# An Order's ship-to columns and the Customer fields they copy.
+SHIP_TO = {
+    "ShipName": "CompanyName",
+    "ShipAddress": "Address",
+    "ShipCity": "City",
+    "ShipRegion": "Region",
+    "ShipPostalCode": "PostalCode",
+    "ShipCountry": "Country",
+}
+
+
+def ship_to(customer: Customer | None) -> dict[str, Any]:
+    """An Order's ship-to columns, taken from its Customer."""
+    return {column: getattr(customer, field) if customer else None for column, field in SHIP_TO.items()}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from sf_edge.order_system.entities import Customer, Order, OrderDetail
+from sf_edge.order_system.entities import Customer, Order, OrderDetail, ship_to
 from sf_edge.order_system.key_registry import KeyRegistry
 
 if TYPE_CHECKING:
@@ -12,19 +12,6 @@ if TYPE_CHECKING:
 
 ORDER_SEQUENCE = "Orders"
 CUSTOMER_INDEX = "CustomerID-index"
-SHIP_TO = {
-    "ShipName": "CompanyName",
-    "ShipAddress": "Address",
-    "ShipCity": "City",
-    "ShipRegion": "Region",
-    "ShipPostalCode": "PostalCode",
-    "ShipCountry": "Country",
-}
-
-
-def ship_to(customer: Customer | None) -> dict[str, Any]:
-    """An Order's ship-to columns, taken from its Customer."""
-    return {column: getattr(customer, field) if customer else None for column, field in SHIP_TO.items()}
 
 
 class OrderRepository:

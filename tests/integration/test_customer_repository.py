@@ -1,0 +1,137 @@
+"""The Customers repository against moto's DynamoDB: links won once, placeholders told apart from real Customers,
+and Salesforce changes applied by their stamps whatever order they come in (the worker's convergence rests on it)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from conftest import Stack
+from sf_edge.order_system.customer_repository import ConcurrentChange, CustomerRepository, StaleUpdate
+from sf_edge.order_system.entities import AccountLink
+from sf_edge.order_system.key_registry import KeyRegistry
+
+ACCOUNT = "0015g00000BlAuSAAV"
+OTHER_ACCOUNT = "0015g00000FrAnKAAV"
+T1, T2, T3 = "2026-11-20T09:00:00Z", "2026-11-20T10:00:00Z", "2026-11-20T11:00:00Z"
+
+
+@pytest.fixture
+def customers(stack: Stack) -> CustomerRepository:
+    return CustomerRepository(stack.table("CustomersTable"), KeyRegistry(stack.table("KeyRegistryTable")))
+
+
+def item(customers: CustomerRepository, customer_id: str) -> dict[str, Any]:
+    found: dict[str, Any] = customers.table.get_item(Key={"CustomerID": customer_id}).get("Item") or {}
+    return found
+
+
+# Links.
+
+
+def test_the_first_link_of_an_account_wins(customers: CustomerRepository) -> None:
+    assert customers.link_account(ACCOUNT, "ALFKI") == AccountLink("ALFKI")
+    assert customers.link_account(ACCOUNT, "BLAUS") == AccountLink("ALFKI")  # a second worker loses, and learns it
+    assert customers.customer_id_for_account(ACCOUNT) == "ALFKI"
+
+
+def test_confirming_turns_a_placeholder_link_into_the_real_one(customers: CustomerRepository) -> None:
+    assert customers.link_account(ACCOUNT, ACCOUNT, placeholder=True) == AccountLink(ACCOUNT, placeholder=True)
+    assert customers.confirm_link(ACCOUNT, "BLAUS") == AccountLink("BLAUS")
+    assert customers.account_link(ACCOUNT) == AccountLink("BLAUS")
+    assert customers.confirm_link(ACCOUNT, "BLAUS") == AccountLink("BLAUS")  # again: idempotent
+
+
+def test_a_confirmed_link_is_never_moved_by_a_later_confirm(customers: CustomerRepository) -> None:
+    customers.link_account(ACCOUNT, "ALFKI")
+    assert customers.confirm_link(ACCOUNT, "BLAUS") == AccountLink("ALFKI")
+    assert customers.account_link(ACCOUNT) == AccountLink("ALFKI")
+
+
+# Placeholders.
+
+
+def test_only_a_placeholder_is_ever_removed(customers: CustomerRepository) -> None:
+    customers.ensure("ALFKI", ACCOUNT)
+    customers.create_placeholder(OTHER_ACCOUNT)
+    assert "Placeholder" not in item(customers, "ALFKI")
+    assert item(customers, OTHER_ACCOUNT)["Placeholder"] is True
+    assert customers.remove_placeholder("ALFKI") is False
+    assert customers.get("ALFKI") is not None
+    assert customers.remove_placeholder(OTHER_ACCOUNT) is True
+    assert customers.get(OTHER_ACCOUNT) is None
+    assert customers.remove_placeholder(OTHER_ACCOUNT) is False  # already gone
+
+
+def test_ensure_keeps_a_customer_that_exists(customers: CustomerRepository) -> None:
+    customers.merge("ALFKI", {"CompanyName": "Alfreds Futterkiste"}, stamp=T1)
+    customers.ensure("ALFKI", ACCOUNT, placeholder=True)
+    assert item(customers, "ALFKI")["CompanyName"] == "Alfreds Futterkiste"
+    assert "Placeholder" not in item(customers, "ALFKI")
+
+
+# Whole-record upserts (Outbound Messages) and per-field merges (change events).
+
+
+def test_an_upsert_keeps_its_stamp_and_refuses_an_older_one(customers: CustomerRepository) -> None:
+    customers.upsert("ALFKI", {"CompanyName": "Alfreds", "Phone": "030-0074321"}, modstamp=T2)
+    assert (item(customers, "ALFKI")["SalesforceModstamp"], item(customers, "ALFKI")["Revision"]) == (T2, 1)
+    with pytest.raises(StaleUpdate):
+        customers.upsert("ALFKI", {"Phone": "older"}, modstamp=T1)
+    customers.upsert("ALFKI", {"Phone": None, "City": "Berlin"}, modstamp=T3)
+    stored = item(customers, "ALFKI")
+    assert (stored["SalesforceModstamp"], stored["Revision"], stored["City"]) == (T3, 2, "Berlin")
+    assert "Phone" not in stored  # None removes the column
+
+
+def test_an_upsert_without_a_stamp_stores_none_and_refuses_nothing(customers: CustomerRepository) -> None:
+    customers.upsert("ALFKI", {"City": "Berlin"}, modstamp=None)
+    customers.upsert("ALFKI", {"City": "Hamburg"}, modstamp=None)
+    stored = item(customers, "ALFKI")
+    assert (stored["City"], stored["Revision"]) == ("Hamburg", 2)
+    assert "SalesforceModstamp" not in stored
+
+
+def test_a_merge_with_the_same_stamp_applies_again(customers: CustomerRepository) -> None:
+    """'Not older' wins: the same change re-read (a gap event) or sent twice is applied, not ignored."""
+    assert customers.merge("ALFKI", {"Phone": "1"}, stamp=T2) == ["Phone"]
+    assert customers.merge("ALFKI", {"Phone": "2"}, stamp=T2) == ["Phone"]
+    assert item(customers, "ALFKI")["Phone"] == "2"
+    assert customers.merge("ALFKI", {"Phone": "older"}, stamp=T1) == []
+    assert item(customers, "ALFKI")["Phone"] == "2"
+
+
+class RacingTable:
+    """The Customers table, with another writer landing between each of a merge's reads and its write."""
+
+    def __init__(self, table: Any, customers: CustomerRepository, races: int) -> None:
+        self.table, self.customers, self.races = table, customers, races
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.table, name)
+
+    def get_item(self, **kwargs: Any) -> Any:
+        read = self.table.get_item(**kwargs)
+        if self.races:
+            self.races -= 1
+            self.customers.upsert("ALFKI", {"Fax": f"race-{self.races}"}, modstamp=None)  # bumps the Revision
+        return read
+
+
+def test_a_merge_overtaken_by_another_write_reads_again_and_keeps_both(customers: CustomerRepository) -> None:
+    customers.merge("ALFKI", {"Phone": "1"}, stamp=T1)
+    real = customers.table
+    customers.table = RacingTable(real, CustomerRepository(real, customers.keys), races=2)  # type: ignore[assignment]
+    assert customers.merge("ALFKI", {"City": "Berlin"}, stamp=T2) == ["City"]
+    stored = item(customers, "ALFKI")
+    assert (stored["Phone"], stored["City"], stored["Fax"]) == ("1", "Berlin", "race-0")
+
+
+def test_a_merge_always_overtaken_gives_up_for_sqs_to_retry(customers: CustomerRepository) -> None:
+    customers.merge("ALFKI", {"Phone": "1"}, stamp=T1)
+    real = customers.table
+    customers.table = RacingTable(real, CustomerRepository(real, customers.keys), races=100)  # type: ignore[assignment]
+    with pytest.raises(ConcurrentChange):
+        customers.merge("ALFKI", {"City": "Berlin"}, stamp=T2)
+    assert "City" not in item(customers, "ALFKI")
