@@ -35,6 +35,7 @@ from sf_edge.callouts.auth import CalloutAuthenticator
 from sf_edge.callouts.errors import ApiError, ApiProblem, FieldError
 from sf_edge.callouts.openapi import to_openapi_30
 from sf_edge.domain_errors import Conflict, DomainError, Invalid, NotFound, PreconditionFailed, Unavailable
+from sf_edge.headers import Headers
 from sf_edge.observability import build_tracer
 from sf_edge.order_system.customer_repository import CustomerRepository
 from sf_edge.order_system.key_registry import KeyRegistry
@@ -127,7 +128,7 @@ def is_json(content_type: str) -> bool:
 
 def refuse_early(event: dict[str, Any]) -> dict[str, Any] | None:
     """Checks that come before routing and validation: credentials (401), media type (415), JSON syntax (400)."""
-    headers = {k.lower(): v for k, v in (event.get("headers") or {}).items()}
+    headers = Headers(event.get("headers"))
     try:
         denied = callouts().authenticator.check(headers)
     except Unavailable:  # the key or certificate could not be read now: the caller should retry
@@ -157,7 +158,7 @@ def refuse_early(event: dict[str, Any]) -> dict[str, Any] | None:
 def _early(
     event: dict[str, Any], status: int, code: str, message: str, headers: dict[str, str] | None = None
 ) -> dict[str, Any]:
-    sent = {k.lower(): v for k, v in (event.get("headers") or {}).items()}.get("x-request-id", "")
+    sent = Headers(event.get("headers")).get("x-request-id", "")
     rid = sent if _REQUEST_ID.match(sent) else (event.get("requestContext") or {}).get("requestId")
     body = ApiError(status=status, code=code, message=message, request_id=rid)
     metrics.add_metric(name="CalloutErrors", unit=MetricUnit.Count, value=1)

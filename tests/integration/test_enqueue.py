@@ -69,6 +69,7 @@ def test_failed_batch_faults_and_salesforce_retry_applies_each_notification_once
 
     first = deliver(stack, body, FlakySqs(fail_calls={4}))
     assert (first.status, first.outcome) == (500, "enqueue_failed")
+    assert first.detail.startswith("1 of 10 batches failed: SendMessageBatch failed: ")  # the log says which, why
     assert b"soapenv:Server" in first.body
     assert stack.queue_depth() == 90  # nine batches made it: duplicates-to-be
 
@@ -208,12 +209,21 @@ class RecordingSqs:
 
 
 class RecordingS3:
+    """An S3 bucket in memory that remembers the order of its writes."""
+
     def __init__(self) -> None:
         self.keys: list[str] = []
+        self.objects: dict[str, bytes] = {}
 
     def put_object(self, **arguments: Any) -> dict[str, Any]:
         self.keys.append(arguments["Key"])
+        self.objects[arguments["Key"]] = arguments["Body"]
         return {}
+
+    def get_object(self, **arguments: Any) -> dict[str, Any]:
+        import io
+
+        return {"Body": io.BytesIO(self.objects[arguments["Key"]])}
 
 
 def queued(index: int, body_bytes: int) -> Any:
@@ -250,8 +260,8 @@ def test_on_a_fifo_queue_a_large_payload_is_stored_before_any_message_is_sent() 
     sqs = OrderedSqs()
     SqsNotificationPublisher(
         "https://sqs.invalid/q.fifo",
-        client=sqs,  # type: ignore[arg-type]
-        large_payloads=LargePayloads("bucket", client=OrderedS3()),  # type: ignore[arg-type]
+        client=sqs,
+        large_payloads=LargePayloads("bucket", client=OrderedS3()),
     ).publish([queued(0, 10), queued(1, MAX_MESSAGE_BYTES + 1), queued(2, 10)])
     assert events == ["put notifications/00D000000000001/04l000000000001", "send 0,1,2"]
     [batch] = sqs.calls
@@ -267,8 +277,8 @@ def test_an_entry_exactly_at_the_message_limit_goes_inline_and_one_byte_more_by_
     sqs, s3 = RecordingSqs(), RecordingS3()
     publisher = SqsNotificationPublisher(
         "https://sqs.invalid/q",
-        client=sqs,  # type: ignore[arg-type]
-        large_payloads=LargePayloads("bucket", client=s3),  # type: ignore[arg-type]
+        client=sqs,
+        large_payloads=LargePayloads("bucket", client=s3),
     )
     publisher.publish([queued(0, MAX_MESSAGE_BYTES), queued(1, MAX_MESSAGE_BYTES + 1)])
     assert s3.keys == ["notifications/00D000000000001/04l000000000001"]
@@ -280,25 +290,23 @@ def test_an_entry_exactly_at_the_message_limit_goes_inline_and_one_byte_more_by_
 
 def test_batches_fill_up_to_the_byte_limit_and_not_one_byte_past_it() -> None:
     sqs = RecordingSqs()
-    publisher = SqsNotificationPublisher("https://sqs.invalid/q", client=sqs)  # type: ignore[arg-type]
+    publisher = SqsNotificationPublisher("https://sqs.invalid/q", client=sqs)
     publisher.publish([queued(0, 100_000), queued(1, 100_000), queued(2, 62_144), queued(3, 100)])
     assert sorted(len(call) for call in sqs.calls) == [1, 3]  # 262,144 bytes in one batch, the next entry apart
     sqs = RecordingSqs()
-    SqsNotificationPublisher("https://sqs.invalid/q", client=sqs).publish(  # type: ignore[arg-type]
+    SqsNotificationPublisher("https://sqs.invalid/q", client=sqs).publish(
         [queued(0, 100_000), queued(1, 100_000), queued(2, 62_145)]
     )
     assert sorted(len(call) for call in sqs.calls) == [1, 2]  # 262,145 bytes: one byte too many for one batch
     sqs = RecordingSqs()
-    SqsNotificationPublisher("https://sqs.invalid/q", client=sqs).publish(  # type: ignore[arg-type]
-        [queued(i, 10) for i in range(21)]
-    )
+    SqsNotificationPublisher("https://sqs.invalid/q", client=sqs).publish([queued(i, 10) for i in range(21)])
     assert sorted(len(call) for call in sqs.calls) == [1, 10, 10]  # and never more than ten entries
 
 
 @pytest.mark.parametrize(("failures", "acked"), [(2, True), (3, False)])
 def test_an_entry_sqs_fails_is_retried_twice_within_the_request(failures: int, acked: bool) -> None:
     sqs = RecordingSqs({"1": failures})
-    publisher = SqsNotificationPublisher("https://sqs.invalid/q", client=sqs)  # type: ignore[arg-type]
+    publisher = SqsNotificationPublisher("https://sqs.invalid/q", client=sqs)
     if acked:
         publisher.publish([queued(0, 10), queued(1, 10)])
     else:

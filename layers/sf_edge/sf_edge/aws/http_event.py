@@ -8,33 +8,12 @@ event classes would add 20-60 ms to each cold start for the handful of fields re
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
-
-class Headers(Mapping[str, str]):
-    """Request headers, looked up case-insensitively (HTTP field names are; API Gateway keeps the sender's case)."""
-
-    def __init__(self, headers: Mapping[str, str] | None) -> None:
-        self._items = dict(headers or {})
-        self._lowered = {k.lower(): v for k, v in self._items.items()}
-
-    def __getitem__(self, name: str) -> str:
-        return self._lowered[name.lower()]
-
-    def get(self, name: str, default: Any = None) -> Any:
-        return self._lowered.get(name.lower(), default)
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._items)
-
-    def __len__(self) -> int:
-        return len(self._items)
-
-    def __contains__(self, name: object) -> bool:
-        return isinstance(name, str) and name.lower() in self._lowered
+from sf_edge.headers import Headers
 
 
 @dataclass(frozen=True)

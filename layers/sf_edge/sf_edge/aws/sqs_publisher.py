@@ -7,13 +7,10 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from sf_edge.aws.large_payloads import MAX_MESSAGE_BYTES, SIZE_ATTRIBUTE, LargePayloads, message_bytes
 from sf_edge.salesforce.outbound_messages import QueuedNotification
-
-if TYPE_CHECKING:
-    from mypy_boto3_sqs import SQSClient
 
 MAX_BATCH_ENTRIES = 10
 MAX_BATCH_BYTES = MAX_MESSAGE_BYTES  # the classic SQS batch limit; moto and older regions still enforce it
@@ -29,11 +26,17 @@ class EnqueueError(Exception):
     """Some notifications could not be enqueued; the caller must not acknowledge the message."""
 
 
+class BatchSender(Protocol):
+    """The one SQS call the publisher makes (boto3's SQS client; tests hand it clients that fail on purpose)."""
+
+    def send_message_batch(self, *, QueueUrl: str, Entries: Any) -> Any: ...  # noqa: N803 - boto3's names
+
+
 class SqsNotificationPublisher:
     """Sends one SQS message per notification; on a FIFO queue, grouped by record and deduplicated by id."""
 
     def __init__(
-        self, queue_url: str, client: SQSClient | None = None, *, large_payloads: LargePayloads | None = None
+        self, queue_url: str, client: BatchSender | None = None, *, large_payloads: LargePayloads | None = None
     ) -> None:
         self.queue_url = queue_url
         self.fifo = queue_url.endswith(".fifo")
@@ -41,7 +44,7 @@ class SqsNotificationPublisher:
         self.large_payloads = large_payloads
 
     @property
-    def client(self) -> SQSClient:
+    def client(self) -> BatchSender:
         if self._client is None:
             from sf_edge.aws.clients import sqs_client
 
@@ -153,7 +156,7 @@ class SqsNotificationPublisher:
         pending = entries
         for _attempt in range(1 + _RETRIES_OF_FAILED_ENTRIES):
             try:
-                response = self.client.send_message_batch(QueueUrl=self.queue_url, Entries=pending)  # type: ignore[arg-type]
+                response = self.client.send_message_batch(QueueUrl=self.queue_url, Entries=pending)
             except Exception as exc:  # botocore raises many types; any of them means "not enqueued"
                 raise EnqueueError(f"SendMessageBatch failed: {exc}") from exc
             failed = {f["Id"]: f for f in response.get("Failed", [])}

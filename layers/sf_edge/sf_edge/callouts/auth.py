@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from sf_edge.headers import Headers
 from sf_edge.token_verifier import TokenVerifier
 
 MODES = ("IAM", "ApiKey", "Jwt")
@@ -38,7 +39,7 @@ class CalloutAuthenticator:
 
     def check(self, headers: Mapping[str, str]) -> Denied | None:
         """None when the caller may proceed."""
-        lowered = {k.lower(): v for k, v in headers.items()}
+        lowered = Headers(headers)
         if self.mode == "IAM":
             return None  # API Gateway verified the SigV4 signature before invoking us
         if self.mode == "ApiKey":

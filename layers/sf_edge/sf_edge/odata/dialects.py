@@ -16,6 +16,7 @@ from functools import cache
 from typing import Any, Protocol
 from urllib.parse import quote
 
+from sf_edge.headers import Headers
 from sf_edge.odata import v2
 from sf_edge.odata.csdl import metadata_xml, service_document
 from sf_edge.odata.engine import Page, context_url, json_number, project, project_all
@@ -225,7 +226,7 @@ class V2:
             format_option = parse_query_string(query).get("$format")
         except ODataError:
             format_option = None  # reported later, in the format negotiated without it
-        accept = next((v for k, v in headers.items() if k.lower() == "accept"), None)
+        accept = Headers(headers).get("accept")
         try:
             atom = v2.wants_atom(accept, format_option)
         except ODataError:
@@ -237,7 +238,7 @@ class V2:
         # never becomes a write.
         if method != "POST":
             return method
-        tunnelled = next((v for k, v in headers.items() if k.lower() == "x-http-method"), None)
+        tunnelled = Headers(headers).get("x-http-method")
         return tunnelled.upper() if tunnelled else method
 
     def entity_options(self, entity_set: EntitySet, raw: dict[str, str]) -> QueryOptions:

@@ -328,8 +328,7 @@ class _Parser:
             if segment.text == "all" and self.token.text == "(" and self.tokens[self.index + 1].text == ")":
                 raise ODataSyntaxError("all() needs a lambda expression", segment.offset)
             if (
-                segment.kind == "at"
-                or segment.text.startswith("$")
+                segment.text.startswith("$")
                 or segment.text in ("any", "all")
                 or (self.token.text == "(" or "." in segment.text)
             ):

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from sf_edge.domain_errors import DomainError
+from sf_edge.headers import Headers
 from sf_edge.odata.dialects import V4, Dialect, FeedResponse
 from sf_edge.odata.engine import Page, ReadStats, Store, count_matches, read_page
 from sf_edge.odata.expressions import expression_size
@@ -54,8 +55,8 @@ class FeedRequest:
     body: bytes = b""
 
     def header(self, name: str) -> str | None:
-        lowered = name.lower()
-        return next((v for k, v in self.headers.items() if k.lower() == lowered), None)
+        found: str | None = Headers(self.headers).get(name)
+        return found
 
 
 @dataclass(frozen=True)
@@ -67,7 +68,7 @@ class FeedAuth:
     secret: Callable[[], str] = lambda: ""
 
     def allows(self, headers: Mapping[str, str]) -> bool:
-        lowered = {k.lower(): v for k, v in headers.items()}
+        lowered = Headers(headers)
         if self.mode == "none":
             return True
         expected = self.secret()

@@ -95,7 +95,7 @@ class RelayedDetail(BaseModel):
 class RelayedEvent(BaseModel):
     """One event as EventBridge delivers it to the rule's SQS target."""
 
-    model_config = ConfigDict(extra="allow", populate_by_name=True)
+    model_config = ConfigDict(extra="allow")
 
     version: str = "0"
     id: str

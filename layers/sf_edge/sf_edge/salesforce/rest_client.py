@@ -31,6 +31,7 @@ from urllib.parse import urlencode, urlsplit
 
 from pydantic import BaseModel, ConfigDict, field_validator
 
+from sf_edge.headers import Headers
 from sf_edge.salesforce.instances import is_loopback
 
 DEFAULT_API_VERSION = "65.0"
@@ -132,7 +133,7 @@ class Urllib3Transport:
             response = self._pool.request(method, url, headers=dict(headers), body=body, redirect=False)
         except urllib3.exceptions.HTTPError as failure:  # timeouts, resets, refused: no answer
             raise OSError(f"{type(failure).__name__}: {failure}") from None
-        return HttpResponse(response.status, {k.lower(): v for k, v in response.headers.items()}, response.data)
+        return HttpResponse(response.status, Headers(response.headers), response.data)
 
 
 @dataclass(frozen=True)
