@@ -246,7 +246,8 @@ def callout_warm_latency() -> list[tuple[str, float, float, str]]:
     """Warm wall time of a 20-line quote through the handler, the order system in memory (2 store calls)."""
     import json
 
-    from tests.fakes.order_system import in_memory_desk
+    sys.path.insert(0, str(ROOT / "tests"))
+    from fakes.order_system import in_memory_desk
 
     os.environ.update({k: v for k, v in CALLOUT_ENV.items() if k != "PYTHONPATH"})
     sys.path.insert(0, str(ROOT / "functions" / "callout_api"))

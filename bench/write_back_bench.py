@@ -10,8 +10,10 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT), str(ROOT / "layers" / "sf_edge")]
+sys.path[:0] = [str(ROOT / "tests"), str(ROOT / "layers" / "sf_edge")]
 
+from fakes.write_back import MemoryDeadLetters, MemoryLedger  # noqa: E402
+from salesforce_stand_in import SalesforceStandIn, key_pair  # noqa: E402
 from sf_edge.salesforce.ids import to_18  # noqa: E402
 from sf_edge.salesforce.rest_client import (  # noqa: E402
     JwtBearerSignIn,
@@ -21,8 +23,6 @@ from sf_edge.salesforce.rest_client import (  # noqa: E402
 )
 from sf_edge.write_back.delivery import Queued, WriteBackDelivery  # noqa: E402
 from sf_edge.write_back.messages import WriteBack  # noqa: E402
-from tests.fakes.write_back import MemoryDeadLetters, MemoryLedger  # noqa: E402
-from tests.salesforce_stand_in import SalesforceStandIn, key_pair  # noqa: E402
 
 OPPORTUNITIES = 1000
 SQS_BATCH = 200  # the event source mapping's BatchSize in template.yaml

@@ -66,7 +66,11 @@ TARGETS = (
     Target(
         "settings",
         f"{LAYER}/settings.py",
-        ("tests/integration/test_settings.py", "tests/integration/test_listener_handler.py"),
+        (
+            "tests/unit/test_settings_reading.py",
+            "tests/integration/test_settings.py",
+            "tests/integration/test_listener_handler.py",
+        ),
         "a bad setting stops the function at start, naming it and never showing a secret",
     ),
     Target(
@@ -214,6 +218,11 @@ EQUIVALENT = (
         "ReplaceFalseWithTrue",
         r"^@tracer\.capture_(method|lambda_handler)\(capture_response=False\)",
         "X-Ray metadata only; tracing is off outside Lambda",
+    ),
+    (
+        "NumberReplacer",
+        r"^leeway=\d+,",
+        "a second more or less of clock-skew grace cannot be observed without a clock the test controls",
     ),
     (
         "ReplaceBinaryOperator_Mul_Div",

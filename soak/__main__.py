@@ -64,7 +64,7 @@ def main() -> int:
         POWERTOOLS_LOG_LEVEL="ERROR",
     )
     from local_runtime.stack import LocalStack
-    from salesforce_sender import salesforce_layout  # type: ignore[import-not-found]
+    from salesforce_sender import salesforce_layout
     from sf_edge.aws.clients import sqs_client
     from sf_edge.salesforce.ids import to_18
 

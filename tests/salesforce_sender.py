@@ -23,10 +23,16 @@ class SalesforceSender:
     """Builds (and optionally sends over HTTP) Outbound Messages for one WSDL."""
 
     def __init__(self, wsdl: Path, address: str | None = None) -> None:
-        self.client = Client(str(wsdl), settings=Settings(strict=True))
+        self.client = Client(str(wsdl), settings=Settings(strict=True))  # type: ignore[no-untyped-call]
         binding = next(iter(self.client.wsdl.bindings))
-        self.service = self.client.create_service(binding, address) if address else self.client.service
-        notification_type = self.client.get_element("{http://soap.sforce.com/2005/09/outbound}notifications")
+        self.service = (
+            self.client.create_service(binding, address)  # type: ignore[no-untyped-call]
+            if address
+            else self.client.service
+        )
+        notification_type = self.client.get_element(  # type: ignore[no-untyped-call]
+            "{http://soap.sforce.com/2005/09/outbound}notifications"
+        )
         nested = dict(notification_type.type.elements)["Notification"].type
         self.sobject_type = dict(nested.elements)["sObject"].type
         self.sobject_name = self.sobject_type.qname.localname
@@ -47,7 +53,9 @@ class SalesforceSender:
         self, records: Iterable[tuple[str, Mapping[str, Any]]], *, org_id: str = ORG_ID, session_id: str | None = None
     ) -> bytes:
         """The SOAP request Salesforce would POST, as bytes."""
-        root = self.client.create_message(self.service, "notifications", **self._kwargs(records, org_id, session_id))
+        root = self.client.create_message(  # type: ignore[no-untyped-call]
+            self.service, "notifications", **self._kwargs(records, org_id, session_id)
+        )
         for sobject in root.iter("{http://soap.sforce.com/2005/09/outbound}sObject"):
             sobject.set(f"{{{XSI}}}type", f"sf:{self.sobject_name}")
             sobject.nsmap  # noqa: B018 - lxml adds the sf prefix below

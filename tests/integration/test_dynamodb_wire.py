@@ -99,3 +99,38 @@ def test_errors_are_still_client_errors(stack: Stack) -> None:
             errors.append((caught.value.response["Error"]["Code"], caught.value.response["Error"]["Message"]))
         assert errors[0] == errors[1]
         assert errors[0][0] in ("ValidationException", "ResourceNotFoundException")
+
+
+def test_of_racing_conditional_writes_on_one_item_exactly_one_passes(stack: Stack) -> None:
+    """DynamoDB's atomicity, which the key registry, the merges and the OData counters rely on: moto's threaded
+    server let two writers pass one condition now and then under load (local_runtime/moto_process.py)."""
+    import threading
+
+    client = dynamodb_client()
+    table = stack.name("KeyRegistryTable")
+    winners: dict[str, int] = {}
+    lock = threading.Lock()
+
+    def claim(key: str, writer: int) -> None:
+        try:
+            client.put_item(
+                TableName=table,
+                Item={"Key": {"S": key}, "Writer": {"N": str(writer)}},
+                ConditionExpression="attribute_not_exists(#k)",
+                ExpressionAttributeNames={"#k": "Key"},
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
+            return
+        with lock:
+            winners[key] = winners.get(key, 0) + 1
+
+    for n in range(200):
+        threads = [threading.Thread(target=claim, args=(f"race#{n}", w)) for w in range(12)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    assert sorted(set(winners.values())) == [1]
+    assert len(winners) == 200

@@ -244,3 +244,96 @@ def test_the_compiled_filter_answers_as_the_interpreter(
             compile_expression(node)(row)
         return
     assert same(compile_expression(node)(row), expected), text
+
+
+ARITY = {
+    "contains": (2, 2),
+    "startswith": (2, 2),
+    "endswith": (2, 2),
+    "length": (1, 1),
+    "indexof": (2, 2),
+    "substring": (2, 3),
+    "tolower": (1, 1),
+    "toupper": (1, 1),
+    "trim": (1, 1),
+    "concat": (2, 2),
+    "year": (1, 1),
+    "month": (1, 1),
+    "day": (1, 1),
+    "hour": (1, 1),
+    "minute": (1, 1),
+    "second": (1, 1),
+    "round": (1, 1),
+    "floor": (1, 1),
+    "ceiling": (1, 1),
+}
+
+
+@pytest.mark.parametrize(("name", "arity"), sorted(ARITY.items()))
+def test_each_function_takes_the_arguments_the_standard_gives_it(name: str, arity: tuple[int, int]) -> None:
+    """OData 4.01 Part 2, 5.1.1.5-5.1.1.7: a call with one argument too few or too many is a syntax error
+    naming the function and what it takes."""
+    low, high = arity
+    for count in range(low, high + 1):
+        parse_filter(f"{name}({', '.join(['Name'] * count)}) eq null")
+    takes = f"{low}" if low == high else f"{low} to {high}"
+    for count in (low - 1, high + 1):
+        with pytest.raises(ODataSyntaxError, match=rf"^{name} takes {takes} argument\(s\)"):
+            parse_filter(f"{name}({', '.join(['Name'] * count)}) eq null")
+
+
+@pytest.mark.parametrize("how", BOTH)
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("substring(Name, 1)", "lfreds"),
+        ("substring(Name, 1, 2)", "lf"),
+        ("substring(Name, -1, 2)", "Al"),
+        ("substring(Name, 2, 0)", ""),
+        ("length(Name)", 7),
+        ("indexof(Name, 'fre')", 2),
+        ("concat(Name, '!')", "Alfreds!"),
+        ("tolower(Name)", "alfreds"),
+        ("toupper(Name)", "ALFREDS"),
+        ("Q div 1", 7),
+        ("Q mod 1", 0),
+        ("Q mod Z", None),
+        ("(Q add 1) mul 2", 16),
+        ("Q add (1 mul 2)", 9),
+    ],
+)
+def test_functions_and_grouping(how: str, text: str, expected: Any) -> None:
+    assert same(value_of(text, ROW, how), expected)
+
+
+@pytest.mark.parametrize("how", BOTH)
+@pytest.mark.parametrize(
+    ("text", "row", "expected"),
+    [
+        ("Q eq 7 and Q eq 1", {"Q": 7}, False),  # an and-chain of equalities is not a list
+        ("Q eq 7 and Q eq 7", {"Q": 7}, True),
+        ("A/B eq 1 or A/B eq 2", {"A": {"B": 2}, "B": 5}, True),  # a path, not the top-level B
+        ("A/B eq 1 or A/B eq 2", {"A": {"B": 5}, "B": 2}, False),
+        ("Q eq P or Q eq 1", {"Q": 3, "P": 3}, True),  # property against property
+        ("Q eq P or Q eq 1", {"Q": 3, "P": 4}, False),
+        ("Q eq 1 or P eq null", {"Q": 0, "P": None}, True),
+        ("Q eq 1 or P eq null", {"Q": 0, "P": 0}, False),
+        ("OrderDate ge 1996-07-04T00:00:00Z", {"OrderDate": "1996-07-04T00:00:00"}, True),  # stored without a zone
+        ("OrderDate lt 1996-07-04T00:00:00Z", {"OrderDate": "1996-07-03T23:59:59"}, True),
+        ("OrderDate eq 1996-07-04", {"OrderDate": "1996-07-04T10:00:00Z"}, True),
+    ],
+)
+def test_chains_paths_and_stored_dates(how: str, text: str, row: dict[str, Any], expected: bool) -> None:
+    assert same(value_of(text, row, how), expected)
+
+
+@pytest.mark.parametrize(("text", "kind"), [("1.5m", Decimal), ("2d", float), ("3e2", float), ("7", int)])
+def test_number_literals_take_their_suffix(text: str, kind: type) -> None:
+    node = parse_filter(f"Q eq {text}")
+    assert type(node.right.value) is kind  # type: ignore[attr-defined]
+
+
+def test_an_empty_filter_is_refused_at_its_start() -> None:
+    with pytest.raises(ODataSyntaxError, match="cannot be empty") as refused:
+        parse_filter("")
+    assert refused.value.offset == 0
