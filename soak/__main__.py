@@ -149,7 +149,7 @@ def _inject_faults(stack: Any, rng: random.Random, stats: Stats) -> None:
     from sf_edge.notifications import reference_handlers
 
     listener = importlib.import_module("outbound_listener")
-    publisher = listener.intake.publisher
+    publisher = listener.intake().publisher  # the composed intake of `make run`'s listener
     real_client = publisher.client
 
     class Flaky:
