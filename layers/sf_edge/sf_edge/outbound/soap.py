@@ -79,10 +79,11 @@ def notifications_element(envelope: etree._Element) -> etree._Element:
     if body is None:
         raise Rejection("missing_body", 400, "SOAP envelope has no Body")
     children = [child for child in body if isinstance(child.tag, str)]
-    if len(children) != 1 or children[0].tag != NOTIFICATIONS_TAG:
-        found = ", ".join(child.tag for child in children) or "nothing"
-        raise Rejection("not_notifications", 400, f"Body must hold one {NOTIFICATIONS_TAG}, found {found}")
-    return children[0]
+    match children:
+        case [element] if element.tag == NOTIFICATIONS_TAG:
+            return element
+    found = ", ".join(child.tag for child in children) or "nothing"
+    raise Rejection("not_notifications", 400, f"Body must hold one {NOTIFICATIONS_TAG}, found {found}")
 
 
 def fault(rejection: Rejection) -> bytes:
