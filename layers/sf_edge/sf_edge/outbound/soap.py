@@ -60,7 +60,7 @@ def parse_envelope(body: bytes) -> etree._Element:
         # (zeep raises the last only from its resolver, which a document without a DTD never calls: one answer)
         raise Rejection("dtd_forbidden", 400, "DTDs and entity declarations are not accepted") from None
     except (XMLSyntaxError, ValueError) as exc:  # lxml raises ValueError for input it cannot even start on
-        raise Rejection("malformed_xml", 400, f"Malformed XML: {getattr(exc, 'message', None) or exc}") from None
+        raise Rejection("malformed_xml", 400, f"Malformed XML: {exc}") from None
     if root.tag == ENVELOPE_TAG:
         return root
     if root.tag == f"{{{SOAP12_ENV}}}Envelope":
