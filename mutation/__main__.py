@@ -225,6 +225,11 @@ EQUIVALENT = (
         "a second more or less of clock-skew grace cannot be observed without a clock the test controls",
     ),
     (
+        "NumberReplacer",
+        r"ThreadPoolExecutor\(max_workers=\d+",
+        "a pool's size changes how many requests run at once, never what is sent",
+    ),
+    (
         "ReplaceBinaryOperator_Mul_Div",
         r"^\*,$|\(self, \*,|, \*, ",
         "`*` marks keyword-only parameters: as `/` every call in the code is still valid and means the same",

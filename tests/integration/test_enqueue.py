@@ -299,6 +299,12 @@ def test_batches_fill_up_to_the_byte_limit_and_not_one_byte_past_it() -> None:
     )
     assert sorted(len(call) for call in sqs.calls) == [1, 2]  # 262,145 bytes: one byte too many for one batch
     sqs = RecordingSqs()
+    SqsNotificationPublisher("https://sqs.invalid/q", client=sqs).publish(
+        [queued(0, 200_000), queued(1, 131_072), queued(2, 131_072), queued(3, 100_000), queued(4, 162_144)]
+    )
+    # Each batch after the first counts from zero: the second and the third are full to the byte, not split.
+    assert sorted(sorted(entry["Id"] for entry in call) for call in sqs.calls) == [["0"], ["1", "2"], ["3", "4"]]
+    sqs = RecordingSqs()
     SqsNotificationPublisher("https://sqs.invalid/q", client=sqs).publish([queued(i, 10) for i in range(21)])
     assert sorted(len(call) for call in sqs.calls) == [1, 10, 10]  # and never more than ten entries
 
