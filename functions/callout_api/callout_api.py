@@ -12,6 +12,7 @@ import importlib
 import json
 import pkgutil
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from functools import cache
@@ -100,10 +101,16 @@ callouts = CompositionRoot(CalloutSettings, compose)
 _REQUEST_ID = re.compile(r"^[\w.:-]{1,128}$")
 
 
-def request_id() -> str:
+def chosen_request_id(headers: Mapping[str, str] | None, gateway_request_id: str | None) -> str | None:
     """The caller's X-Request-Id when it is sane, else API Gateway's request id."""
-    sent = app.current_event.headers.get("X-Request-Id") or app.current_event.headers.get("x-request-id") or ""
-    return sent if _REQUEST_ID.match(sent) else app.current_event.request_context.request_id
+    sent = Headers(headers).get("x-request-id", "")
+    return sent if _REQUEST_ID.match(sent) else gateway_request_id
+
+
+def request_id() -> str:
+    """The request id of the request being routed."""
+    event = app.current_event
+    return chosen_request_id(event.headers, event.request_context.request_id) or ""
 
 
 def error_response(status: int, code: str, message: str, field_errors: list[FieldError] | None = None) -> Response[str]:
@@ -158,8 +165,7 @@ def refuse_early(event: dict[str, Any]) -> dict[str, Any] | None:
 def _early(
     event: dict[str, Any], status: int, code: str, message: str, headers: dict[str, str] | None = None
 ) -> dict[str, Any]:
-    sent = Headers(event.get("headers")).get("x-request-id", "")
-    rid = sent if _REQUEST_ID.match(sent) else (event.get("requestContext") or {}).get("requestId")
+    rid = chosen_request_id(event.get("headers"), (event.get("requestContext") or {}).get("requestId"))
     body = ApiError(status=status, code=code, message=message, request_id=rid)
     metrics.add_metric(name="CalloutErrors", unit=MetricUnit.Count, value=1)
     logger.warning("Callout refused", status=status, code=code, detail=message)

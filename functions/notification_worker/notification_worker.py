@@ -36,10 +36,10 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from sf_edge.aws.clients import dynamodb
 from sf_edge.aws.large_payloads import PayloadError, large_payloads_in, pointer_key
 from sf_edge.aws.notification_archive import NotificationArchive
-from sf_edge.aws.salesforce_connection import SalesforceConnectionSettings
+from sf_edge.aws.salesforce_connection import SalesforceConnectionSettings, salesforce_client
 from sf_edge.aws.write_back_store import SqsWriteBackQueue
 from sf_edge.notifications.reference_handlers import MARKED_FOR_RECONCILIATION, registry
-from sf_edge.notifications.routing import HandlerResult, RecordReader, Services
+from sf_edge.notifications.routing import HandlerResult, Services
 from sf_edge.observability import build_tracer
 from sf_edge.order_system.customer_repository import CustomerRepository
 from sf_edge.order_system.key_registry import KeyRegistry
@@ -122,7 +122,7 @@ def compose(settings: WorkerSettings) -> Worker:
         customers=CustomerRepository(resource.Table(settings.customers_table), keys),
         orders=OrderRepository(resource.Table(settings.orders_table), keys),
         archive=archive,
-        salesforce=salesforce_reader(settings),
+        salesforce=salesforce_client(settings),  # None unless SALESFORCE_* names an org
     )
     persistence = DynamoDBPersistenceLayer(table_name=settings.idempotency_table)
     apply = idempotent_function(
@@ -137,15 +137,6 @@ def compose(settings: WorkerSettings) -> Worker:
         write_back_queue=SqsWriteBackQueue(settings.write_back_queue_url) if settings.write_back_queue_url else None,
         max_receive_count=settings.max_receive_count,
     )
-
-
-def salesforce_reader(settings: WorkerSettings) -> RecordReader | None:
-    """The remote call-in client when SALESFORCE_LOGIN_URL names an org (imported only then: cold start)."""
-    if settings.salesforce is None:
-        return None
-    from sf_edge.aws.salesforce_connection import salesforce_client
-
-    return salesforce_client(settings)
 
 
 worker = CompositionRoot(WorkerSettings, compose)
