@@ -6,6 +6,10 @@ rows, with DynamoDB's read semantics where they matter to what a request reads.
 - Every Query and Scan reads in chunks of `Limit` items and counts each item it looks at (before the pushed-down
   filter drops it), as DynamoDB bills; Gets count the items found; counters count one item.
 - Counts and postings are computed from the rows, as the indexer maintains them.
+- `keep(names, order)` projects the rows a request reads to those attributes, `order` first and absent ones as
+  None, as the DynamoDB store's ProjectionExpression and row builder do (after the pushed-down filter, which
+  DynamoDB evaluates on the whole item): a request that forgets to read an attribute it filters or sorts by, or
+  selects the wrong ones, answers wrongly here too.
 
 One instance per table; `store(stats)` gives the per-request view the feed asks for.
 """
@@ -52,19 +56,25 @@ class MemoryStore:
         self.entity_set = table.entity_set
         self.stats = stats
         self.calls: list[str] = []
+        self._keep: tuple[str, ...] | None = None
 
     def keep(
         self, names: frozenset[str] | None, order: tuple[str, ...] = (), exact: frozenset[str] | None = None
     ) -> bool:
-        """Rows carry every attribute here (what a request converts matters in AWS, not in memory)."""
-        return False
+        """Rows from now on carry exactly these attributes (None: all), `order` first; True when each row is exactly
+        `order`. (How numbers are converted, `exact`, matters in AWS, not in memory.)"""
+        self._keep = None if names is None else (*(n for n in order if n in names), *sorted(names - set(order)))
+        return names is not None and names == frozenset(order)
+
+    def _row(self, row: dict[str, Any]) -> dict[str, Any]:
+        return dict(row) if self._keep is None else {name: row.get(name) for name in self._keep}
 
     def get(self, key: dict[str, Any]) -> dict[str, Any] | None:
         self.calls.append("get")
         for row in self.table.rows:
             if all(row.get(k) == v for k, v in key.items()):
                 self.stats.items_read += 1
-                return dict(row)
+                return self._row(row)
         return None
 
     def get_many(self, keys: Sequence[dict[str, Any]]) -> Iterator[dict[str, Any]]:
@@ -158,7 +168,7 @@ class MemoryStore:
             self.stats.items_read += len(chunk)
             for row in chunk:
                 if all(evaluate(node, row) is True for node in pushed):
-                    yield dict(row)
+                    yield self._row(row)
 
 
 def _after(

@@ -465,6 +465,20 @@ def test_write_backs_of_one_record_converge_on_the_newest_in_any_order(stack: St
     assert len(org.api_calls) == 1
 
 
+def test_of_two_write_backs_with_the_same_stamp_in_one_batch_the_later_queued_is_sent(
+    stack: Stack, org: SalesforceStandIn
+) -> None:
+    # The same change planned twice (its notification redelivered after the first plan): the later plan is the one
+    # the worker stands by, as the ledger would let it replace an unsent earlier one.
+    org.add("Opportunity", OPP[0])
+    stamp = "2026-11-30T10:00:00.000000+00:00"
+    first = WriteBack(sobject="Opportunity", record_id=OPP[0], fields={"Integration_Status__c": "Failed"}, stamp=stamp)
+    later = synced(OPP[0], 11078, stamp=stamp)
+    outcome = delivery(stack, client_for(org)).deliver([Queued("a", first), Queued("b", later)])
+    assert (outcome.sent, outcome.skipped) == (1, 1)
+    assert org.records[("Opportunity", OPP[0])] == {"ERP_Order_Id__c": "11078", "Integration_Status__c": "Synced"}
+
+
 @pytest.mark.parametrize("kind", ["dynamodb", "memory"])
 def test_the_ledger_rule_is_the_same_in_dynamodb_and_in_the_benchs_fake(stack: Stack, kind: str) -> None:
     from fakes.write_back import MemoryLedger

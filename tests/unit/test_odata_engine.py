@@ -3,8 +3,10 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import sqlite3
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
@@ -139,6 +141,21 @@ CASES = [
         0,
     ),
     ("$orderby=ShipRegion,OrderID&$top=30", "1=1", "ShipRegion is not null, ShipRegion, OrderID", 30, 0),
+    # What a request filters and sorts by is read even when it selects none of it.
+    (
+        "$select=OrderID&$orderby=ShipCountry,Freight desc&$top=20",
+        "1=1",
+        "ShipCountry, Freight desc, OrderID desc",
+        20,
+        0,
+    ),
+    (
+        "$select=OrderID&$filter=contains(ShipName,'La') and Freight gt 20&$orderby=Freight desc",
+        "instr(ShipName,'La') > 0 and Freight > 20",
+        "Freight desc, OrderID desc",
+        None,
+        0,
+    ),
 ]
 
 
@@ -335,3 +352,94 @@ def test_valid_literals_past_every_stored_value_answer_with_no_rows() -> None:
     """Huge but valid literals are compared, not crashed on: nothing is that large, so no rows."""
     assert run("$filter=round(1e308) eq 1")["value"] == []
     assert run("$filter=EmployeeID gt " + "9" * 41)["value"] == []
+
+
+def test_each_response_reports_its_own_reads_and_store_time() -> None:
+    # What Server-Timing and the access log show: this request's items and the time spent waiting on the store
+    # (none for an in-memory store), never a running total.
+    table = MemoryTable(ORDERS, ROWS)
+    feed = Feed(lambda _set, stats: table.store(stats), FeedAuth("none"), entity_sets=(ORDERS,))
+    answers = [feed.handle(FeedRequest("GET", "/Orders", "$top=3&$orderby=OrderID", {}, ROOT_URL)) for _ in "ab"]
+    assert [(r.status, r.store_ms) for r in answers] == [(200, 0.0), (200, 0.0)]
+    assert 3 <= answers[0].items_read == answers[1].items_read < 20
+
+
+# ---- next links: page sizes, forged and misplaced tokens ------------------------------------------------------------
+
+NORTHWIND = {
+    name: MemoryTable(
+        BY_NAME[name], json.loads((ROOT / "data" / "northwind" / f"{name}.json").read_bytes(), parse_float=Decimal)
+    )
+    for name in ("Orders", "Customers", "Order_Details")
+}
+
+
+def answer(path: str, query: str, page_size: int = 2000) -> tuple[int, dict[str, Any]]:
+    """The feed's status and body for one request over the Northwind tables."""
+    set_name = path.strip("/").split("/")[0].split("(")[0]
+    table = NORTHWIND[set_name]
+    feed = Feed(lambda _s, stats: table.store(stats), FeedAuth("none"), page_size=page_size, entity_sets=ENTITY_SETS)
+    response = feed.handle(FeedRequest("GET", path, query, {}, ROOT_URL))
+    return response.status, json.loads(response.body)
+
+
+def token_of(body: dict[str, Any]) -> dict[str, Any]:
+    link = dict(parse_qsl(urlsplit(body["@odata.nextLink"]).query))["$skiptoken"]
+    return dict(json.loads(base64.urlsafe_b64decode(link + "=" * (-len(link) % 4))))
+
+
+def with_token(query: str, token: dict[str, Any]) -> str:
+    text = base64.urlsafe_b64encode(json.dumps(token).encode()).decode().rstrip("=")
+    return f"{query}&$skiptoken={text}"
+
+
+@pytest.mark.parametrize("page_size", [1, 0])
+@pytest.mark.parametrize(
+    "query", ["$filter=CustomerID eq 'ALFKI'&$orderby=OrderDate", "$filter=CustomerID eq 'ALFKI'&$orderby=Freight"]
+)
+def test_the_smallest_page_is_one_row(query: str, page_size: int) -> None:
+    status, body = answer("/Orders", query, page_size)
+    pages = [body["value"]]
+    while "@odata.nextLink" in body:
+        status, body = answer("/Orders", urlsplit(body["@odata.nextLink"]).query, page_size)
+        pages.append(body["value"])
+    assert status == 200
+    assert [len(page) for page in pages] == [1] * 6  # ALFKI has six orders
+
+
+def test_count_of_a_filter_no_counter_answers_counts_the_matching_rows() -> None:
+    table = NORTHWIND["Orders"]
+    feed = Feed(lambda _s, stats: table.store(stats), FeedAuth("none"), entity_sets=ENTITY_SETS)
+    response = feed.handle(FeedRequest("GET", "/Orders/$count", "$filter=contains(ShipName,'La')", {}, ROOT_URL))
+    assert (response.status, response.body) == (200, str(sum("La" in r["ShipName"] for r in ROWS)).encode())
+
+
+@pytest.mark.parametrize(
+    ("path", "query", "forge"),
+    [
+        # A token of another list view: the scan's key position, the descending order's sort value, ...
+        ("/Orders", "$top=20", lambda t: t | {"s": "all-by-OrderDate:d"}),
+        ("/Orders", "$orderby=OrderDate desc", lambda t: t | {"s": "scan"}),
+        ("/Orders", "$orderby=OrderDate desc", lambda t: t | {"s": "all-by-OrderDate:a"}),
+        # ... or its own with a position no row of it can have.
+        ("/Orders", "$orderby=OrderDate desc", lambda t: t | {"p": 5}),
+        ("/Orders", "$top=20", lambda t: t | {"p": {"OrderID": "10250"}}),
+        ("/Orders", "$top=20", lambda t: t | {"p": {"OrderID": True}}),
+        ("/Orders", "$top=20", lambda t: t | {"p": {"OrderID": 10250, "ShipName": "x"}}),
+        ("/Orders", "$top=20", lambda t: t | {"p": {"ShipName": "x"}}),
+        ("/Orders", "$top=20", lambda t: t | {"p": 10250}),
+        ("/Customers", "$top=20", lambda t: t | {"p": {"CustomerID": ""}}),
+        ("/Customers", "$top=20", lambda t: t | {"p": {"CustomerID": 7}}),
+        ("/Order_Details", "$filter=OrderID eq 10248&$orderby=ProductID", lambda t: t | {"p": "11"}),
+        ("/Order_Details", "$filter=OrderID eq 10248&$orderby=ProductID", lambda t: t | {"p": {"ProductID": 11}}),
+    ],
+)
+def test_a_skiptoken_of_another_list_view_or_a_forged_position_is_refused(
+    path: str, query: str, forge: Callable[[dict[str, Any]], dict[str, Any]]
+) -> None:
+    status, body = answer(path, query, page_size=2)
+    assert status == 200
+    issued = token_of(body)
+    assert answer(path, with_token(query, issued), page_size=2)[0] == 200  # the token as issued is taken
+    status, body = answer(path, with_token(query, forge(issued)), page_size=2)
+    assert (status, body["error"]["code"], body["error"]["target"]) == (400, "InvalidSkipToken", "$skiptoken")

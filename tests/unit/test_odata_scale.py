@@ -345,3 +345,11 @@ def test_a_page_of_wide_rows_ends_before_lambdas_response_limit() -> None:
         query = urlsplit(link).query
     assert seen == [(i, True) for i in range(1, 21)]
     assert pages >= 3
+
+
+@pytest.mark.parametrize("query", ["$orderby=OrderID", "$orderby=Freight desc,OrderID", "$filter=Freight ge 0"])
+def test_a_page_is_never_larger_than_2000_rows_whatever_the_feed_is_given(query: str) -> None:
+    # The feed's ceiling (ODATA_PAGE_SIZE is refused past 2000 at start): a feed constructed with more still pages.
+    body, _ = Orders(4000).get(q(query), page_size=5000)
+    assert len(body["value"]) == 2000
+    assert "@odata.nextLink" in body

