@@ -256,7 +256,9 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     """Process an SQS batch and report the records that failed."""
     idempotency_config.register_lambda_context(context)
     records = event.get("Records", [])
-    fifo = bool(records) and str(records[0].get("eventSourceARN", "")).endswith(".fifo")
+    # One queue feeds a batch: its first record says which kind.
+    first: dict[str, Any] = next(iter(records), {})
+    fifo = str(first.get("eventSourceARN", "")).endswith(".fifo")
     processor = SqsFifoPartialProcessor() if fifo else BatchProcessor(event_type=EventType.SQS)
     # A batch whose every record failed is reported like any other (all listed), so its metrics are counted.
     processor.raise_on_entire_batch_failure = False

@@ -6,10 +6,12 @@ rows, with DynamoDB's read semantics where they matter to what a request reads.
 - Every Query and Scan reads in chunks of `Limit` items and counts each item it looks at (before the pushed-down
   filter drops it), as DynamoDB bills; Gets count the items found; counters count one item.
 - Counts and postings are computed from the rows, as the indexer maintains them.
+- `MemoryTable.round_trips` counts the requests a Query or Scan would make (one per chunk, one for a skip).
 - `keep(names, order)` projects the rows a request reads to those attributes, `order` first and absent ones as
   None, as the DynamoDB store's ProjectionExpression and row builder do (after the pushed-down filter, which
   DynamoDB evaluates on the whole item): a request that forgets to read an attribute it filters or sorts by, or
-  selects the wrong ones, answers wrongly here too.
+  selects the wrong ones, answers wrongly here too. Decimals a request only writes out (not in `exact`) come as
+  their stored text (orjson fragments), as there.
 
 One instance per table; `store(stats)` gives the per-request view the feed asks for.
 """
@@ -20,6 +22,8 @@ import zlib
 from collections.abc import Callable, Iterator, Sequence
 from decimal import Decimal
 from typing import Any
+
+from orjson import Fragment
 
 from sf_edge.odata.engine import Limit, ReadStats
 from sf_edge.odata.expressions import Node, evaluate
@@ -35,6 +39,7 @@ class MemoryTable:
         self.entity_set = entity_set
         self.indexed = indexed
         self.rows = [self._stored(row) for row in rows]
+        self.round_trips = 0
 
     def _stored(self, row: dict[str, Any]) -> dict[str, Any]:
         stored = {k: v for k, v in row.items() if v is not None}
@@ -57,17 +62,24 @@ class MemoryStore:
         self.stats = stats
         self.calls: list[str] = []
         self._keep: tuple[str, ...] | None = None
+        self._text: frozenset[str] = frozenset()  # Decimal properties read as their stored text
 
     def keep(
         self, names: frozenset[str] | None, order: tuple[str, ...] = (), exact: frozenset[str] | None = None
     ) -> bool:
-        """Rows from now on carry exactly these attributes (None: all), `order` first; True when each row is exactly
-        `order`. (How numbers are converted, `exact`, matters in AWS, not in memory.)"""
+        """Rows from now on carry exactly these attributes (None: all), `order` first, Decimals not in `exact`
+        (None: all are) as their text; True when each row is exactly `order`."""
         self._keep = None if names is None else (*(n for n in order if n in names), *sorted(names - set(order)))
+        decimals = {p.name for p in self.entity_set.properties if p.type == "Decimal"}
+        self._text = frozenset() if exact is None else frozenset(decimals & set(names or decimals) - exact)
         return names is not None and names == frozenset(order)
 
     def _row(self, row: dict[str, Any]) -> dict[str, Any]:
-        return dict(row) if self._keep is None else {name: row.get(name) for name in self._keep}
+        kept = dict(row) if self._keep is None else {name: row.get(name) for name in self._keep}
+        for name in self._text:
+            if kept.get(name) is not None:
+                kept[name] = Fragment(str(kept[name]))
+        return kept
 
     def get(self, key: dict[str, Any]) -> dict[str, Any] | None:
         self.calls.append("get")
@@ -131,6 +143,7 @@ class MemoryStore:
     def _skipped(self, rows: list[dict[str, Any]], skip: int) -> list[dict[str, Any]]:
         """Past `skip` rows, read (and counted) but not returned, as a COUNT read does."""
         self.stats.items_read += min(skip, len(rows))
+        self.table.round_trips += 1 if skip else 0
         return rows[skip:]
 
     def count(self, count_key: tuple[str, Any]) -> int | None:
@@ -161,10 +174,12 @@ class MemoryStore:
         self, rows: list[dict[str, Any]], pushed: Sequence[Node], limit: Limit | None
     ) -> Iterator[dict[str, Any]]:
         position = 0
+        self.table.round_trips += 0 if rows else 1  # an empty answer is still a request
         while position < len(rows):
             size = (limit() if limit else None) or len(rows)
             chunk = rows[position : position + size]
             position += len(chunk)
+            self.table.round_trips += 1
             self.stats.items_read += len(chunk)
             for row in chunk:
                 if all(evaluate(node, row) is True for node in pushed):

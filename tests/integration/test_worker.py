@@ -207,6 +207,11 @@ def test_poison_record_is_reported_alone_retried_then_dead_lettered(seeded: Stac
     dead = seeded.drain(seeded.dlq_url)
     assert [m["Body"] for m in dead] == ["this is not a notification"]
     assert len(seeded.table("OrdersTable").scan()["Items"]) == 2
+    # Why it was dead-lettered is kept under its SQS message id (it has no notification id to key it by).
+    why = seeded.table("NotificationArchiveTable").get_item(
+        Key={"NotificationKey": f"dead-letter#unreadable/{dead[0]['MessageId']}"}
+    )["Item"]
+    assert (why["Why"].split(":")[0], why["Receives"]) == ("JSONDecodeError", max_receive)
 
 
 def test_batch_item_failures_name_only_the_failed_record(seeded: Stack, capsys: pytest.CaptureFixture[str]) -> None:

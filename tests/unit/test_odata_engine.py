@@ -141,6 +141,11 @@ CASES = [
         0,
     ),
     ("$orderby=ShipRegion,OrderID&$top=30", "1=1", "ShipRegion is not null, ShipRegion, OrderID", 30, 0),
+    # Ties of every $orderby item are broken by the key, in the direction of the last item.
+    ("$orderby=ShipVia,ShipCountry desc&$top=40", "1=1", "ShipVia, ShipCountry desc, OrderID desc", 40, 0),
+    ("$orderby=ShipCountry desc,ShipVia&$top=40&$skip=3", "1=1", "ShipCountry desc, ShipVia, OrderID", 40, 3),
+    # No $orderby: the key's order, also for rows fetched by key.
+    ("$filter=OrderID in (10250, 10249, 10248, 12000)", "OrderID in (10250, 10249, 10248)", "OrderID", None, 0),
     # What a request filters and sorts by is read even when it selects none of it.
     (
         "$select=OrderID&$orderby=ShipCountry,Freight desc&$top=20",
@@ -443,3 +448,48 @@ def test_a_skiptoken_of_another_list_view_or_a_forged_position_is_refused(
     assert answer(path, with_token(query, issued), page_size=2)[0] == 200  # the token as issued is taken
     status, body = answer(path, with_token(query, forge(issued)), page_size=2)
     assert (status, body["error"]["code"], body["error"]["target"]) == (400, "InvalidSkipToken", "$skiptoken")
+
+
+def test_decimals_keep_every_stored_digit_in_both_versions() -> None:
+    # 4.0 writes a decimal it only outputs as the stored text (a JSON number); 2.0 writes Edm.Decimal as a string.
+    # Either way the digits are the stored ones, never a float's.
+    from sf_edge.odata.dialects import V2
+
+    table = MemoryTable(ORDERS, [{**ROWS[0], "Freight": Decimal("32.3800000000000000001")}])
+    feed = Feed(lambda _s, stats: table.store(stats), FeedAuth("none"), entity_sets=(ORDERS,))
+    v4 = feed.handle(FeedRequest("GET", "/Orders", "$select=OrderID,Freight", {}, ROOT_URL))
+    assert b'"Freight":32.3800000000000000001' in v4.body
+    for accept in ("application/json", "application/atom+xml"):
+        v2 = feed.handle(FeedRequest("GET", "/Orders", "$select=OrderID,Freight", {"Accept": accept}, ROOT_URL), V2())
+        assert v2.status == 200, v2.body
+        assert b"32.3800000000000000001" in v2.body
+        assert b"Fragment" not in v2.body
+
+
+def test_a_token_of_one_sorted_list_view_is_refused_by_another() -> None:
+    status, body = answer("/Orders", "$orderby=OrderDate desc", page_size=2)
+    token = dict(parse_qsl(urlsplit(body["@odata.nextLink"]).query))["$skiptoken"]
+    other = "$filter=CustomerID eq 'ALFKI'&$orderby=OrderDate desc"  # another index, read the same way
+    status, body = answer("/Orders", f"{other}&$skiptoken={token}", page_size=2)
+    assert (status, body["error"]["code"]) == (400, "InvalidSkipToken")
+
+
+def test_rows_stored_without_their_declared_types_still_page() -> None:
+    # Another writer's rows come back untyped (numbers as Decimal): the next link still names a key of the declared
+    # type, and the walk serves every row once.
+    untyped = [{**row, "OrderID": Decimal(row["OrderID"])} for row in ROWS[:7]]
+    table = MemoryTable(ORDERS, untyped)
+    feed = Feed(lambda _s, stats: table.store(stats), FeedAuth("none"), page_size=3, entity_sets=(ORDERS,))
+    seen: list[int] = []
+    query = "$top=7"
+    while True:
+        response = feed.handle(FeedRequest("GET", "/Orders", query, {}, ROOT_URL))
+        assert response.status == 200, response.body
+        body = json.loads(response.body)
+        seen += [int(row["OrderID"]) for row in body["value"]]
+        if "@odata.nextLink" not in body:
+            break
+        position = token_of(body)["p"]
+        assert isinstance(position["OrderID"], int)
+        query = urlsplit(body["@odata.nextLink"]).query
+    assert sorted(seen) == sorted(row["OrderID"] for row in ROWS[:7])

@@ -21,7 +21,9 @@ from sf_edge.odata.expressions import (
     Property,
     compile_expression,
     evaluate,
+    expression_size,
     parse_filter,
+    parse_orderby,
 )
 
 BOTH = ("interpreted", "compiled")
@@ -86,7 +88,16 @@ ROW: dict[str, Any] = {"Q": 7, "N": None, "D": Decimal("7.5"), "Z": 0, "F": 2.5,
         ("F div 2", 1.25),
         ("-Q", -7),
         ("-D", Decimal("-7.5")),
-        ("Q div Z", None),  # no division by zero: null
+        ("Q div Z", None),  # no division by zero: null, whatever the number types
+        ("D div Z", None),
+        ("F div Z", None),
+        ("Q divby Z", None),
+        ("Q mod Z", None),
+        ("D mod Z", None),
+        ("Q div 1", 7),
+        ("Q div -1", -7),
+        ("Q mod -1", 0),
+        ("D div -1", Decimal("-7.5")),
         ("N add 1", None),
         ("N mul 2", None),
         ("-N", None),
@@ -337,3 +348,47 @@ def test_an_empty_filter_is_refused_at_its_start() -> None:
     with pytest.raises(ODataSyntaxError, match="cannot be empty") as refused:
         parse_filter("")
     assert refused.value.offset == 0
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("(Freight gt 1", "Expected ')', found 'end of input' (at offset 13)"),
+        ("contains(ShipName", "Expected ')', found 'end of input' (at offset 17)"),
+        ("Freight gt", "Expected an expression, found 'end of input' (at offset 10)"),
+        ("OrderDate eq 2020-02-30", "Invalid date literal '2020-02-30' (at offset 13)"),
+        ("OrderDate lt 2020-02-30T25:00:00Z", "Invalid datetime literal '2020-02-30T25:00:00Z' (at offset 13)"),
+        ("T eq 25:00:00", "Invalid timeofday literal '25:00:00' (at offset 5)"),
+        ("(" * 3000 + "Freight" + ")" * 3000, "The expression is nested too deeply (at offset 0)"),
+    ],
+)
+def test_a_malformed_filter_says_what_is_wrong_and_where(text: str, message: str) -> None:
+    with pytest.raises(ODataSyntaxError) as raised:
+        parse_filter(text)
+    assert str(raised.value) == message
+
+
+def test_a_malformed_orderby_says_what_is_wrong_and_where() -> None:
+    with pytest.raises(ODataSyntaxError) as raised:
+        parse_orderby("(" * 3000 + "Freight" + ")" * 3000 + " desc")
+    assert (str(raised.value), raised.value.offset) == ("The expression is nested too deeply (at offset 0)", 0)
+    with pytest.raises(ODataSyntaxError) as raised:
+        parse_orderby("Freight desc,")
+    assert str(raised.value) == "Expected an expression, found 'end of input' (at offset 13)"
+
+
+@pytest.mark.parametrize(
+    ("text", "size"),
+    [
+        ("A", 1),
+        ("A eq 1", 3),
+        ("not A", 2),
+        ("-A gt 1", 4),
+        ("A in (1, 2, 3)", 5),  # the membership, its property and each item
+        ("contains(Name, 'x') and A eq 1", 7),
+        (" or ".join(f"A eq {n}" for n in range(1000)), 3 * 1000 + 999),
+    ],
+)
+def test_the_size_of_a_filter_counts_every_node_it_evaluates(text: str, size: int) -> None:
+    # What the feed weighs against the rows a filter would run over (FilterTooComplex).
+    assert expression_size(parse_filter(text)) == size

@@ -255,7 +255,10 @@ def test_search_reads_the_matches_not_the_table(table: Orders) -> None:
     assert len(body["value"]) == min(25, len(matches))
     lonesome = sum(1 for r in table.rows if "Lonesome" in r["ShipName"])
     pine = sum(1 for r in table.rows if "Pine" in r["ShipName"])
-    assert reads.items_read <= lonesome + pine + len(matches)  # postings of each word, then the matching rows
+    assert reads.items_read == lonesome + pine + len(matches)  # postings of each word, then the matching rows
+    # A word nobody uses (the longest, looked up first) ends the lookup: no other postings are read, nor any row.
+    body, reads = table.get(q("$select=OrderID&$search=Lonesome Zzyzxqwvbnm&$count=true"))
+    assert (body["value"], body["@odata.count"], reads.items_read) == ([], 0, 0)
 
 
 def walk(table: Orders, query: str, page_size: int) -> Iterator[tuple[list[int], int]]:
@@ -353,3 +356,88 @@ def test_a_page_is_never_larger_than_2000_rows_whatever_the_feed_is_given(query:
     body, _ = Orders(4000).get(q(query), page_size=5000)
     assert len(body["value"]) == 2000
     assert "@odata.nextLink" in body
+
+
+@pytest.mark.parametrize(
+    ("query", "where", "order"),
+    [
+        # Two partitions of the per-customer index, merged: $skip counts rows of the merge, not of each partition.
+        (
+            "$filter=CustomerID in ('C0003','C0004')&$orderby=OrderDate&$skip=5&$top=10",
+            "CustomerID in ('C0003','C0004')",
+            "OrderDate, OrderID",
+        ),
+        # A residual filter, or one the read pushes down: $skip counts rows that pass it.
+        (
+            "$filter=contains(ShipName,'Pine')&$orderby=OrderDate desc&$skip=7&$top=5",
+            "instr(ShipName,'Pine') > 0",
+            "OrderDate desc, OrderID desc",
+        ),
+        ("$filter=Freight gt 10&$orderby=OrderDate&$skip=7&$top=5", "Freight > 10", "OrderDate, OrderID"),
+        ("$filter=Freight mul 2 gt 20&$orderby=OrderDate&$skip=7&$top=5", "Freight * 2 > 20", "OrderDate, OrderID"),
+        (
+            "$filter=CustomerID eq 'C0003' and Freight gt 10&$orderby=OrderDate&$skip=2&$top=5",
+            "CustomerID = 'C0003' and Freight > 10",
+            "OrderDate, OrderID",
+        ),
+        ("$orderby=OrderDate&$skip=7&$top=5", "1=1", "OrderDate, OrderID"),
+        ("$skip=7&$top=5&$filter=ShipCity eq 'City3'", "ShipCity = 'City3'", None),
+    ],
+)
+def test_skip_counts_the_rows_of_the_answer(table: Orders, query: str, where: str, order: str | None) -> None:
+    body, _ = table.get(q(query))
+    got = [r["OrderID"] for r in body["value"]]
+    if order is None:  # no order asked: any 5 of the matches past the first 7 in the service's own order
+        everything, _ = table.get(q("$filter=ShipCity eq 'City3'"))
+        assert got == [r["OrderID"] for r in everything["value"]][7:12]
+        return
+    assert got == table.sql(where, order, 10 if "$top=10" in query else 5, int(query.split("$skip=")[1].split("&")[0]))
+
+
+def test_each_page_of_one_partition_is_one_round_trip(table: Orders) -> None:
+    # The first chunk asks for the page, one row more to know whether more remain, and on a resumed page the row
+    # it resumes from: a page never waits on a second request.
+    for query in (
+        "$filter=CustomerID eq 'C0003'&$orderby=OrderDate",
+        "$filter=CustomerID eq 'C0003'&$orderby=OrderDate desc",
+        "$top=45",
+    ):
+        before = table.table.round_trips
+        pages = len(list(walk(table, q(query), page_size=10)))
+        assert pages > 1
+        assert table.table.round_trips - before == pages, query
+
+
+def test_a_scan_reads_up_to_the_last_row_it_serves(table: Orders) -> None:
+    in_storage_order = sorted(table.table.rows, key=table.table.store()._storage_order)
+    # $skip without a filter: moved past in the store (one request), then the page.
+    before = table.table.round_trips
+    body, reads = table.get(q("$skip=7&$top=5"))
+    assert ([r["OrderID"] for r in body["value"]], reads.items_read) == (
+        [r["OrderID"] for r in in_storage_order[7:12]],
+        12,
+    )
+    assert table.table.round_trips - before == 2
+    # A filter the read cannot narrow: rows are read until the tenth match, and not one past it.
+    body, reads = table.get(q("$filter=ShipCity eq 'City3'&$top=10"))
+    matches = [i for i, r in enumerate(in_storage_order) if r["ShipCity"] == "City3"]
+    assert [r["OrderID"] for r in body["value"]] == [in_storage_order[i]["OrderID"] for i in matches[:10]]
+    assert reads.items_read == matches[9] + 1
+
+
+def test_each_request_of_a_filtered_scan_asks_for_the_rows_still_missing(table: Orders) -> None:
+    # A filter no index or FilterExpression can take (arithmetic): the engine checks each row, and every request
+    # asks for as many rows as the page still lacks, so it never reads past the last row it serves.
+    in_storage_order = sorted(table.table.rows, key=table.table.store()._storage_order)
+    passes = [bool(r["Freight"] * 2 > 20) for r in in_storage_order]
+    position = served = trips = 0
+    while served < 10:  # the policy, step by step
+        chunk = passes[position : position + 10 - served]
+        position, trips = position + len(chunk), trips + 1
+        served += sum(chunk)
+    before = table.table.round_trips
+    body, reads = table.get(q("$filter=Freight mul 2 gt 20&$top=10"))
+    assert [r["OrderID"] for r in body["value"]] == [
+        r["OrderID"] for r, p in zip(in_storage_order, passes, strict=True) if p
+    ][:10]
+    assert (reads.items_read, table.table.round_trips - before) == (position, trips)

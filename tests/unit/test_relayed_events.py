@@ -64,6 +64,16 @@ def test_the_stamp_is_the_last_modified_date_else_the_system_modstamp_else_the_c
     assert read(event)[0].change.stamp == f"{expected}#{1:09d}"
 
 
+def test_changes_of_one_transaction_are_stamped_in_their_sequence() -> None:
+    # Same instant: the sequence number orders them; a header without one is the transaction's first change.
+    event = sample("account_update")
+    event["detail"]["payload"]["LastModifiedDate"] = "2026-11-20T10:00:00.000Z"
+    del event["detail"]["payload"]["ChangeEventHeader"]["sequenceNumber"]
+    stamps = [read(event)[0].change.stamp] + [read(change(event, sequenceNumber=n))[0].change.stamp for n in (1, 2, 10)]
+    assert stamps == ["2026-11-20T10:00:00+00:00#" + f"{n:09d}" for n in (0, 1, 2, 10)]
+    assert stamps == sorted(stamps)
+
+
 @pytest.mark.parametrize(
     ("millis", "iso"),
     [(1795168800000, "2026-11-20T10:00:00+00:00"), (1795168800999, "2026-11-20T10:00:00.999000+00:00")],

@@ -31,7 +31,6 @@ from sf_edge.odata.request import ODataError, QueryOptions, encode_skiptoken
 from sf_edge.odata.schema import EntitySet
 
 MAX_PAGE_SIZE = 2000
-FIRST_CHUNK_MARGIN = 0
 Limit = Callable[[], int | None]
 
 
@@ -193,8 +192,8 @@ def computed(entity_set: EntitySet, options: QueryOptions) -> frozenset[str]:
 
 def _properties(node: Node) -> set[str]:
     match node:
-        case Property(path=path):
-            return {path[0]}
+        case Property(path=(name, *_)):
+            return {name}
         case Binary(left=left, right=right):
             return _properties(left) | _properties(right)
         case Unary(operand=operand):
@@ -268,9 +267,10 @@ def _streamed(
     if size > 0:
         resumed = token.position is not None and plan.read is not None and plan.read.sort_attribute is not None
         test = row_test(entity_set, options, plan)
-        # Rows skipped with no filter to check, in one stream: the store moves past them without returning them.
+        # Rows skipped with no filter to check (the residual keeps every pushed-down conjunct too), in one stream:
+        # the store moves past them without returning them. A resumed page has no $skip left.
         single = plan.kind == "scan" or (plan.read is not None and len(plan.read.partitions) == 1)
-        skipped = skip if skip and test is None and not plan.pushed and single and not resumed else 0
+        skipped = skip if skip and test is None and single else 0
         # A resumed read starts at the last row served (inclusive bound) and drops it: one more row to read.
         demand = _Demand(skip - skipped + size + (1 if want_more else 0) + (1 if resumed else 0))
         for row in _ordered_rows(entity_set, plan, store, token.position, demand, skipped):
@@ -296,29 +296,19 @@ def _streamed(
 
 
 class _Demand:
-    """How many more rows the page needs: chunk sizes follow it, so each partition reads about its share. A
-    merge over several partitions must see one row past the page in each of them; the first chunk carries that
-    one extra row so most pages need no second round trip."""
+    """How many more rows the page needs: each chunk a partition reads is its share of what is still needed (at
+    least one row), so a page from one partition is one round trip, and a merge over several reads about its page."""
 
     def __init__(self, need: int) -> None:
         self.need = need
         self.taken = 0
 
     def limit(self, partitions: int) -> Limit:
-        first = [True]
-
-        def next_limit() -> int:
-            share = math.ceil(max(1, self.need - self.taken) / partitions)
-            if first[0]:
-                first[0] = False
-                return share + FIRST_CHUNK_MARGIN if partitions > 1 else share
-            return max(1, share)
-
-        return next_limit
+        return lambda: math.ceil(max(1, self.need - self.taken) / partitions)
 
 
 def _ordered_rows(
-    entity_set: EntitySet, plan: Plan, store: Store, position: Any, demand: _Demand, skip: int = 0
+    entity_set: EntitySet, plan: Plan, store: Store, position: Any, demand: _Demand, skip: int
 ) -> Iterator[dict[str, Any]]:
     if plan.kind == "scan":
         return store.scan(pushed=plan.pushed, after=position, limit=demand.limit(1), parallel=False, skip=skip)

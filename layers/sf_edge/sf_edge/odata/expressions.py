@@ -172,7 +172,7 @@ def _tokenize(text: str) -> list[_Token]:
 
 
 class _Parser:
-    def __init__(self, text: str, *, v2: bool = False) -> None:
+    def __init__(self, text: str, *, v2: bool) -> None:
         self.v2 = v2
         self.text = text
         self.tokens = _tokenize(text)
@@ -551,14 +551,12 @@ def _binary(op: str, left: Any, right: Any) -> Any:
                 return left - right
             case "mul":
                 return left * right
-            case "div" | "divby":
-                if right == 0:
-                    return None
+            case "div" | "divby":  # by zero: an ArithmeticError below, so null
                 if isinstance(left, int) and isinstance(right, int) and op == "div":
                     return int(left / right)
                 return Decimal(left) / Decimal(right) if not isinstance(left, float) else left / right
             case "mod":
-                return None if right == 0 else left % right
+                return left % right
     except (TypeError, ArithmeticError):
         return None  # values of different types, or a number past Decimal's range: no match, never a crash
     raise ValueError(op)
@@ -691,11 +689,13 @@ def _equalities_of_one_property(terms: list[Node]) -> tuple[str, list[Any]] | No
         prop, literal = term.left, term.right
         if isinstance(prop, Literal):
             prop, literal = literal, prop
-        if not (isinstance(prop, Property) and len(prop.path) == 1 and isinstance(literal, Literal)):
+        if not (isinstance(prop, Property) and isinstance(literal, Literal)) or literal.value is None:
             return None
-        if literal.value is None or (name is not None and prop.path[0] != name):
-            return None
-        name = prop.path[0]
+        match prop.path:
+            case (single,) if name in (None, single):
+                name = single
+            case _:
+                return None
         values.append(literal.value)
     return (name, values) if name is not None else None
 
