@@ -298,6 +298,9 @@ def test_each_function_takes_the_arguments_the_standard_gives_it(name: str, arit
     ("text", "expected"),
     [
         ("substring(Name, 1)", "lfreds"),
+        ("substring(Name, 0)", "Alfreds"),
+        ("substring(Name, -2)", "Alfreds"),
+        ("substring(Name, 0, 3)", "Alf"),
         ("substring(Name, 1, 2)", "lf"),
         ("substring(Name, -1, 2)", "Al"),
         ("substring(Name, 2, 0)", ""),
@@ -360,6 +363,8 @@ def test_an_empty_filter_is_refused_at_its_start() -> None:
         ("OrderDate lt 2020-02-30T25:00:00Z", "Invalid datetime literal '2020-02-30T25:00:00Z' (at offset 13)"),
         ("T eq 25:00:00", "Invalid timeofday literal '25:00:00' (at offset 5)"),
         ("(" * 3000 + "Freight" + ")" * 3000, "The expression is nested too deeply (at offset 0)"),
+        ("Freight eq )", "Expected an expression, found ')' (at offset 11)"),
+        ("Freight eq ,", "Expected an expression, found ',' (at offset 11)"),
     ],
 )
 def test_a_malformed_filter_says_what_is_wrong_and_where(text: str, message: str) -> None:
@@ -392,3 +397,16 @@ def test_a_malformed_orderby_says_what_is_wrong_and_where() -> None:
 def test_the_size_of_a_filter_counts_every_node_it_evaluates(text: str, size: int) -> None:
     # What the feed weighs against the rows a filter would run over (FilterTooComplex).
     assert expression_size(parse_filter(text)) == size
+
+
+@pytest.mark.parametrize("text", ["Order_Details/any", "Order_Details/all", "Order_Details/any(d:d/Quantity gt 5)"])
+def test_lambda_paths_are_answered_as_not_supported(text: str) -> None:
+    with pytest.raises(NotSupported):
+        parse_filter(f"{text} eq true" if "(" not in text else text)
+
+
+def test_an_orderby_is_read_as_4_0_unless_the_2_0_feed_asks() -> None:
+    with pytest.raises(NotSupported):
+        parse_orderby("substringof('x', ShipName)")
+    [item] = parse_orderby("substringof('x', ShipName) desc", v2=True)
+    assert (type(item.expression).__name__, item.descending) == ("Call", True)
