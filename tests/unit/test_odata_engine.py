@@ -493,3 +493,13 @@ def test_rows_stored_without_their_declared_types_still_page() -> None:
         assert isinstance(position["OrderID"], int)
         query = urlsplit(body["@odata.nextLink"]).query
     assert sorted(seen) == sorted(row["OrderID"] for row in ROWS[:7])
+
+
+def test_a_page_cut_at_or_past_its_end_is_the_page_itself() -> None:
+    from sf_edge.odata.engine import Page
+
+    last = Page([{"OrderID": 1}, {"OrderID": 2}], None, None, lambda n: f"next-after-{n}")
+    assert last.cut(2) is last  # the last page stays the last: no next link invented
+    assert last.cut(5) is last
+    cut = last.cut(1)
+    assert (cut.rows, cut.next_link) == ([{"OrderID": 1}], "next-after-1")
