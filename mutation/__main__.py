@@ -142,6 +142,7 @@ TARGETS = (
         "planner",
         f"{LAYER}/odata/planner.py",
         (
+            "tests/unit/test_odata_planner.py",
             "tests/unit/test_odata_engine.py",
             "tests/unit/test_odata_scale.py",
             "tests/unit/test_odata_salesforce_shapes.py",
