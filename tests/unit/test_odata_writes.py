@@ -4,6 +4,7 @@ paths are exercised end to end in tests/e2e; these pin each rule at its edges wi
 
 from __future__ import annotations
 
+import time
 from decimal import Decimal
 from typing import Any
 
@@ -122,7 +123,8 @@ def test_an_entity_must_fit_in_one_dynamodb_item() -> None:
     class Wide(dict[str, Any]):
         pass
 
-    notes = "n" * (MAX_ITEM_BYTES - len("Notes") - len("Name") - len("Bolt"))
+    assert MAX_ITEM_BYTES == 390 * 1024  # DynamoDB's 400 KB item, less what the declared indexes add to it
+    notes = "n" * (390 * 1024 - len("Notes") - len("Name") - len("Bolt"))
     assert valid({"Name": "Bolt", "Notes": notes})["Notes"] == notes  # exactly at the limit
     error = refusal({"Name": "Bolt", "Notes": notes + "n"})
     assert error.code == "EntityTooLarge"
@@ -193,6 +195,21 @@ def test_decimals_keep_their_declared_precision_and_scale() -> None:
     assert valid({"Price": "9999.994999"}) == {"Price": Decimal("9999.99")}
     assert refusal({"Price": "9999.995"}).message == "Price: more integer digits than Decimal(6,2) holds"
     assert refusal({"Price": "1E+40"}).code == "InvalidValue"  # far past the limit: refused, not a crash
+
+
+def test_a_decimal_declared_with_a_precision_alone_holds_integers_as_csdl_says() -> None:
+    # CSDL: Scale defaults to 0, so Decimal(5) is five integer digits and no fraction.
+    counts = EntitySet("Counts", "Count", ("ID",), (Prop("ID"), Prop("Units", "Decimal", precision=5)), "COUNTS")
+    assert validate_entity(counts, {"Units": "99999.4"}, partial=True) == {"Units": Decimal(99999)}
+    assert validate_entity(counts, {"Units": 12.5}, partial=True) == {"Units": Decimal(12)}  # half to even
+    with pytest.raises(ODataError, match=r"more integer digits than Decimal\(5,0\) holds"):
+        validate_entity(counts, {"Units": "99999.5"}, partial=True)
+
+
+def test_a_huge_exponent_is_refused_at_once() -> None:
+    started = time.perf_counter()
+    assert refusal({"Price": "1E+99999999"}).message == "Price: more integer digits than Decimal(6,2) holds"
+    assert time.perf_counter() - started < 1
 
 
 def test_a_declared_decimal_is_rounded_exactly_however_many_digits_arrive() -> None:

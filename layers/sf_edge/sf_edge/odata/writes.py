@@ -12,7 +12,7 @@ import hashlib
 import hmac
 import re
 from datetime import UTC, datetime
-from decimal import ROUND_HALF_EVEN, Context, Decimal, InvalidOperation
+from decimal import MAX_PREC, ROUND_HALF_EVEN, Context, Decimal, InvalidOperation
 from typing import Any
 
 from sf_edge.odata.request import ODataError
@@ -24,6 +24,7 @@ MAX_ITEM_BYTES = 390 * 1024
 # What XML 1.0 cannot carry: control characters other than tab, LF and CR; lone surrogates; U+FFFE and U+FFFF.
 NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 CONTROL = re.compile("[\x00-\x1f\x7f]")
+EXACT = Context(prec=MAX_PREC)  # rounds only where told to (quantize), never to a context's digits
 _INT_RANGES = {"Int16": (-(2**15), 2**15 - 1), "Int32": (-(2**31), 2**31 - 1), "Int64": (-(2**63), 2**63 - 1)}
 
 
@@ -124,23 +125,25 @@ def _convert(
                 raise invalid(f"out of the {edm_type} range")
             return value
         case "Decimal" | "Double" | "Single":
-            if isinstance(value, bool) or not isinstance(value, int | float | str):
-                raise invalid("expected a number")
-            try:
+            try:  # a JSON number or its text; true, lists and objects are not numbers (Decimal refuses their text)
                 number = Decimal(str(value))
             except InvalidOperation:
                 raise invalid("expected a number") from None
             if not number.is_finite():
                 raise invalid("expected a finite number")
-            if precision is not None and scale is not None:  # Edm.Decimal(precision, scale): what $metadata promises
+            if precision is not None:  # Edm.Decimal(precision, scale): what $metadata promises (Scale defaults to 0)
+                places = scale or 0
+                limit = Decimal(10) ** (precision - places)
+                too_wide = f"more integer digits than Decimal({precision},{places}) holds"
+                # Refused before rounding too: that bounds quantize's work (1E+99999999); the check after decides.
+                if number.copy_abs() >= limit:  # pragma: no mutate
+                    raise invalid(too_wide)
                 # Fraction digits past the scale (float noise such as 0.30000000000000004) are rounded away, half
-                # to even, in a context as precise as the declaration (the default's 28 digits would round first);
-                # the limit holds for the rounded value too (9999.995 is 10000.00).
-                limit, exact = Decimal(10) ** (precision - scale), Context(prec=precision + 1)
-                if number.copy_abs() < limit:
-                    number = number.quantize(Decimal(1).scaleb(-scale), ROUND_HALF_EVEN, exact).normalize(exact)
+                # to even, in a context as precise as needed (the default's 28 digits would round first); the limit
+                # holds for the rounded value too (9999.995 is 10000.00).
+                number = number.quantize(Decimal(1).scaleb(-places), ROUND_HALF_EVEN, EXACT).normalize(EXACT)
                 if number.copy_abs() >= limit:
-                    raise invalid(f"more integer digits than Decimal({precision},{scale}) holds")
+                    raise invalid(too_wide)
             elif not storable_number(number):
                 raise invalid("out of the range a number can be stored in")
             return number
