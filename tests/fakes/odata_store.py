@@ -134,7 +134,7 @@ class MemoryStore:
         parallel: bool = False,
         skip: int = 0,
     ) -> Iterator[dict[str, Any]]:
-        self.calls.append("scan")
+        self.calls.append("scan in parallel" if parallel else "scan")
         rows = sorted(self.table.rows, key=self._storage_order)
         if after is not None:
             rows = _after(rows, after, self._storage_order)

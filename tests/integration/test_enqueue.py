@@ -319,3 +319,16 @@ def test_an_entry_sqs_fails_is_retried_twice_within_the_request(failures: int, a
         with pytest.raises(EnqueueError, match="1 entries still failing after retries"):
             publisher.publish([queued(0, 10), queued(1, 10)])
     assert [[e["Id"] for e in call] for call in sqs.calls] == [["0", "1"], ["1"], ["1"]]
+
+
+def test_when_several_batches_fail_the_fault_names_the_first() -> None:
+    class EveryCallFails:
+        def send_message_batch(self, QueueUrl: str, Entries: list[dict[str, Any]]) -> dict[str, Any]:  # noqa: N803
+            raise RuntimeError(f"throttled at entry {Entries[0]['Id']}")
+
+    publisher = SqsNotificationPublisher("https://sqs.invalid/q", client=EveryCallFails())
+    with pytest.raises(EnqueueError) as raised:
+        publisher.publish([queued(i, 10) for i in range(25)])
+    assert str(raised.value).startswith("3 of 3 batches failed: ")
+    assert str(raised.value).endswith("throttled at entry 0")
+    assert str(raised.value.__cause__).endswith("throttled at entry 0")

@@ -111,6 +111,15 @@ def test_an_allowed_org_id_of_the_wrong_length_is_not_allowed(stack: Stack, sent
     assert sent in text
 
 
+def test_a_long_org_id_is_named_by_its_first_40_characters_only(stack: Stack) -> None:
+    """The Fault (and the log) name the sender's org, but no sender makes them carry a text of its choosing."""
+    sent = "00D" + "A" * 37 + "TAIL-NOT-SHOWN"
+    body = SalesforceSender(LISTENER_WSDLS / "opportunity.wsdl").envelope(records(1, opportunity), org_id=sent)
+    status, _, text, reason = refuse(stack, LISTENER_WSDLS, "opportunity", body)
+    assert (status, reason) == (403, "org_not_allowed")
+    assert text == f"Organization {sent[:40]} is not allowed to send to this endpoint"
+
+
 def test_org_allowlist_compares_15_character_prefixes() -> None:
     orgs = OrgAllowlist(["00D7F00000107XsUAI"])
     assert orgs.allows("00D7F00000107Xs")

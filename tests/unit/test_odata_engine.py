@@ -417,6 +417,9 @@ def test_count_of_a_filter_no_counter_answers_counts_the_matching_rows() -> None
     feed = Feed(lambda _s, stats: table.store(stats), FeedAuth("none"), entity_sets=ENTITY_SETS)
     response = feed.handle(FeedRequest("GET", "/Orders/$count", "$filter=contains(ShipName,'La')", {}, ROOT_URL))
     assert (response.status, response.body) == (200, str(sum("La" in r["ShipName"] for r in ROWS)).encode())
+    # A filter only the engine can check (no FilterExpression states it): each row read is checked.
+    response = feed.handle(FeedRequest("GET", "/Orders/$count", "$filter=length(ShipName) gt 20", {}, ROOT_URL))
+    assert (response.status, response.body) == (200, str(sum(len(r["ShipName"]) > 20 for r in ROWS)).encode())
 
 
 @pytest.mark.parametrize(
@@ -459,6 +462,14 @@ def test_decimals_keep_every_stored_digit_in_both_versions() -> None:
     feed = Feed(lambda _s, stats: table.store(stats), FeedAuth("none"), entity_sets=(ORDERS,))
     v4 = feed.handle(FeedRequest("GET", "/Orders", "$select=OrderID,Freight", {}, ROOT_URL))
     assert b'"Freight":32.3800000000000000001' in v4.body
+    # Also a decimal the request computes with (filtered on: read exactly, then written out).
+    v4 = feed.handle(FeedRequest("GET", "/Orders", "$select=OrderID,Freight&$filter=Freight gt 32.38", {}, ROOT_URL))
+    assert b'"Freight":32.3800000000000000001' in v4.body
+    integral = MemoryTable(ORDERS, [{**ROWS[0], "Freight": Decimal("1E+1")}])
+    feed = Feed(lambda _s, stats: integral.store(stats), FeedAuth("none"), entity_sets=(ORDERS,))
+    v4 = feed.handle(FeedRequest("GET", "/Orders", "$select=OrderID,Freight&$filter=Freight ge 10", {}, ROOT_URL))
+    assert b'"Freight":10}' in v4.body  # plain notation
+    feed = Feed(lambda _s, stats: table.store(stats), FeedAuth("none"), entity_sets=(ORDERS,))
     for accept in ("application/json", "application/atom+xml"):
         v2 = feed.handle(FeedRequest("GET", "/Orders", "$select=OrderID,Freight", {"Accept": accept}, ROOT_URL), V2())
         assert v2.status == 200, v2.body
@@ -498,8 +509,15 @@ def test_rows_stored_without_their_declared_types_still_page() -> None:
 def test_a_page_cut_at_or_past_its_end_is_the_page_itself() -> None:
     from sf_edge.odata.engine import Page
 
-    last = Page([{"OrderID": 1}, {"OrderID": 2}], None, None, lambda n: f"next-after-{n}")
+    last = Page([{"OrderID": 1}, {"OrderID": 2}], None, None, lambda n: f"next-after-{n}", streamed=True)
     assert last.cut(2) is last  # the last page stays the last: no next link invented
     assert last.cut(5) is last
     cut = last.cut(1)
     assert (cut.rows, cut.next_link) == ([{"OrderID": 1}], "next-after-1")
+
+
+def test_a_token_past_the_top_serves_nothing_more() -> None:
+    status, body = answer("/Orders", "$top=4&$orderby=OrderDate", page_size=2)
+    done = token_of(body) | {"n": 4}  # as if all of $top were served
+    status, body = answer("/Orders", with_token("$top=4&$orderby=OrderDate", done), page_size=2)
+    assert (status, body["value"], "@odata.nextLink" in body) == (200, [], False)

@@ -441,3 +441,33 @@ def test_each_request_of_a_filtered_scan_asks_for_the_rows_still_missing(table: 
         r["OrderID"] for r, p in zip(in_storage_order, passes, strict=True) if p
     ][:10]
     assert (reads.items_read, table.table.round_trips - before) == (position, trips)
+
+
+@pytest.mark.parametrize(
+    ("query", "calls", "plan"),
+    [
+        # Every row is needed (sorted in memory, counted by reading): the table's segments are scanned at once.
+        ("$orderby=Freight desc&$top=5", ["scan in parallel"], "scan"),
+        ("$filter=length(ShipName) gt 3&$count=true&$top=5", ["scan in parallel"], "scan"),
+        # A page in the table's own order: one stream, read only as far as the page.
+        ("$top=5", ["scan"], "scan (streamed)"),
+        (
+            "$orderby=OrderDate&$top=5",
+            [f"query all-by-OrderDate {n}" for n in range(SHARDS)],
+            f"query all-by-OrderDate over {SHARDS} shard(s) (streamed)",
+        ),
+    ],
+)
+def test_what_a_request_reads_whole_is_scanned_in_parallel_and_what_it_pages_is_streamed(
+    table: Orders, query: str, calls: list[str], plan: str
+) -> None:
+    stores: list[Any] = []
+
+    def store(_entity_set: Any, stats: ReadStats) -> Any:
+        stores.append(table.table.store(stats))
+        return stores[-1]
+
+    feed = Feed(store, FeedAuth("none"), entity_sets=(ORDERS,))
+    response = feed.handle(FeedRequest("GET", "/Orders", q(query), {}, ROOT_URL))
+    assert response.status == 200
+    assert (stores[-1].calls, response.plan) == (calls, plan)

@@ -12,6 +12,7 @@ import dataclasses
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
+from decimal import Decimal
 from functools import cache
 from typing import Any, Protocol
 from urllib.parse import quote
@@ -19,7 +20,7 @@ from urllib.parse import quote
 from sf_edge.headers import Headers
 from sf_edge.odata import v2
 from sf_edge.odata.csdl import metadata_xml, service_document
-from sf_edge.odata.engine import Page, context_url, json_number, project, project_all
+from sf_edge.odata.engine import Page, context_url, project, project_all
 from sf_edge.odata.request import ODataError, QueryOptions, bind_options, parse_query_string
 from sf_edge.odata.schema import EntitySet
 from sf_edge.odata.writes import etag
@@ -88,6 +89,16 @@ class Dialect(Protocol):
     def error(self, error: ODataError) -> FeedResponse: ...
 
     def challenge(self, auth_mode: str) -> str: ...
+
+
+def json_number(value: Any) -> Any:
+    """`default` of orjson.dumps: a Decimal as a JSON number with every digit it has (a float would keep 17), in
+    plain notation, as a number the request only writes out comes from the store."""
+    if isinstance(value, Decimal):
+        from orjson import Fragment  # loaded already: orjson.dumps is what calls this
+
+        return Fragment(format(value, "f"))
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 
 def _json_bytes(body: Any) -> bytes:

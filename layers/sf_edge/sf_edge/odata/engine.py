@@ -109,14 +109,16 @@ class Page:
     rows: list[dict[str, Any]]
     total: int | None
     next_link: str | None
-    link_after: Callable[[int], str] = field(repr=False, default=lambda n: "")
-    streamed: bool = False  # read in the order asked, only as far as the page needed
-    projected: bool = False  # rows hold exactly the selected properties, in order: they are the answer's entities
+    link_after: Callable[[int], str] = field(repr=False)
+    streamed: bool  # read in the order asked, only as far as the page needed
+    projected: bool = field(default=False, init=False)  # rows hold exactly the selected properties, in order
 
     def cut(self, n: int) -> Page:
         if n >= len(self.rows):
             return self
-        return Page(self.rows[:n], self.total, self.link_after(n), self.link_after, self.streamed, self.projected)
+        cut = Page(self.rows[:n], self.total, self.link_after(n), self.link_after, self.streamed)
+        cut.projected = self.projected
+        return cut
 
 
 def read_page(
@@ -127,7 +129,7 @@ def read_page(
     *,
     service_root: str,
     page_size: int,
-    exact_numbers: bool = True,
+    exact_numbers: bool,
 ) -> Page:
     """The page of the collection the options (and their $skiptoken) address. `exact_numbers`: every decimal
     as a Decimal (2.0 writes them as strings); otherwise those the request only outputs keep their stored text."""
@@ -179,14 +181,13 @@ def needed(entity_set: EntitySet, options: QueryOptions, plan: Plan) -> frozense
 
 
 def computed(entity_set: EntitySet, options: QueryOptions) -> frozenset[str]:
-    """The properties a request computes with (filters, sorts, searches) rather than only writes out."""
+    """The properties a request computes with (filters, sorts) rather than only writes out: their numbers are read
+    exactly. ($search reads text alone: searchable properties are strings.)"""
     names: set[str] = set(entity_set.key)
     if options.filter is not None:
         names |= _properties(options.filter)
     for item in options.orderby:
         names |= _properties(item.expression)
-    if options.search is not None:
-        names |= set(entity_set.searchable)
     return frozenset(names)
 
 
@@ -240,7 +241,7 @@ def window(
         return next_link(service_root, entity_set, options, encode_skiptoken(start + n))
 
     link = link_after(len(page)) if served < len(selected) else None
-    return Page(page, len(rows) if options.count else None, link, link_after)
+    return Page(page, len(rows) if options.count else None, link, link_after, streamed=False)
 
 
 def _streamed(
@@ -319,8 +320,13 @@ def _ordered_rows(
         store.query(read, p, pushed=plan.pushed, start=position, limit=demand.limit(partitions), skip=skip)
         for p in read.partitions
     ]
-    rows = streams[0] if len(streams) == 1 else _merged(streams, read)
-    if position is None or read.sort_attribute is None:
+    match streams:
+        case [only]:
+            rows = only
+        case _:
+            rows = _merged(streams, read)
+    # The resume row is dropped only from a sorted read that resumes; elsewhere the filter would pass every row.
+    if position is None or read.sort_attribute is None:  # pragma: no mutate
         return rows
     sort_attribute = read.sort_attribute
     return (row for row in rows if row.get(sort_attribute) != position)  # the resume bound is inclusive
@@ -344,8 +350,9 @@ def _everything(entity_set: EntitySet, plan: Plan, store: Store) -> Iterable[dic
             streams = [
                 store.query(read, p, pushed=plan.pushed, start=None, limit=None, skip=0) for p in read.partitions
             ]
-            if len(streams) == 1:
-                return streams[0]
+            match streams:
+                case [only]:
+                    return only  # one partition: its stream as it is
             # Every row of every partition is read anyway: one sort in C beats merging row by row in Python.
             rows = [row for stream in streams for row in stream]
             rows.sort(key=itemgetter(read.sort_attribute or ""), reverse=read.descending)
@@ -412,11 +419,10 @@ def _fits(entity_set: EntitySet, plan: Plan, position: Any) -> bool:
 
 
 def _typed(edm_type: str, value: Any) -> bool:
+    """A key value of its declared type (keys are strings or integers)."""
     if edm_type == "String":
         return isinstance(value, str) and value != ""
-    if edm_type in ("Int16", "Int32", "Int64"):
-        return isinstance(value, int) and not isinstance(value, bool)
-    return False
+    return edm_type in ("Int16", "Int32", "Int64") and isinstance(value, int) and not isinstance(value, bool)
 
 
 def _plain(value: Any) -> Any:
@@ -425,8 +431,8 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _sort_key(value: Any) -> tuple[int, Any]:
-    return (0, 0) if value is None else (1, value)
+def _sort_key(value: Any) -> tuple[bool, Any]:
+    return (False, None) if value is None else (True, value)
 
 
 def context_url(
@@ -447,7 +453,7 @@ def next_link(service_root: str, entity_set: EntitySet, options: QueryOptions, s
 
 def project(entity_set: EntitySet, row: dict[str, Any], select: tuple[str, ...] | None) -> dict[str, Any]:
     """The entity: declared properties only, in declared order, null when absent (Decimals are written as JSON
-    numbers by `json_number`)."""
+    numbers by `dialects.json_number`)."""
     names = select if select is not None else entity_set.property_names
     return {name: row.get(name) for name in names}
 
@@ -458,10 +464,3 @@ def project_all(
     """`project` over a page (one comprehension: a page may hold thousands of rows)."""
     names = select if select is not None else entity_set.property_names
     return [{name: row.get(name) for name in names} for row in rows]
-
-
-def json_number(value: Any) -> Any:
-    """`default` of json.dumps: a Decimal as a JSON number (integral ones without a fraction)."""
-    if isinstance(value, Decimal):
-        return int(value) if value == value.to_integral_value() else float(value)
-    raise TypeError(f"{type(value).__name__} is not JSON serializable")

@@ -101,6 +101,7 @@ class EntitySet:
             )
         assert set(self.counted) <= set(names), f"{self.name}: counted property not declared"
         assert 1 <= self.shards <= 16, f"{self.name}: 1 to 16 shards"
+        assert all(p.type == "String" for p in self.properties if p.searchable), f"{self.name}: search reads text"
 
     def property(self, name: str) -> Prop | None:
         """The property called `name` (case-sensitive, as OData is)."""
