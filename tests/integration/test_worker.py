@@ -223,8 +223,15 @@ def test_batch_item_failures_name_only_the_failed_record(seeded: Stack, capsys: 
     response = source.function.invoke(event)
     bad = next(m["MessageId"] for m in got if m["Body"] == "{}")
     assert response == {"batchItemFailures": [{"itemIdentifier": bad}]}
-    emitted = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"CloudWatchMetrics"' in line]
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+    emitted = [line for line in lines if "CloudWatchMetrics" in json.dumps(line)]
     assert [(m["NotificationsProcessed"], m["NotificationsFailed"]) for m in emitted] == [([1.0], [1.0])]
+    warned = [
+        (line["failed"], line["total"])
+        for line in lines
+        if line.get("message") == "Some notifications failed and will be retried"
+    ]
+    assert warned == [(1, 2)]  # one warning per batch with failures, saying how many
     [order] = seeded.table("OrdersTable").scan()["Items"]  # the good record was applied, once
     assert (order["CustomerID"], order["SalesforceOpportunityId"]) == (ALFKI_ACCOUNT["Id"], to_18("0065g00000Won01"))
     assert len(seeded.table("IdempotencyTable").scan()["Items"]) == 1

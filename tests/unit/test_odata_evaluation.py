@@ -325,6 +325,10 @@ def test_functions_and_grouping(how: str, text: str, expected: Any) -> None:
     ("text", "row", "expected"),
     [
         ("Q eq 7 and Q eq 1", {"Q": 7}, False),  # an and-chain of equalities is not a list
+        ("N eq null or N eq null", {"N": None}, True),  # null tests are no list of values either
+        ("N eq null or N eq 5", {"N": None}, True),
+        ("N eq null or N eq 5", {"N": 5}, True),
+        ("N eq null or N eq 5", {"N": 6}, False),
         ("Q eq 7 and Q eq 7", {"Q": 7}, True),
         ("A/B eq 1 or A/B eq 2", {"A": {"B": 2}, "B": 5}, True),  # a path, not the top-level B
         ("A/B eq 1 or A/B eq 2", {"A": {"B": 5}, "B": 2}, False),
@@ -410,3 +414,11 @@ def test_an_orderby_is_read_as_4_0_unless_the_2_0_feed_asks() -> None:
         parse_orderby("substringof('x', ShipName)")
     [item] = parse_orderby("substringof('x', ShipName) desc", v2=True)
     assert (type(item.expression).__name__, item.descending) == ("Call", True)
+
+
+@pytest.mark.parametrize("how", BOTH)
+@pytest.mark.parametrize("stored", ["not a date", "", "2020-13-45"])
+def test_a_stored_text_that_is_no_date_matches_no_date_comparison(how: str, stored: str) -> None:
+    row = {"When": stored}
+    for text in ("When gt 2020-01-01T00:00:00Z", "When eq 2020-01-01", "When lt 2999-01-01T00:00:00Z"):
+        assert value_of(text, row, how) is not True, text  # no match (and no crash)
