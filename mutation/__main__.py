@@ -117,6 +117,7 @@ TARGETS = (
         "functions/notification_worker/notification_worker.py",
         (
             "tests/integration/test_worker.py",
+            "tests/integration/test_event_relay.py",
             "tests/integration/test_large_notifications.py",
             "tests/integration/test_convergence.py",
         ),

@@ -449,6 +449,7 @@ def test_each_request_of_a_filtered_scan_asks_for_the_rows_still_missing(table: 
         # Every row is needed (sorted in memory, counted by reading): the table's segments are scanned at once.
         ("$orderby=Freight desc&$top=5", ["scan in parallel"], "scan"),
         ("$filter=length(ShipName) gt 3&$count=true&$top=5", ["scan in parallel"], "scan"),
+        ("$search=NOT Lonesome&$top=5", ["scan in parallel"], "search the token index"),  # no word to look up
         # A page in the table's own order: one stream, read only as far as the page.
         ("$top=5", ["scan"], "scan (streamed)"),
         (
