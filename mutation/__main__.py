@@ -17,6 +17,7 @@ Each module's outcome is kept in .mutation/<name>.json; the report shows every m
                                        since its session began, the mutants already killed stay killed (tests
                                        are only ever added) and the rest, survivors included, are run
     .venv/bin/python -m mutation status   how far each session got, and what survived so far
+    .venv/bin/python -m mutation report   results.md again, a session not finished counted as far as it got
 
 Mark a line `# pragma: no mutate` only with a reason beside it (e.g. a cache size no behaviour depends on).
 """
@@ -494,9 +495,45 @@ def status() -> int:
     return 0
 
 
+def partial(target: Target) -> Outcome | None:
+    """The outcome so far of a session still running or interrupted (None when there is none, or it finished)."""
+    import sqlite3
+
+    session = SCRATCH / f"{target.name}.sqlite"
+    if not session.exists():
+        return None
+    with sqlite3.connect(f"file:{session}?mode=ro", uri=True) as db:
+        rows = db.execute(
+            "select s.start_pos_row, s.operator_name, w.worker_outcome, w.test_outcome, w.output "
+            "from mutation_specs s left join work_results w on w.job_id = s.job_id"
+        ).fetchall()
+    runnable = [r for r in rows if r[2] != "SKIPPED"]
+    done = [r for r in runnable if r[2] is not None]
+    if len(done) == len(runnable):
+        return None
+    copy = next((c for c in sorted(SCRATCH.glob("work-*")) if (c / target.path).exists()), ROOT)
+    lines = (copy / target.path).read_text(encoding="utf-8").splitlines()
+    outcome = Outcome(target, error=f"interrupted: {len(done)} of {len(runnable)} run")
+    outcome.equivalent = sum(1 for r in rows if (r[4] or "").startswith("equivalent:"))
+    outcome.when = datetime.fromtimestamp(session.stat().st_mtime, UTC).strftime("%Y-%m-%d %H:%M UTC")
+    for row, operator, worker, test, _ in sorted(done):
+        if worker == "ABNORMAL":
+            outcome.timeouts += 1
+        elif test == "SURVIVED":
+            outcome.survived.append(f"{target.path}:{row} {operator[5:]} `{lines[row - 1].strip()[:90]}`")
+        elif test == "KILLED":
+            outcome.killed += 1
+    return outcome
+
+
 def main() -> int:
     if sys.argv[1:] == ["status"]:
         return status()
+    if sys.argv[1:] == ["report"]:  # results.md again, with the sessions still running or interrupted as they are
+        known = [partial(t) or Outcome.load(t) for t in TARGETS]
+        RESULTS.write_text(report([o for o in known if o is not None]), encoding="utf-8")
+        print(f"written to {RESULTS.relative_to(ROOT)}")
+        return 0
     wanted = {n.strip() for n in os.environ.get("MODULES", "").split(",") if n.strip()}
     unknown = wanted - {t.name for t in TARGETS}
     if unknown:
