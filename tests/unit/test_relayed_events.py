@@ -114,3 +114,31 @@ def test_an_address_sent_as_null_is_a_null_not_a_crash() -> None:
     event["detail"]["payload"]["BillingAddress"] = None
     [notification] = read(event)
     assert "BillingAddress" not in notification.fields
+
+
+@pytest.mark.parametrize(
+    ("sent", "stamp"),
+    [
+        ("2026-11-20T12:00:00.000+02:00", "2026-11-20T10:00:00+00:00"),  # an offset: the same instant in UTC
+        ("2026-11-20T10:00:00.000Z", "2026-11-20T10:00:00+00:00"),
+        ("2026-11-20T10:00:00", "2026-11-20T10:00:00+00:00"),  # no zone: Salesforce's date-times are UTC
+    ],
+)
+def test_a_stamp_is_the_instant_in_utc_whatever_zone_it_was_written_in(sent: str, stamp: str) -> None:
+    event = sample("account_update")
+    event["detail"]["payload"]["LastModifiedDate"] = sent
+    event = change(event, changedFields=["Phone", "LastModifiedDate"])
+    assert read(event)[0].change.stamp.startswith(f"{stamp}#")
+
+
+def test_an_update_takes_the_changed_fields_only() -> None:
+    # Fields sent but not listed as changed are not taken; a changed field sent as null is a nulled field, which
+    # the header lists apart (nulledFields), not a value.
+    event = sample("account_update")
+    payload = event["detail"]["payload"]
+    payload |= {"Phone": "555-0100", "Name": "Sent, not changed", "Fax": None}
+    event = change(event, changeType="UPDATE", changedFields=["Phone", "Fax"], nulledFields=["Fax"])
+    [notification] = read(event)
+    assert "Phone" in notification.fields
+    assert "Name" not in notification.fields
+    assert "Fax" not in notification.fields

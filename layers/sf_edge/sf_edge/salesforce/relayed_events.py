@@ -84,7 +84,7 @@ class ChangeEventHeader(BaseModel):
 
 
 class RelayedDetail(BaseModel):
-    model_config = ConfigDict(extra="allow", populate_by_name=True)
+    model_config = ConfigDict(extra="allow")
 
     payload: dict[str, Any]
     schema_id: str | None = Field(default=None, alias="schemaId")
