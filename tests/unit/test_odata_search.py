@@ -128,6 +128,11 @@ def test_search_through_the_feed_matches_an_independent_evaluation() -> None:
     assert (sorted(found), count) == (having("portland", "or"), len(having("portland", "or")))
     assert having("portland")
     assert len(having("portland", "or")) < len(having("portland")) + len(having("or"))
+    found, count, _ = search("NOT Germany")  # every row read, none skipped
+    assert (sorted(found), count) == (
+        sorted(r["CustomerID"] for r in ROWS if r.get("Country") != "Germany"),
+        len(found),
+    )
     found, _, items = search("NOT Germany", "&$orderby=CustomerID&$top=5")
     assert found == sorted(r["CustomerID"] for r in ROWS if r.get("Country") != "Germany")[:5]
     assert items == len(ROWS)  # no word to look up: every row is read
