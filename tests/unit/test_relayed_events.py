@@ -142,3 +142,15 @@ def test_an_update_takes_the_changed_fields_only() -> None:
     assert "Phone" in notification.fields
     assert "Name" not in notification.fields
     assert "Fax" not in notification.fields
+
+
+def test_without_its_uuid_an_event_is_keyed_on_its_replay_id_then_on_eventbridges_id() -> None:
+    """A relayed event is delivered again with a new EventBridge id: the key must come from Salesforce when it can."""
+    event = sample("account_update")
+    event["detail"].pop("id", None)
+    event["detail"]["replayId"] = 12345
+    first = read(event)[0].notification_id
+    event["id"] = "another-eventbridge-delivery"
+    assert read(event)[0].notification_id == first == "replay-12345"
+    del event["detail"]["replayId"]
+    assert read(event)[0].notification_id == "eventbridge-another-eventbridge-delivery"
