@@ -196,3 +196,39 @@ def test_an_in_list_is_pushed_down_up_to_a_hundred_values() -> None:
     values = ", ".join(f"'C{n}'" for n in range(101))
     assert pushable(ORDERS, parse_filter(f"ShipCountry in ({values.rsplit(', ', 1)[0]})"))
     assert not pushable(ORDERS, parse_filter(f"ShipCountry in ({values})"))
+
+
+def test_the_unserved_order_is_named_after_the_first_orderby_property() -> None:
+    found = planned("Orders", "$orderby=Freight desc,ShipVia")
+    assert found.unserved_order is not None
+    assert found.unserved_order.index_name == "all-by-Freight"
+
+
+def test_what_the_key_condition_holds_exactly_is_not_checked_again() -> None:
+    # A date range on the sorted property is the sort-key range itself: no row read needs the check again.
+    exact = planned("Orders", "$filter=OrderDate lt 1997-01-01T00:00:00Z")
+    assert exact.residual is None
+    equal = planned("Orders", "$filter=CustomerID eq 'ALFKI'")
+    assert equal.residual is None
+    # A text longer than a sort key holds is only narrowed by the range, then checked on each row.
+    prefix = planned("Customers", "$filter=startswith(CompanyName,'Al')")
+    assert prefix.residual is not None
+
+
+def test_the_children_of_a_parent_are_read_in_the_order_of_the_keys_second_part() -> None:
+    read = planned("Order_Details", "$filter=OrderID eq 10248&$orderby=ProductID desc").read
+    assert read is not None
+    assert (read.index, read.partition_attribute, read.partitions, read.sort_attribute, read.descending) == (
+        None,
+        "OrderID",
+        (10248,),
+        "ProductID",
+        True,
+    )
+
+
+def test_the_largest_integers_dynamodb_holds_are_pushed_down() -> None:
+    from sf_edge.odata.expressions import parse_filter
+
+    assert pushable(ORDERS, parse_filter(f"EmployeeID eq {10**38 - 1}"))
+    assert not pushable(ORDERS, parse_filter(f"EmployeeID eq {10**38}"))

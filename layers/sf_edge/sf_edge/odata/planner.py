@@ -98,12 +98,13 @@ def plan(entity_set: EntitySet, options: QueryOptions) -> Plan:
     fixed = {name: value for name, value in map(_equality, conjuncts) if name and _fits(entity_set, name, value)}
     if all(k in fixed for k in entity_set.key):
         return Plan("get", ({k: fixed[k] for k in entity_set.key},), ordered=False, residual=options.filter)
-    if len(entity_set.key) == 1:
-        for conjunct in conjuncts:
-            values = _key_alternatives(conjunct, entity_set.key[0])
-            if values is not None and all(_fits(entity_set, entity_set.key[0], v) for v in values):
-                keys = tuple({entity_set.key[0]: v} for v in dict.fromkeys(values))
-                return Plan("get", keys, ordered=False, residual=options.filter)
+    match entity_set.key:
+        case (key,):
+            for conjunct in conjuncts:
+                values = _key_alternatives(conjunct, key)
+                if values is not None and all(_fits(entity_set, key, v) for v in values):
+                    keys = tuple({key: v} for v in dict.fromkeys(values))
+                    return Plan("get", keys, ordered=False, residual=options.filter)
     if options.search is not None:
         return Plan("search", search=options.search, ordered=False, residual=options.filter)
     ranges = _ranges(entity_set, conjuncts)
@@ -122,7 +123,7 @@ def plan(entity_set: EntitySet, options: QueryOptions) -> Plan:
     return Plan(
         "scan" if read is None else "query",
         read=read,
-        pushed=_pushable(entity_set, [c for c in conjuncts if c in residual], read),
+        pushed=_pushable(entity_set, [c for c in conjuncts if c in residual]),
         residual=_and_all(residual),
         ordered=ordered,
         count_key=count_key,
@@ -136,10 +137,12 @@ def _wanted_order(entity_set: EntitySet, orderby: tuple[OrderItem, ...]) -> tupl
     names: list[str] = []
     directions = set()
     for item in orderby:
-        if not (isinstance(item.expression, Property) and len(item.expression.path) == 1):
-            return None
-        names.append(item.expression.path[0])
-        directions.add(item.descending)
+        match item.expression:
+            case Property(path=(name,)):
+                names.append(name)
+                directions.add(item.descending)
+            case _:
+                return None
     if not names or len(directions) != 1:
         return None
     first, rest = names[0], names[1:]
@@ -185,11 +188,7 @@ def _unordered_read(
 ) -> IndexRead | None:
     if len(entity_set.key) == 2 and entity_set.key[0] in fixed:
         return _children(entity_set, fixed[entity_set.key[0]], False)
-    for order in entity_set.orders:
-        if order.within in fixed:
-            value = fixed[order.within]
-            return IndexRead(order.index_name, order.within, (value,), order.sort_attribute, True, ranges.get(order.by))
-    for order in entity_set.orders:
+    for order in entity_set.orders:  # an equality on a partition property is among its alternatives (one value)
         if order.within in alternatives:
             values = tuple(alternatives[order.within])
             return IndexRead(order.index_name, order.within, values, order.sort_attribute, True, ranges.get(order.by))
@@ -257,7 +256,8 @@ def _and_all(conjuncts: list[Node]) -> Node | None:
 
 def _children(entity_set: EntitySet, parent: Any, descending: bool) -> IndexRead:
     """The table's own partition: the children of one parent, in the order of the key's second part."""
-    return IndexRead(None, entity_set.key[0], (parent,), entity_set.key[1], False, None, descending)
+    parent_key, child_key = entity_set.key
+    return IndexRead(None, parent_key, (parent,), child_key, False, None, descending)
 
 
 def _count_key(entity_set: EntitySet, conjuncts: list[Node]) -> tuple[str, Any] | None:
@@ -330,20 +330,13 @@ def _comparison(node: Node) -> tuple[str, str, Literal] | None:
     return None
 
 
-def _pushable(entity_set: EntitySet, conjuncts: list[Node], read: IndexRead | None) -> tuple[Node, ...]:
+def _pushable(entity_set: EntitySet, conjuncts: list[Node]) -> tuple[Node, ...]:
     """The conjuncts DynamoDB can check first (a FilterExpression), minus what the key condition already applies.
 
     A pushed condition must hold whenever the OData condition holds (it may hold more often: the engine checks
     the whole filter again), so DynamoDB never drops a row OData keeps. See `pushable` for what qualifies."""
-    consumed = {read.partition_attribute} if read else set()
-    pushed: list[Node] = []
-    for conjunct in conjuncts:
-        name, _value = _equality(conjunct)
-        if name in consumed:
-            continue
-        if pushable(entity_set, conjunct):
-            pushed.append(conjunct)
-    return tuple(pushed)
+    # The partition equality is never among them: the residual leaves out what the key condition applies.
+    return tuple(conjunct for conjunct in conjuncts if pushable(entity_set, conjunct))
 
 
 _PUSHED_TYPES = {"String", "Int16", "Int32", "Int64", "Decimal", "Boolean"}
