@@ -154,3 +154,13 @@ def test_without_its_uuid_an_event_is_keyed_on_its_replay_id_then_on_eventbridge
     assert read(event)[0].notification_id == first == "replay-12345"
     del event["detail"]["replayId"]
     assert read(event)[0].notification_id == "eventbridge-another-eventbridge-delivery"
+
+
+def test_only_an_eventbridge_envelope_is_read_as_a_relayed_event() -> None:
+    from sf_edge.salesforce.relayed_events import is_relayed_event
+
+    envelope = sample("account_update")
+    assert is_relayed_event(envelope)
+    for missing in ("detail-type", "detail", "source"):
+        assert not is_relayed_event({k: v for k, v in envelope.items() if k != missing}), missing
+    assert not is_relayed_event({"notificationId": "04l000000000001AAA", "source": "a listener's message"})
