@@ -47,6 +47,12 @@ def planned(set_name: str, query: str) -> Plan:
         ("Orders", "$filter=Freight gt 10", "scan + 1 condition(s) pushed down"),
         ("Orders", "$filter=Freight gt 10 and ShipCountry eq 'France'", "scan + 2 condition(s) pushed down"),
         ("Orders", "$filter=OrderDate lt 1997-01-01T00:00:00Z", "query all-by-OrderDate over 4 shard(s) in a range"),
+        (
+            "Orders",
+            "$filter=OrderDate lt 1997-01-01T00:00:00Z and Freight gt 10",
+            "query all-by-OrderDate over 4 shard(s) in a range + 1 condition(s) pushed down",
+        ),
+        ("Customers", "$filter=CompanyName gt 5", "scan"),  # a number against text: no range, nothing pushed
         ("Order_Details", "$filter=OrderID eq 10248", "query table where OrderID = 10248"),
         (
             "Order_Details",
