@@ -128,6 +128,29 @@ def test_a_merge_overtaken_by_another_write_reads_again_and_keeps_both(customers
     assert (stored["Phone"], stored["City"], stored["Fax"]) == ("1", "Berlin", "race-0")
 
 
+class MergingRace(RacingTable):
+    """Another merge (another column's change) landing between each of a merge's reads and its write."""
+
+    def get_item(self, **kwargs: Any) -> Any:
+        read = self.table.get_item(**kwargs)
+        if self.races:
+            self.races -= 1
+            self.customers.merge("ALFKI", {"Fax": f"race-{self.races}"}, stamp=T3)
+        return read
+
+
+def test_two_merges_racing_on_one_read_both_land_with_their_stamps(customers: CustomerRepository) -> None:
+    # Each merge must move the revision, or the second writer's condition passes on a stale read and its stamps
+    # map (written whole) drops the first writer's stamp.
+    customers.merge("ALFKI", {"Phone": "1"}, stamp=T1)
+    real = customers.table
+    customers.table = MergingRace(real, CustomerRepository(real, customers.keys), races=1)  # type: ignore[assignment]
+    assert customers.merge("ALFKI", {"City": "Berlin"}, stamp=T2) == ["City"]
+    stored = item(customers, "ALFKI")
+    assert (stored["Phone"], stored["City"], stored["Fax"]) == ("1", "Berlin", "race-0")
+    assert set(stored["FieldStamps"]) >= {"Phone", "City", "Fax"}
+
+
 def test_a_merge_always_overtaken_gives_up_for_sqs_to_retry(customers: CustomerRepository) -> None:
     customers.merge("ALFKI", {"Phone": "1"}, stamp=T1)
     real = customers.table
