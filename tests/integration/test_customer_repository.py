@@ -3,6 +3,7 @@ and Salesforce changes applied by their stamps whatever order they come in (the 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -103,10 +104,17 @@ def test_a_merge_with_the_same_stamp_applies_again(customers: CustomerRepository
 
 
 class RacingTable:
-    """The Customers table, with another writer landing between each of a merge's reads and its write."""
+    """The Customers table, with another writer landing between each of a merge's reads and its write: by
+    default an upsert of another column (which bumps the Revision), or `race(customers, value)`."""
 
-    def __init__(self, table: Any, customers: CustomerRepository, races: int) -> None:
-        self.table, self.customers, self.races = table, customers, races
+    def __init__(
+        self,
+        table: Any,
+        customers: CustomerRepository,
+        races: int,
+        race: Callable[[CustomerRepository, str], Any] = lambda c, fax: c.upsert("ALFKI", {"Fax": fax}, modstamp=None),
+    ) -> None:
+        self.table, self.customers, self.races, self.race = table, customers, races, race
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.table, name)
@@ -115,7 +123,7 @@ class RacingTable:
         read = self.table.get_item(**kwargs)
         if self.races:
             self.races -= 1
-            self.customers.upsert("ALFKI", {"Fax": f"race-{self.races}"}, modstamp=None)  # bumps the Revision
+            self.race(self.customers, f"race-{self.races}")
         return read
 
 
@@ -128,23 +136,13 @@ def test_a_merge_overtaken_by_another_write_reads_again_and_keeps_both(customers
     assert (stored["Phone"], stored["City"], stored["Fax"]) == ("1", "Berlin", "race-0")
 
 
-class MergingRace(RacingTable):
-    """Another merge (another column's change) landing between each of a merge's reads and its write."""
-
-    def get_item(self, **kwargs: Any) -> Any:
-        read = self.table.get_item(**kwargs)
-        if self.races:
-            self.races -= 1
-            self.customers.merge("ALFKI", {"Fax": f"race-{self.races}"}, stamp=T3)
-        return read
-
-
 def test_two_merges_racing_on_one_read_both_land_with_their_stamps(customers: CustomerRepository) -> None:
     # Each merge must move the revision, or the second writer's condition passes on a stale read and its stamps
     # map (written whole) drops the first writer's stamp.
     customers.merge("ALFKI", {"Phone": "1"}, stamp=T1)
     real = customers.table
-    customers.table = MergingRace(real, CustomerRepository(real, customers.keys), races=1)  # type: ignore[assignment]
+    other_merge = lambda c, fax: c.merge("ALFKI", {"Fax": fax}, stamp=T3)  # noqa: E731 - another column's change
+    customers.table = RacingTable(real, CustomerRepository(real, customers.keys), 1, other_merge)  # type: ignore[assignment]
     assert customers.merge("ALFKI", {"City": "Berlin"}, stamp=T2) == ["City"]
     stored = item(customers, "ALFKI")
     assert (stored["Phone"], stored["City"], stored["Fax"]) == ("1", "Berlin", "race-0")
