@@ -77,12 +77,12 @@ def test_ensure_keeps_a_customer_that_exists(customers: CustomerRepository) -> N
 
 def test_an_upsert_keeps_its_stamp_and_refuses_an_older_one(customers: CustomerRepository) -> None:
     customers.upsert("ALFKI", {"CompanyName": "Alfreds", "Phone": "030-0074321"}, modstamp=T2)
-    assert (item(customers, "ALFKI")["SalesforceModstamp"], item(customers, "ALFKI")["Revision"]) == (T2, 1)
+    assert (item(customers, "ALFKI")["SalesforceModstamp"], item(customers, "ALFKI")["_v"]) == (T2, 1)
     with pytest.raises(StaleUpdate):
         customers.upsert("ALFKI", {"Phone": "older"}, modstamp=T1)
     customers.upsert("ALFKI", {"Phone": None, "City": "Berlin"}, modstamp=T3)
     stored = item(customers, "ALFKI")
-    assert (stored["SalesforceModstamp"], stored["Revision"], stored["City"]) == (T3, 2, "Berlin")
+    assert (stored["SalesforceModstamp"], stored["_v"], stored["City"]) == (T3, 2, "Berlin")
     assert "Phone" not in stored  # None removes the column
 
 
@@ -90,7 +90,7 @@ def test_an_upsert_without_a_stamp_stores_none_and_refuses_nothing(customers: Cu
     customers.upsert("ALFKI", {"City": "Berlin"}, modstamp=None)
     customers.upsert("ALFKI", {"City": "Hamburg"}, modstamp=None)
     stored = item(customers, "ALFKI")
-    assert (stored["City"], stored["Revision"]) == ("Hamburg", 2)
+    assert (stored["City"], stored["_v"]) == ("Hamburg", 2)
     assert "SalesforceModstamp" not in stored
 
 
@@ -103,9 +103,39 @@ def test_a_merge_with_the_same_stamp_applies_again(customers: CustomerRepository
     assert item(customers, "ALFKI")["Phone"] == "2"
 
 
+def test_a_change_already_applied_writes_nothing(customers: CustomerRepository) -> None:
+    """The same change brought again (a redelivery, or by Outbound Message, CDC and the bulk sync in turn) lands
+    once: no write, so neither the row's version (its ETag) nor the tables' streams move."""
+    assert customers.merge("ALFKI", {"Phone": "1", "City": "Berlin"}, stamp=T2) == ["City", "Phone"]
+    before = item(customers, "ALFKI")
+    assert customers.merge("ALFKI", {"Phone": "1", "City": "Berlin"}, stamp=T2) == []
+    assert customers.merge("ALFKI", {"Phone": "1", "City": "Hamburg"}, stamp=T2) == ["City"]  # another value
+    assert item(customers, "ALFKI")["_v"] == before["_v"] + 1
+
+
+def test_a_newer_stamp_with_the_same_value_still_moves_the_columns_stamp(customers: CustomerRepository) -> None:
+    """Otherwise a change older than this one but newer than the stored stamp would win later."""
+    customers.merge("ALFKI", {"Phone": "1"}, stamp=T1)
+    assert customers.merge("ALFKI", {"Phone": "1"}, stamp=T3) == ["Phone"]
+    assert customers.merge("ALFKI", {"Phone": "2"}, stamp=T2) == []
+    assert item(customers, "ALFKI")["Phone"] == "1"
+
+
+def test_every_writer_moves_the_one_row_version(customers: CustomerRepository, stack: Stack) -> None:
+    from sf_edge.aws.odata_store import EntityWrites
+    from sf_edge.odata.schema import BY_NAME
+
+    customers.ensure("NEWCO", ACCOUNT)  # a Customer created for an Account: version 1
+    assert item(customers, "NEWCO")["_v"] == 1
+    customers.merge("NEWCO", {"City": "Lyon"}, stamp=T1)
+    customers.upsert("NEWCO", {"Fax": "1"}, modstamp=None)
+    feed = EntityWrites(BY_NAME["Customers"], stack.table("CustomersTable"))
+    assert feed.update({"CustomerID": "NEWCO"}, {"Phone": "2"}, expected=3)["_v"] == 4  # the ETag the feed serves
+
+
 class RacingTable:
     """The Customers table, with another writer landing between each of a merge's reads and its write: by
-    default an upsert of another column (which bumps the Revision), or `race(customers, value)`."""
+    default an upsert of another column (which moves the row version), or `race(customers, value)`."""
 
     def __init__(
         self,
@@ -147,6 +177,23 @@ def test_two_merges_racing_on_one_read_both_land_with_their_stamps(customers: Cu
     stored = item(customers, "ALFKI")
     assert (stored["Phone"], stored["City"], stored["Fax"]) == ("1", "Berlin", "race-0")
     assert set(stored["FieldStamps"]) >= {"Phone", "City", "Fax"}
+
+
+def test_a_merge_overtaken_by_a_salesforce_connect_write_reads_again_and_keeps_it(
+    customers: CustomerRepository, stack: Stack
+) -> None:
+    """The feed's writes move the version the merge's condition checks, so neither overwrites the other."""
+    from sf_edge.aws.odata_store import EntityWrites
+    from sf_edge.odata.schema import BY_NAME
+
+    customers.merge("ALFKI", {"Phone": "1"}, stamp=T1)
+    feed = EntityWrites(BY_NAME["Customers"], stack.table("CustomersTable"))
+    racer = lambda _c, fax: feed.update({"CustomerID": "ALFKI"}, {"Fax": fax}, expected=None)  # noqa: E731
+    real = customers.table
+    customers.table = RacingTable(real, customers, 1, racer)  # type: ignore[assignment]
+    assert customers.merge("ALFKI", {"City": "Berlin"}, stamp=T2) == ["City"]
+    stored = item(customers, "ALFKI")
+    assert (stored["Phone"], stored["City"], stored["Fax"], stored["_v"]) == ("1", "Berlin", "race-0", 3)
 
 
 def test_a_merge_always_overtaken_gives_up_for_sqs_to_retry(customers: CustomerRepository) -> None:

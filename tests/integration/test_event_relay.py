@@ -259,7 +259,7 @@ def apply_directly(stack: Stack, events: list[dict[str, Any]]) -> None:
 
 def state(stack: Stack, n: int) -> dict[str, Any]:
     item = dict(customer(stack, f"PERM{n}"))
-    item.pop("Revision", None)
+    item.pop("_v", None)
     return item
 
 

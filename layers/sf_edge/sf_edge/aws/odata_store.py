@@ -479,7 +479,7 @@ class EntityWrites:
         """Insert a new entity (Conflict when the key exists)."""
         from botocore.exceptions import ClientError
 
-        from sf_edge.odata.writes import VERSION
+        from sf_edge.row_version import VERSION
 
         item = {k: v for k, v in values.items() if v is not None} | {VERSION: 1}
         item |= index_attributes(self.entity_set, item)
@@ -517,9 +517,9 @@ class EntityWrites:
         current = self.table.get_item(Key=key, ConsistentRead=True).get("Item")
         if current is None:
             return self._missing(key)
-        from sf_edge.odata.writes import VERSION
+        from sf_edge.row_version import VERSION, version_of
 
-        read_version = int(str(current.get(VERSION) or 0))
+        read_version = version_of(current)
         if expected is not None and expected != read_version:
             raise _precondition_failed()
         item = {k: v for k, v in values.items() if v is not None} | key
@@ -537,7 +537,7 @@ class EntityWrites:
     def _conditional(self, key: dict[str, Any], expected: int | None, action: str, **kwargs: Any) -> dict[str, Any]:
         from botocore.exceptions import ClientError
 
-        from sf_edge.odata.writes import VERSION
+        from sf_edge.row_version import VERSION
 
         names = dict(kwargs.pop("ExpressionAttributeNames", {})) | {"#k": self.entity_set.key[0]}
         if expected is not None or action == "update":  # DynamoDB refuses names an expression does not use

@@ -1,7 +1,8 @@
 """Writable External Objects: request bodies validated against the declarations, optimistic concurrency with
 ETags, and the CSRF token handshake Salesforce performs before a write.
 
-Each entity carries a hidden version attribute (`_v`); its ETag is `W/"<version>"`. A write with `If-Match`
+Each entity carries a hidden version attribute (`_v`, sf_edge.row_version: every writer of the row moves it,
+the worker's merges and the bulk sync included); its ETag is `W/"<version>"`. A write with `If-Match`
 succeeds only while the stored version is the one the client read (412 otherwise), enforced by a DynamoDB
 condition, so two editors never overwrite each other silently.
 """
@@ -17,8 +18,8 @@ from typing import Any
 
 from sf_edge.odata.request import ODataError
 from sf_edge.odata.schema import EntitySet
+from sf_edge.row_version import version_of
 
-VERSION = "_v"
 # DynamoDB holds 400 KB an item; what the declared indexes add (their sort and bucket attributes) fits the rest.
 MAX_ITEM_BYTES = 390 * 1024
 # What XML 1.0 cannot carry: control characters other than tab, LF and CR; lone surrogates; U+FFFE and U+FFFF.
@@ -30,7 +31,7 @@ _INT_RANGES = {"Int16": (-(2**15), 2**15 - 1), "Int32": (-(2**31), 2**31 - 1), "
 
 def etag(row: dict[str, Any]) -> str:
     """The entity's ETag: its version, weak (the representation may vary, the state does not)."""
-    return f'W/"{int(row.get(VERSION) or 0)}"'
+    return f'W/"{version_of(row)}"'
 
 
 def expected_version(if_match: str | None) -> int | None:

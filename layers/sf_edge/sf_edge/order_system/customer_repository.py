@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from sf_edge.order_system.entities import AccountLink, Customer
 from sf_edge.order_system.key_registry import KeyRegistry
+from sf_edge.row_version import VERSION, read_condition, version_of
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.service_resource import Table
@@ -95,9 +96,9 @@ class CustomerRepository:
 
         update = set_or_remove(
             changes | ({"SalesforceModstamp": modstamp} if modstamp else {}),
-            more_sets=["#rev = if_not_exists(#rev, :zero) + :one"],  # merge() notices this write
+            more_sets=["#v = if_not_exists(#v, :zero) + :one"],  # the row's version: every write moves it
         )
-        names = update.names | {"#rev": "Revision"}
+        names = update.names | {"#v": VERSION}
         kwargs: dict[str, Any] = {
             "Key": {"CustomerID": customer_id},
             "UpdateExpression": update.expression,
@@ -108,8 +109,6 @@ class CustomerRepository:
             names["#ms"] = "SalesforceModstamp"
             kwargs["ConditionExpression"] = "attribute_not_exists(#ms) OR #ms <= :ms"
             kwargs["ExpressionAttributeValues"][":ms"] = modstamp
-        if not kwargs["ExpressionAttributeValues"]:
-            del kwargs["ExpressionAttributeValues"]
         try:
             self.table.update_item(**kwargs)
         except ClientError as exc:
@@ -118,44 +117,22 @@ class CustomerRepository:
             raise
 
     def merge(self, customer_id: str, changes: Mapping[str, Any], *, stamp: str | Mapping[str, str]) -> list[str]:
-        """Apply the changes whose stamp is not older than their column's (a change event carries only the fields it
-        changed, so changes to different fields must not hide one another); return the columns applied.
+        """Apply the changes that win over what is stored (`winning_changes`: a change event carries only the
+        fields it changed, so changes to different fields must not hide one another); return the columns applied.
+        Nothing is written when nothing wins (a change already applied, brought again by another channel).
 
-        Each column keeps the stamp of its last write (`FieldStamps`); a whole-record stamp written by `upsert`
-        (`SalesforceModstamp`, as before per-column stamps) counts for every column. A whole record is merged with
-        one stamp for all its columns. Optimistic: retried when another write lands in between."""
+        Optimistic: the write is conditional on the row's version as read, and read again when another write
+        landed in between."""
         from botocore.exceptions import ClientError
 
-        from sf_edge.aws.update_expressions import set_or_remove
-
-        stamp_of = _stamps(stamp)
+        stamp_of = stamps_of(stamp)
         for _ in range(_MERGE_ATTEMPTS):
             item = self.table.get_item(Key={"CustomerID": customer_id}, ConsistentRead=True).get("Item") or {}
-            stamps: dict[str, str] = dict(item.get("FieldStamps") or {})  # type: ignore[arg-type]
-            record = str(item.get("SalesforceModstamp") or "")
-            applied = {c: v for c, v in changes.items() if stamp_of(c) >= max(stamps.get(c, ""), record)}
+            applied = winning_changes(item, changes, stamp_of)
             if not applied:
                 return []
-            revision = int(item.get("Revision", 0))  # type: ignore[arg-type]
-            update = set_or_remove(
-                applied | {"FieldStamps": stamps | {c: stamp_of(c) for c in applied}}, more_sets=["#rev = :next"]
-            )
-            # Only if nobody wrote since the read: same revision, or still none, or still no item.
-            values = update.values | {":next": revision + 1}
-            if "Revision" in item:
-                condition, values[":read"] = "#rev = :read", revision
-            elif item:
-                condition = "attribute_not_exists(#rev)"
-            else:
-                condition = "attribute_not_exists(CustomerID)"
             try:
-                self.table.update_item(
-                    Key={"CustomerID": customer_id},
-                    UpdateExpression=update.expression,
-                    ConditionExpression=condition,
-                    ExpressionAttributeNames=update.names | {"#rev": "Revision"},
-                    ExpressionAttributeValues=values,
-                )
+                self.table.update_item(Key={"CustomerID": customer_id}, **merge_update(item, applied, stamp_of))
             except ClientError as exc:
                 if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
                     raise
@@ -177,6 +154,7 @@ class CustomerRepository:
             "CustomerID": customer_id,
             "CompanyName": f"Salesforce Account {account_id}",
             "SalesforceAccountId": account_id,
+            VERSION: 1,
         }
         try:
             self.table.put_item(
@@ -191,11 +169,48 @@ class CustomerRepository:
 _MERGE_ATTEMPTS = 8
 
 
-def _stamps(stamp: str | Mapping[str, str]) -> Callable[[str], str]:
+def stamps_of(stamp: str | Mapping[str, str]) -> Callable[[str], str]:
     """The stamp of each column: one for all, or one each."""
     if isinstance(stamp, str):
         return lambda _column: stamp
     return lambda column: stamp[column]
+
+
+def winning_changes(
+    item: Mapping[str, Any], changes: Mapping[str, Any], stamp_of: Callable[[str], str]
+) -> dict[str, Any]:
+    """The changes that win over the stored Customer: a newer stamp than its column's, or the same stamp with
+    another value (two changes of one moment: the later arrival wins). A change with its column's stamp and
+    value is already there, so it is not a change.
+
+    Each column keeps the stamp of its last write (`FieldStamps`); a whole-record stamp written by `upsert`
+    (`SalesforceModstamp`, as before per-column stamps) counts for every column."""
+    stamps: Mapping[str, Any] = item.get("FieldStamps") or {}
+    record = str(item.get("SalesforceModstamp") or "")
+    winning: dict[str, Any] = {}
+    for column, value in changes.items():
+        stamp, held = stamp_of(column), max(str(stamps.get(column, "")), record)
+        if stamp > held or (stamp == held and item.get(column) != value):
+            winning[column] = value
+    return winning
+
+
+def merge_update(item: Mapping[str, Any], applied: Mapping[str, Any], stamp_of: Callable[[str], str]) -> dict[str, Any]:
+    """The UpdateItem arguments (all but the key) that write `applied` and their stamps over `item`, moving its
+    version, only if the row is still as read."""
+    from sf_edge.aws.update_expressions import set_or_remove
+
+    stamps = {str(k): str(v) for k, v in (item.get("FieldStamps") or {}).items()}
+    update = set_or_remove(
+        {**applied, "FieldStamps": stamps | {c: stamp_of(c) for c in applied}}, more_sets=["#v = :next"]
+    )
+    read = read_condition(item, "CustomerID")
+    return {
+        "UpdateExpression": update.expression,
+        "ConditionExpression": read.expression,
+        "ExpressionAttributeNames": update.names | read.names | {"#v": VERSION},
+        "ExpressionAttributeValues": update.values | read.values | {":next": version_of(item) + 1},
+    }
 
 
 class ConcurrentChange(Exception):  # noqa: N818 - SQS retries the notification

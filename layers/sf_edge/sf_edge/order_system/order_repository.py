@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from sf_edge.order_system.entities import Customer, Order, OrderDetail, ship_to
 from sf_edge.order_system.key_registry import KeyRegistry
+from sf_edge.row_version import VERSION
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.service_resource import Table
@@ -57,7 +58,7 @@ class OrderRepository:
         claimed = order.model_copy(update={"OrderID": int(claim["OrderID"])})
         try:
             self.table.put_item(
-                Item=claimed.model_dump(exclude_none=True),
+                Item=claimed.model_dump(exclude_none=True) | {VERSION: 1},
                 ConditionExpression="attribute_not_exists(OrderID)",
             )
         except ClientError as exc:
@@ -79,14 +80,14 @@ class OrderRepository:
             return False
         if all(getattr(order, column) == value for column, value in wanted.items()):
             return False
-        update = set_or_remove(wanted)
+        update = set_or_remove(wanted, more_sets=["#v = if_not_exists(#v, :zero) + :one"])
         try:
             self.table.update_item(
                 Key={"OrderID": order.OrderID},
                 UpdateExpression=update.expression,
                 ConditionExpression="attribute_exists(OrderID) AND attribute_not_exists(ShippedDate)",
-                ExpressionAttributeNames=update.names,
-                ExpressionAttributeValues=update.values,
+                ExpressionAttributeNames=update.names | {"#v": VERSION},
+                ExpressionAttributeValues=update.values | {":zero": 0, ":one": 1},
             )
         except ClientError as exc:
             if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
