@@ -64,10 +64,7 @@ def end_state(stack: Stack) -> dict[str, list[dict[str, Any]]]:
     return {
         logical_id: sorted(
             # The row version counts writes (a concurrency token, the ETag): not part of the state.
-            (
-                {k: plain(v) for k, v in item.items() if k != "_v"}
-                for item in stack.table(logical_id).scan()["Items"]
-            ),
+            ({k: plain(v) for k, v in item.items() if k != "_v"} for item in stack.table(logical_id).scan()["Items"]),
             key=lambda item: json.dumps(item, sort_keys=True),
         )
         for logical_id in TABLES
