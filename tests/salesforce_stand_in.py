@@ -29,6 +29,7 @@ import re
 import secrets
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -76,6 +77,7 @@ class SalesforceStandIn:
     revoke_before_each_call: bool = False  # every API call finds its session revoked (a user deactivated, say)
     api_usage: int = 0
     _faults: list[tuple[int, str]] = field(default_factory=list)
+    _aimed: list[list[Any]] = field(default_factory=list)
     _tokens: set[str] = field(default_factory=set)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _server: ThreadingHTTPServer | None = None
@@ -98,7 +100,13 @@ class SalesforceStandIn:
             def do_GET(self) -> None:
                 stand_in._answer(self, "GET")
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+            def do_PUT(self) -> None:
+                stand_in._answer(self, "PUT")
+
+            def do_DELETE(self) -> None:
+                stand_in._answer(self, "DELETE")
+
+        self._server = _QuietServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
         return self
@@ -121,6 +129,27 @@ class SalesforceStandIn:
     def fail_next(self, code: str, times: int = 1) -> None:
         """Answer the next `times` API calls with this whole-call error."""
         self._faults.extend([(_ERROR_STATUS.get(code, 400), code)] * times)
+
+    def fail_when(self, matches: Callable[[str, str, str], bool], code: str, times: int = 1) -> None:
+        """Answer the next `times` API calls that `matches(method, path, query)` with this whole-call error."""
+        with self._lock:
+            self._aimed.append([matches, _ERROR_STATUS.get(code, 400), code, times])
+
+    def _matching_fault(self, method: str, path: str, query: str) -> tuple[int, str] | None:
+        for aimed in self._aimed:
+            matches, status, code, times = aimed
+            if times > 0 and matches(method, path, query):
+                aimed[3] = times - 1
+                return status, code
+        return None
+
+    # Hooks for more of the API (tests/bulk_api_stand_in.py): whether a path is served, and the answer.
+
+    def _handles(self, method: str, path: str) -> bool:
+        return False
+
+    def _extra(self, request: BaseHTTPRequestHandler, method: str, path: str, query: str, body: bytes) -> None:
+        raise NotImplementedError
 
     def issue_session(self) -> str:
         """A session id as an Outbound Message's SessionId carries one (the user the message is sent as)."""
@@ -151,7 +180,8 @@ class SalesforceStandIn:
             time.sleep(self.latency)
         found = _COLLECTIONS.match(path)
         retrieve = _RETRIEVE.match(path) if method == "GET" else None
-        if not (method == "PATCH" and found) and retrieve is None:
+        extra = self._handles(method, path)
+        if not (method == "PATCH" and found) and retrieve is None and not extra:
             self._send(
                 request,
                 method,
@@ -174,18 +204,24 @@ class SalesforceStandIn:
                 [{"message": "Session expired or invalid", "errorCode": "INVALID_SESSION_ID"}],
             )
             return
+        query = request.path.partition("?")[2]
         with self._lock:
             self.api_usage += 1
             fault = self._faults.pop(0) if self._faults else None
+            if fault is None:
+                fault = self._matching_fault(method, path, query)
         if fault is not None:
             status, code = fault
             self._send(request, method, path, status, [{"message": f"stand-in fault {code}", "errorCode": code}])
             return
+        if extra:
+            self._extra(request, method, path, query, body)
+            return
         if retrieve is not None:
-            query = {k: v[0] for k, v in parse_qs(request.path.partition("?")[2]).items()}
-            wanted = query.get("fields", "").split(",")
+            asked = {k: v[0] for k, v in parse_qs(query).items()}
+            wanted = asked.get("fields", "").split(",")
             self._send(
-                request, method, path, 200, [self._read(retrieve.group(2), i, wanted) for i in query["ids"].split(",")]
+                request, method, path, 200, [self._read(retrieve.group(2), i, wanted) for i in asked["ids"].split(",")]
             )
             return
         try:
@@ -277,17 +313,41 @@ class SalesforceStandIn:
         }
 
     def _send(self, request: BaseHTTPRequestHandler, method: str, path: str, status: int, payload: Any) -> None:
-        data = json.dumps(payload).encode()
+        self._send_bytes(request, method, path, status, json.dumps(payload).encode(), "application/json;charset=UTF-8")
+
+    def _send_bytes(
+        self,
+        request: BaseHTTPRequestHandler,
+        method: str,
+        path: str,
+        status: int,
+        data: bytes,
+        content_type: str,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         with self._lock:
             self.calls.append((method, path, status))
             usage = self.api_usage
         request.send_response(status)
-        request.send_header("Content-Type", "application/json;charset=UTF-8")
+        if data or status != 201:
+            request.send_header("Content-Type", content_type)
         request.send_header("Content-Length", str(len(data)))
+        for name, value in (headers or {}).items():
+            request.send_header(name, value)
         if path.startswith("/services/data/"):
             request.send_header("Sforce-Limit-Info", f"api-usage={usage}/{self.api_limit}")
         request.end_headers()
         request.wfile.write(data)
+
+
+class _QuietServer(ThreadingHTTPServer):
+    """A client that hangs up (a result set read in part, a kept-alive connection at exit) is no error here."""
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        import sys
+
+        if not isinstance(sys.exc_info()[1], (OSError, ValueError)):
+            super().handle_error(request, client_address)
 
 
 def _failure(code: str, message: str) -> dict[str, Any]:

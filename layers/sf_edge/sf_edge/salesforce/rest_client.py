@@ -26,7 +26,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, BinaryIO, Protocol
 from urllib.parse import urlencode, urlsplit
 
 from pydantic import BaseModel, ConfigDict, field_validator
@@ -110,10 +110,29 @@ class HttpResponse:
         return json.loads(self.body) if self.body else None
 
 
-class HttpTransport(Protocol):
-    """One HTTP exchange; raises OSError (timeouts, refused connections) when there is no answer."""
+# A request body: bytes, or a seekable binary file (a Bulk API upload of up to 100 MB, not held in memory).
+Body = bytes | BinaryIO | None
 
-    def request(self, method: str, url: str, *, headers: Mapping[str, str], body: bytes | None) -> HttpResponse: ...
+
+class HttpStream(Protocol):
+    """An answer whose body is read as it arrives (Bulk API results); close it when done."""
+
+    status: int
+    headers: Mapping[str, str]
+
+    def read(self, amount: int) -> bytes:
+        """Up to `amount` bytes of the body (b"" at its end); OSError when the connection breaks."""
+        ...
+
+    def close(self) -> None: ...
+
+
+class HttpTransport(Protocol):
+    """HTTP exchanges; raise OSError (timeouts, refused connections) when there is no answer."""
+
+    def request(self, method: str, url: str, *, headers: Mapping[str, str], body: Body) -> HttpResponse: ...
+
+    def open(self, method: str, url: str, *, headers: Mapping[str, str], body: Body) -> HttpStream: ...
 
 
 class Urllib3Transport:
@@ -126,7 +145,7 @@ class Urllib3Transport:
             timeout=urllib3.Timeout(connect=connect_timeout, read=read_timeout), retries=False, maxsize=4
         )
 
-    def request(self, method: str, url: str, *, headers: Mapping[str, str], body: bytes | None) -> HttpResponse:
+    def request(self, method: str, url: str, *, headers: Mapping[str, str], body: Body) -> HttpResponse:
         import urllib3
 
         try:
@@ -134,6 +153,37 @@ class Urllib3Transport:
         except urllib3.exceptions.HTTPError as failure:  # timeouts, resets, refused: no answer
             raise OSError(f"{type(failure).__name__}: {failure}") from None
         return HttpResponse(response.status, Headers(response.headers), response.data)
+
+    def open(self, method: str, url: str, *, headers: Mapping[str, str], body: Body) -> HttpStream:
+        import urllib3
+
+        try:
+            response = self._pool.request(
+                method, url, headers=dict(headers), body=body, redirect=False, preload_content=False
+            )
+        except urllib3.exceptions.HTTPError as failure:
+            raise OSError(f"{type(failure).__name__}: {failure}") from None
+        return _Urllib3Stream(response)
+
+
+class _Urllib3Stream:
+    """An urllib3 answer read in pieces (gzip decoded), its connection back to the pool once closed."""
+
+    def __init__(self, response: Any) -> None:
+        self._response = response
+        self.status = int(response.status)
+        self.headers: Mapping[str, str] = Headers(response.headers)
+
+    def read(self, amount: int) -> bytes:
+        import urllib3
+
+        try:
+            return bytes(self._response.read(amount, decode_content=True))
+        except urllib3.exceptions.HTTPError as failure:  # cut off mid-body (IncompleteRead, a reset, a timeout)
+            raise OSError(f"{type(failure).__name__}: {failure}") from None
+
+    def close(self) -> None:
+        self._response.release_conn()
 
 
 @dataclass(frozen=True)
@@ -320,20 +370,56 @@ class SalesforceClient:
         return [_save_result(item) for item in answer]
 
     def _call(self, method: str, path: str, body: bytes | None) -> Any:
-        """One API call with its retries; a rejected session is replaced once."""
+        """One JSON API call with its retries; a rejected session is replaced once."""
+        return _json_or_none(self.send(method, path, body=body))
+
+    def send(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: Body = None,
+        content_type: str = "application/json",
+        accept: str = "application/json",
+        api_version: str | None = None,
+    ) -> HttpResponse:
+        """One call to `/services/data/v{version}/{path}` (the client's version unless given), its 2xx answer
+        read whole; retried (a file body from its start) and a rejected session replaced once, as every call."""
+        return self._exchange(self._transport.request, method, path, body, content_type, accept, api_version)
+
+    def open(self, path: str, *, accept: str = "text/csv", api_version: str | None = None) -> HttpStream:
+        """A GET whose 2xx answer is read as it arrives (the caller closes it); the call is retried, and its
+        session replaced, until the answer starts, never after."""
+        return self._exchange(self._transport.open, "GET", path, None, "application/json", accept, api_version)
+
+    def _exchange[R: (HttpResponse, HttpStream)](
+        self,
+        exchange: Callable[..., R],
+        method: str,
+        path: str,
+        body: Body,
+        content_type: str,
+        accept: str,
+        api_version: str | None,
+    ) -> R:
         renewed = False
         attempt = 0
         while True:
             session = self.sign_in.session()
+            headers = {
+                "Authorization": f"Bearer {session.access_token}",
+                "Content-Type": content_type,
+                "Accept": accept,
+                "Accept-Encoding": "gzip",
+            }
+            if body is not None and not isinstance(body, bytes):  # a file: sent whole from its start, its size told
+                headers["Content-Length"] = str(body.seek(0, 2))
+                body.seek(0)
             try:
-                response = self._transport.request(
+                response = exchange(
                     method,
-                    f"{session.instance_url}/services/data/v{self.api_version}/{path}",
-                    headers={
-                        "Authorization": f"Bearer {session.access_token}",
-                        "Content-Type": "application/json",
-                        "Accept": "application/json",
-                    },
+                    f"{session.instance_url}/services/data/v{api_version or self.api_version}/{path}",
+                    headers=headers,
                     body=body,
                 )
             except OSError as failure:
@@ -342,8 +428,9 @@ class SalesforceClient:
                 self.calls += 1
                 self._limits(response)
                 if 200 <= response.status < 300:
-                    return _json_or_none(response)
-                error = _call_error(method, path, response)
+                    return response
+                whole = response if isinstance(response, HttpResponse) else _read_whole(response)
+                error = _call_error(method, path, whole)
                 if error.code == "INVALID_SESSION_ID" and not renewed:
                     self.sign_in.forget(session)
                     renewed = True
@@ -353,10 +440,23 @@ class SalesforceClient:
                 raise error
             self.retry.pause(attempt - 1)
 
-    def _limits(self, response: HttpResponse) -> None:
+    def _limits(self, response: HttpResponse | HttpStream) -> None:
         found = _LIMIT_INFO.search(response.headers.get("sforce-limit-info", ""))
         if found and self.on_limit is not None:
             self.on_limit(int(found.group(1)), int(found.group(2)))
+
+
+def _read_whole(stream: HttpStream) -> HttpResponse:
+    """An error answer opened as a stream, read (it is small) and closed."""
+    try:
+        parts = []
+        while piece := stream.read(65536):
+            parts.append(piece)
+    except OSError:
+        pass  # the status says enough
+    finally:
+        stream.close()
+    return HttpResponse(stream.status, stream.headers, b"".join(parts))
 
 
 def _json_or_none(response: HttpResponse) -> Any:
