@@ -18,7 +18,7 @@ SAM_PATH := $(dir $(PYTHON313)):$(PATH)
 STACK ?= salesforce-integration-edge
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: help run test lint validate build deploy bench mutate redrive soak events openapi tables backfill invoke clean check-python
+.PHONY: help run test lint validate build deploy bench mutate redrive soak sync events openapi tables backfill invoke clean check-python
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -50,6 +50,9 @@ lint: $(VENV)/.installed  ## ruff and mypy
 
 bench: $(VENV)/.installed  ## benchmarks; writes bench/results.md
 	$(PY) -m bench
+
+sync: $(VENV)/.installed  ## one bulk sync of every declared object now, on `make run`'s local AWS (OBJECTS=Account, MOTO_PORT)
+	$(PY) -m local_runtime.sync
 
 redrive: $(VENV)/.installed  ## move the dead-letter queue back to the queue on `make run`'s local AWS (MOTO_PORT)
 	$(PY) -m local_runtime.redrive

@@ -145,11 +145,11 @@ def relayed_events_batch() -> dict[str, Any]:
 
 def write_back_event() -> dict[str, Any]:
     """An SQS batch for the write-back function: what the worker queues after the sample's won Opportunity
-    became Order 11078 (by the worker's write_backs.toml)."""
+    became Order 11078 (by the declared write_backs.toml)."""
     from sf_edge.salesforce.outbound_messages import NotificationMessage
-    from sf_edge.write_back.rules import WriteBackRules
+    from sf_edge.write_back.rules import DECLARED_RULES, WriteBackRules
 
-    rules = WriteBackRules.load(ROOT / "functions" / "notification_worker" / "write_backs.toml")
+    rules = WriteBackRules.load(DECLARED_RULES)
     records = []
     for record in worker_event()["Records"]:
         message = NotificationMessage.model_validate_json(record["body"])

@@ -64,6 +64,8 @@ class LocalAws:
     def __init__(self, port: int = 0) -> None:
         self.port = port
         self.endpoint = ""
+        # Where moto's Step Functions executor invokes Lambda functions: the local runtime's Lambda host.
+        self.lambda_port = free_port()
         self._process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> str:
@@ -74,6 +76,7 @@ class LocalAws:
             [sys.executable, str(Path(__file__).with_name("moto_process.py")), "-H", "127.0.0.1", "-p", str(port)],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
+            env={**os.environ, "LOCAL_LAMBDA_ENDPOINT": f"http://127.0.0.1:{self.lambda_port}"},
         )
         deadline = time.monotonic() + 60
         while True:
@@ -131,6 +134,10 @@ class LocalAws:
             s3.create_bucket(Bucket=name)
             template.physical[logical_id] = {"Ref": name, "Arn": f"arn:aws:s3:::{name}"}
         self._provision_events(template, region)
+        for logical_id in template.of_type("AWS::Serverless::Function"):  # served by the local runtime
+            arn = f"arn:aws:lambda:{region}:{ACCOUNT_ID}:function:{logical_id}"
+            template.physical[logical_id] = {"Ref": logical_id, "Arn": arn}
+        self._provision_state_machines(template, region)
         existing = dynamodb.list_tables()["TableNames"]
         for logical_id, props in template.of_type("AWS::DynamoDB::Table").items():
             spec = {k: template.resolve(v) for k, v in props.items() if k in _TABLE_KEYS}
@@ -174,6 +181,28 @@ class LocalAws:
             targets = [{"Id": t["Id"], "Arn": template.resolve(t["Arn"])} for t in props.get("Targets", [])]
             events.put_targets(Rule=logical_id, EventBusName=bus, Targets=targets)
             template.physical[logical_id] = {"Ref": logical_id, "Arn": rule_arn}
+
+    def _provision_state_machines(self, template: Template, region: str) -> None:
+        """The template's workflows, their definition file with its substitutions, on moto's Step Functions
+        (which runs them: moto_process.py); named by logical id."""
+        import boto3
+
+        sfn = boto3.client("stepfunctions", region_name=region, endpoint_url=self.endpoint)
+        existing = {m["name"]: m["stateMachineArn"] for m in sfn.list_state_machines()["stateMachines"]}
+        for logical_id, props in template.of_type("AWS::Serverless::StateMachine").items():
+            definition = (template.root / props["DefinitionUri"]).read_text(encoding="utf-8")
+            for name, value in (template.resolve(props.get("DefinitionSubstitutions")) or {}).items():
+                definition = definition.replace("${" + name + "}", str(value))
+            role = f"arn:aws:iam::{ACCOUNT_ID}:role/{logical_id}"
+            if logical_id in existing:
+                sfn.update_state_machine(stateMachineArn=existing[logical_id], definition=definition, roleArn=role)
+                arn = existing[logical_id]
+            else:
+                kind = str(template.resolve(props.get("Type")) or "STANDARD")
+                arn = sfn.create_state_machine(name=logical_id, definition=definition, roleArn=role, type=kind)[
+                    "stateMachineArn"
+                ]
+            template.physical[logical_id] = {"Ref": arn, "Arn": arn, "Name": logical_id}
 
 
 _TABLE_KEYS = ("AttributeDefinitions", "KeySchema", "GlobalSecondaryIndexes", "BillingMode")

@@ -10,6 +10,7 @@ from typing import Any
 from local_runtime.aws_local import LocalAws, check_free
 from local_runtime.gateway import LocalApiGateway
 from local_runtime.lambda_host import LocalFunction, add_layer_to_path, load_functions
+from local_runtime.lambda_invoke import LocalLambdaInvoke
 from local_runtime.sqs_worker import SqsEventSource
 from local_runtime.stream_worker import StreamEventSource
 from local_runtime.template import ROOT, Template
@@ -55,6 +56,7 @@ class LocalStack:
     sources: list[SqsEventSource] = field(init=False, default_factory=list)
     streams: list[StreamEventSource] = field(init=False, default_factory=list)
     gateway: LocalApiGateway | None = field(init=False, default=None)
+    lambda_invoke: LocalLambdaInvoke | None = field(init=False, default=None)
     seeded: dict[str, int] = field(init=False, default_factory=dict)
     _own_aws: bool = field(init=False, default=True)
 
@@ -106,6 +108,8 @@ class LocalStack:
             self.template.parameters.get("ApiStageName", "live"),
         )
         threading.Thread(target=self.gateway.serve_forever, name="gateway", daemon=True).start()
+        # Where moto's Step Functions executor invokes the functions of a workflow's tasks.
+        self.lambda_invoke = LocalLambdaInvoke(aws.lambda_port, self.functions).start()
         if self.worker:
             for source in self.sources:
                 source.start()
@@ -126,6 +130,8 @@ class LocalStack:
         if self.gateway is not None:
             self.gateway.shutdown()
             self.gateway.server_close()
+        if self.lambda_invoke is not None:
+            self.lambda_invoke.stop()
         if self._own_aws and self.aws is not None:
             self.aws.stop()
 

@@ -56,6 +56,7 @@ class Template:
     def __init__(self, local_defaults: dict[str, str] | None = None, path: Path = TEMPLATE_PATH) -> None:
         from cfn_tools import load_yaml
 
+        self.root = path.parent  # where the template's relative paths (CodeUri, DefinitionUri) start
         self.doc: dict[str, Any] = load_yaml(path.read_text(encoding="utf-8"))
         self.parameters: dict[str, str] = {}
         for name, spec in self.doc.get("Parameters", {}).items():

@@ -18,7 +18,7 @@ Query jobs:
   Salesforce's look, `null` after the last set); 409 when read with another API version than the job's; 412
   `JOB_NOT_COMPLETE` before the job completes; 404 once the job is gone (`expire_jobs()`, Salesforce deletes jobs
   after 7 days). Records come in no particular order (scrambled, as Salesforce promises none without ORDER BY).
-  `cut_pages` (set numbers) answer a set with one record fewer than its `Sforce-NumberOfRecords` says.
+  `cut_pages` (set numbers) answer a set once with one record fewer than its `Sforce-NumberOfRecords` says.
 - `PATCH .../jobs/query/{id}` `{"state": "Aborted"}`.
 
 Ingest jobs:
@@ -125,7 +125,7 @@ class BulkApiStandIn(SalesforceStandIn):
     schemas: dict[str, set[str]] = field(default_factory=dict)
     polls_to_complete: int = 1
     next_outcomes: list[str] = field(default_factory=list)  # outcomes of the next jobs, then JobComplete
-    cut_pages: set[int] = field(default_factory=set)  # result sets (1-based) served one record short
+    cut_pages: set[int] = field(default_factory=set)  # result sets (1-based) served one record short, once
     jobs: dict[str, Job] = field(default_factory=dict)
     queries: list[str] = field(default_factory=list)  # every SOQL a job was created with
     _synthetic: dict[str, tuple[int, Callable[[int], dict[str, Any]]]] = field(default_factory=dict)
@@ -314,7 +314,8 @@ class BulkApiStandIn(SalesforceStandIn):
         end = min(start + size, job.size())
         number = start // size + 1
         rows = (self._result_row(job, n) for n in range(start, end))
-        if number in self.cut_pages:
+        if number in self.cut_pages:  # once: the next read of the set is whole
+            self.cut_pages.discard(number)
             rows = (self._result_row(job, n) for n in range(start, end - 1))
         following = base64.b64encode(str(end).encode()).decode() if end < job.size() else "null"
         headers = {"Sforce-NumberOfRecords": str(end - start), "Sforce-Locator": following}

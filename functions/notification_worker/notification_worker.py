@@ -48,7 +48,7 @@ from sf_edge.salesforce.outbound_messages import NotificationMessage
 from sf_edge.salesforce.relayed_events import RelayedEvent, is_relayed_event, notifications_of
 from sf_edge.settings import CompositionRoot, Required, at_least
 from sf_edge.write_back.messages import WriteBack
-from sf_edge.write_back.rules import WriteBackRules
+from sf_edge.write_back.rules import DECLARED_RULES, WriteBackRules
 
 # Every module that registers handlers, imported at cold start: a handler module missing here would never be
 # imported, and its notifications would silently go to the recording handler (tests/integration/test_worker.py
@@ -58,8 +58,6 @@ for _module in HANDLER_MODULES:
     importlib.import_module(_module)
 
 IDEMPOTENCY_TTL_SECONDS = 7 * 24 * 3600
-# What Salesforce should see after a handler's result (remote call-in), declared beside this module.
-WRITE_BACK_RULES = Path(__file__).with_name("write_backs.toml")
 
 logger = Logger()
 metrics = Metrics()
@@ -81,7 +79,7 @@ class WorkerSettings(SalesforceConnectionSettings):
     # Receives before SQS dead-letters a record (the queue's maxReceiveCount, from template.yaml's MaxReceiveCount).
     max_receive_count: Annotated[int, at_least(1)] = 5
     write_back_queue_url: str = ""  # empty: nothing is written back to Salesforce
-    write_back_rules: Path = WRITE_BACK_RULES
+    write_back_rules: Path = DECLARED_RULES  # what Salesforce should see after a handler's result
 
 
 @dataclass
@@ -203,7 +201,12 @@ def record_handler(record: SQSRecord) -> list[HandlerResult]:
             else:
                 logger.info("Notification processed", record_id=message.record_id, result=result)
             if result.get("action") == MARKED_FOR_RECONCILIATION:
-                metrics.add_metric(name="RecordsToReconcile", unit=MetricUnit.Count, value=1)
+                # Marked now; how many wait in all (the next bulk sync reads them again and it falls back to 0).
+                entity = message.change.entity if message.change else message.sobject_type
+                metrics.add_metric(name="RecordsMarkedForReconciliation", unit=MetricUnit.Count, value=1)
+                metrics.add_metric(
+                    name="RecordsToReconcile", unit=MetricUnit.Count, value=worker().archive.outstanding(entity)
+                )
             results.append(result)
     except Exception as failure:
         receives = int(record.attributes.approximate_receive_count or 0)

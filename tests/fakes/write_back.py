@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from sf_edge.write_back.messages import PENDING, RECORDED, SENT, WriteBack
+import json
+
+from sf_edge.write_back.messages import PARKED, PENDING, RECORDED, SENT, WriteBack
 
 
 class MemoryLedger:
@@ -13,12 +15,22 @@ class MemoryLedger:
 
     def claim(self, write_back: WriteBack) -> bool:
         held = self.items.get(write_back.key)
+        fields = json.dumps(write_back.fields, sort_keys=True)
+        done = held is not None and held["status"] in (SENT, RECORDED)
         if held is not None and (
             held["stamp"] > write_back.stamp
-            or (held["stamp"] == write_back.stamp and held["status"] in (SENT, RECORDED))
+            or (held["stamp"] == write_back.stamp and done)
+            or (done and held["fields"] == fields)  # the same fields again: already said
         ):
             return False
-        self.items[write_back.key] = {"stamp": write_back.stamp, "status": PENDING, "detail": ""}
+        self.items[write_back.key] = {"stamp": write_back.stamp, "status": PENDING, "detail": "", "fields": fields}
+        return True
+
+    def park(self, write_back: WriteBack) -> bool:
+        held = self.items.get(write_back.key)
+        if held is None or held["stamp"] != write_back.stamp:
+            return False
+        held["status"] = PARKED
         return True
 
     def settle(self, write_back: WriteBack, status: str, detail: str = "") -> None:

@@ -23,6 +23,7 @@ SETTINGS = {
     "odata_feed": "FeedSettings",
     "odata_indexer": "IndexerSettings",
     "salesforce_write_back": "WriteBackSettings",
+    "bulk_sync": "BulkSyncSettings",
 }
 FUNCTIONS = {
     "OutboundListenerFunction": "outbound_listener",
@@ -31,6 +32,7 @@ FUNCTIONS = {
     "ODataFeedFunction": "odata_feed",
     "ODataIndexerFunction": "odata_indexer",
     "SalesforceWriteBackFunction": "salesforce_write_back",
+    "BulkSyncFunction": "bulk_sync",
 }
 
 

@@ -15,7 +15,7 @@ from typing import Any
 import jwt
 import pytest
 
-from conftest import LISTENER_WSDLS, ROOT, TOKEN, Stack, serving, wait_for
+from conftest import LISTENER_WSDLS, TOKEN, Stack, serving, wait_for
 from local_runtime.aws_local import LocalAws
 from salesforce_sender import SalesforceSender
 from salesforce_stand_in import SalesforceStandIn, key_pair
@@ -34,11 +34,11 @@ from sf_edge.salesforce.rest_client import (
 from sf_edge.settings import SettingsError
 from sf_edge.write_back.delivery import Queued, WriteBackDelivery
 from sf_edge.write_back.messages import WriteBack
-from sf_edge.write_back.rules import RulesError, WriteBackRules
+from sf_edge.write_back.rules import DECLARED_RULES, RulesError, WriteBackRules
 
 PRIVATE_KEY, PUBLIC_KEY = key_pair()
 USER = "integration@northwind.example"
-WORKER_RULES = ROOT / "functions" / "notification_worker" / "write_backs.toml"
+WORKER_RULES = DECLARED_RULES
 
 
 @pytest.fixture

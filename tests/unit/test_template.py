@@ -61,10 +61,12 @@ def test_the_large_payload_bucket_is_private_encrypted_tls_only_and_outlives_the
     bucket = RESOURCES["LargePayloadBucket"]["Properties"]
     assert all(bucket["PublicAccessBlockConfiguration"].values())
     assert bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]["ServerSideEncryptionByDefault"]
-    [rule] = bucket["LifecycleConfiguration"]["Rules"]
+    rules = {rule["Prefix"]: rule for rule in bucket["LifecycleConfiguration"]["Rules"]}
     retention_days = RESOURCES["NotificationDeadLetterQueue"]["Properties"]["MessageRetentionPeriod"] / 86400
-    assert (rule["Prefix"], rule["Status"]) == ("notifications/", "Enabled")
-    assert rule["ExpirationInDays"] > retention_days  # a redriven claim check still finds its payload
+    assert set(rules) == {"notifications/", "sync/"}
+    assert all(rule["Status"] == "Enabled" for rule in rules.values())
+    assert rules["notifications/"]["ExpirationInDays"] > retention_days  # a redriven claim check finds its payload
+    assert rules["sync/"]["ExpirationInDays"] == 7  # pages an abandoned sync left: Salesforce keeps a job 7 days
     [deny] = RESOURCES["LargePayloadBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"]
     assert (deny["Effect"], deny["Condition"]) == ("Deny", {"Bool": {"aws:SecureTransport": False}})
 
@@ -204,7 +206,8 @@ def test_a_deployed_feed_is_read_only_unless_asked_and_writes_need_the_csrf_hand
 
 
 def _alarms() -> list[dict[str, Any]]:
-    return [r for r in RESOURCES.values() if r["Type"] == "AWS::CloudWatch::Alarm"]
+    """The alarms on one metric (those on a metric expression are checked on their own)."""
+    return [r for r in RESOURCES.values() if r["Type"] == "AWS::CloudWatch::Alarm" and "Metrics" not in r["Properties"]]
 
 
 def _watched(alarm: dict[str, Any]) -> tuple[str, str, Any]:
@@ -244,3 +247,21 @@ def test_apis_write_access_logs_without_query_strings_and_state_tables_keep_thei
     for table in ("IdempotencyTable", "NotificationArchiveTable", "KeyRegistryTable", "OrdersTable"):
         recovery = RESOURCES[table]["Properties"]["PointInTimeRecoverySpecification"]
         assert recovery == {"PointInTimeRecoveryEnabled": True}, table
+
+
+def test_a_bulk_sync_that_fails_times_out_or_is_aborted_alarms_and_it_is_scheduled_only_with_an_org() -> None:
+    alarm = RESOURCES["BulkSyncFailedAlarm"]["Properties"]
+    watched = {
+        m["MetricStat"]["Metric"]["MetricName"]: m["MetricStat"]["Metric"]["Dimensions"][0]["Value"]
+        for m in alarm["Metrics"]
+        if "MetricStat" in m
+    }
+    state_machine = {"Ref": "BulkSyncStateMachine"}
+    assert watched == dict.fromkeys(("ExecutionsFailed", "ExecutionsTimedOut", "ExecutionsAborted"), state_machine)
+    assert (alarm["Threshold"], alarm["ComparisonOperator"]) == (0, "GreaterThanThreshold")
+    schedule = RESOURCES["BulkSyncSchedule"]
+    assert (schedule["Condition"], RESOURCES["BulkSyncScheduleRole"]["Condition"]) == ("HasSalesforce", "HasSalesforce")
+    assert schedule["Properties"]["ScheduleExpression"] == {"Ref": "SyncSchedule"}
+    assert TEMPLATE.doc["Parameters"]["SyncSchedule"]["Default"] == "rate(1 hour)"
+    [start] = RESOURCES["BulkSyncScheduleRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
+    assert (start["Action"], start["Resource"]) == ("states:StartExecution", state_machine)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from sf_edge.notifications.routing import ReconcileMark
 from sf_edge.salesforce.outbound_messages import NotificationMessage
 
 if TYPE_CHECKING:
@@ -13,6 +15,9 @@ if TYPE_CHECKING:
 
 # DynamoDB holds at most 400 KB an item: a larger message is kept in the payload bucket, the item points at it.
 MAX_INLINE_MESSAGE_BYTES = 300_000
+# Marks for reconciliation carry their sObject type, the key of a sparse index (template.yaml) the sync reads.
+RECONCILE_INDEX = "Reconcile"
+RECONCILE_ENTITY = "ReconcileEntity"
 
 
 class NotificationArchive:
@@ -53,12 +58,83 @@ class NotificationArchive:
         self.table.put_item(
             Item={
                 "NotificationKey": f"reconcile#{entity}/{message.record_id or '*'}",
+                RECONCILE_ENTITY: entity,  # the Reconcile index: the next bulk sync of the object finds it
                 "OrganizationId": message.organization_id,
                 "Why": why,
                 "ChangeType": change.change_type if change else "",
                 "TransactionKey": change.transaction_key if change else "",
                 "CommitTimestamp": change.commit_timestamp if change else 0,
                 "MarkedAt": datetime.now(UTC).isoformat(),
+            }
+        )
+
+    def marks(self, entity: str, limit: int) -> list[ReconcileMark]:
+        """Up to `limit` records of `entity` marked for reconciliation (`*`: the whole object), oldest key first."""
+        from boto3.dynamodb.conditions import Key
+
+        found: list[ReconcileMark] = []
+        arguments: dict[str, Any] = {
+            "IndexName": RECONCILE_INDEX,
+            "KeyConditionExpression": Key(RECONCILE_ENTITY).eq(entity),
+        }
+        while len(found) < limit:
+            response = self.table.query(**arguments, Limit=limit - len(found))
+            for item in response.get("Items", []):
+                key = str(item["NotificationKey"])
+                found.append(ReconcileMark(key, key.rpartition("/")[2], str(item.get("MarkedAt", ""))))
+            if "LastEvaluatedKey" not in response:
+                break
+            arguments["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+        return found
+
+    def outstanding(self, entity: str) -> int:
+        """How many records of `entity` wait for reconciliation (the RecordsToReconcile metric)."""
+        from boto3.dynamodb.conditions import Key
+
+        total = 0
+        arguments: dict[str, Any] = {
+            "IndexName": RECONCILE_INDEX,
+            "KeyConditionExpression": Key(RECONCILE_ENTITY).eq(entity),
+            "Select": "COUNT",
+        }
+        while True:
+            response = self.table.query(**arguments)
+            total += int(response.get("Count", 0))
+            if "LastEvaluatedKey" not in response:
+                return total
+            arguments["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+    def clear(self, marks: Sequence[ReconcileMark]) -> int:
+        """Remove marks a sync has applied, each only if it was not marked again since (a newer gap stays)."""
+        from botocore.exceptions import ClientError
+
+        cleared = 0
+        for mark in marks:
+            try:
+                self.table.delete_item(
+                    Key={"NotificationKey": mark.key},
+                    ConditionExpression="MarkedAt = :at",
+                    ExpressionAttributeValues={":at": mark.marked_at},
+                )
+            except ClientError as exc:
+                if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                    raise
+                continue
+            cleared += 1
+        return cleared
+
+    def record_sync_failure(self, *, sobject: str, identity: str, why: str, text: str) -> None:
+        """A row the bulk sync could not apply (`sync-failed#<object>/<record id, or job and line>`), with why and
+        the row as read: kept, never dropped."""
+        from datetime import UTC, datetime
+
+        self.table.put_item(
+            Item={
+                "NotificationKey": f"sync-failed#{sobject}/{identity}",
+                "SObjectType": sobject,
+                "Why": why[:1000],
+                "Row": text[:MAX_INLINE_MESSAGE_BYTES],
+                "FailedAt": datetime.now(UTC).isoformat(),
             }
         )
 

@@ -23,7 +23,7 @@ from decimal import Decimal
 from pydantic import BaseModel, ConfigDict
 
 from sf_edge.notifications.routing import HandlerRegistry, HandlerResult, Services
-from sf_edge.order_system.entities import Order, ship_to
+from sf_edge.order_system.entities import Customer, Order, ship_to
 from sf_edge.salesforce.ids import to_18
 from sf_edge.salesforce.outbound_messages import NotificationMessage
 from sf_edge.salesforce.relayed_events import EVENT_RELAY_LISTENER
@@ -51,6 +51,7 @@ class _OpportunityFields(BaseModel):
     IsWon: bool | None = None
     Amount: Decimal | None = None
     CloseDate: date | None = None
+    IsDeleted: bool | None = None  # the bulk sync reads deleted records too (queryAll)
 
 
 class _AccountFields(BaseModel):
@@ -68,6 +69,7 @@ class _AccountFields(BaseModel):
     BillingCountry: str | None = None
     SystemModstamp: datetime | None = None
     LastModifiedDate: datetime | None = None
+    IsDeleted: bool | None = None  # the bulk sync reads deleted records too (queryAll)
 
 
 # Account field → Customer column.
@@ -85,8 +87,11 @@ _ACCOUNT_TO_CUSTOMER = {
 
 @registry.register("Opportunity")
 def opportunity_closed_won(message: NotificationMessage, services: Services) -> HandlerResult:
-    """A won Opportunity becomes one Order for its Account's Customer; other stages change nothing."""
+    """A won Opportunity becomes one Order for its Account's Customer; other stages change nothing. A deleted
+    one (the bulk sync reads deleted records) marks its Order deleted, and creates none."""
     opportunity = _OpportunityFields.model_validate(message.fields)
+    if opportunity.IsDeleted:
+        return mark_order_deleted(to_18(opportunity.Id), services)
     if not (opportunity.IsWon or opportunity.StageName == CLOSED_WON):
         return {"action": "ignored", "reason": f"stage {opportunity.StageName!r} is not {CLOSED_WON}"}
     return create_order(message, opportunity, services)
@@ -105,17 +110,8 @@ def create_order(message: NotificationMessage, opportunity: _OpportunityFields, 
         if link.placeholder:
             services.customers.create_placeholder(account_id)
     customer = services.customers.get(link.customer_id)
-    order_date = (opportunity.CloseDate or message.received_at.date()).isoformat() + "T00:00:00Z"
     order, created = services.orders.create_for_opportunity(
-        to_18(opportunity.Id),
-        Order(
-            OrderID=0,
-            CustomerID=link.customer_id,
-            OrderDate=order_date,
-            **ship_to(customer),
-            SalesforceOpportunityId=to_18(opportunity.Id),
-            SalesforceAmount=opportunity.Amount,
-        ),
+        to_18(opportunity.Id), new_order(message, opportunity, link.customer_id, customer)
     )
     if link.placeholder:
         # The Account may have replaced the placeholder while this ran: follow the link as it is now.
@@ -134,11 +130,39 @@ def create_order(message: NotificationMessage, opportunity: _OpportunityFields, 
     }
 
 
+def mark_order_deleted(opportunity_id: str, services: Services) -> HandlerResult:
+    """The Opportunity was deleted in Salesforce: its Order (an ERP's by now) is kept, marked deleted."""
+    order_id = services.orders.order_id_for_opportunity(opportunity_id)
+    if order_id is None:
+        return {"action": "ignored", "reason": "deleted in Salesforce", "opportunityId": opportunity_id}
+    services.orders.mark_deleted(order_id)
+    return {"action": ORDER_MARKED_DELETED, "orderId": order_id, "opportunityId": opportunity_id}
+
+
+ORDER_MARKED_DELETED = "order_marked_deleted"
+
+
+def new_order(
+    message: NotificationMessage, opportunity: _OpportunityFields, customer_id: str, customer: Customer | None
+) -> Order:
+    """The Order a won Opportunity becomes (its OrderID is given when it is claimed)."""
+    order_date = (opportunity.CloseDate or message.received_at.date()).isoformat() + "T00:00:00Z"
+    return Order(
+        OrderID=0,
+        CustomerID=customer_id,
+        OrderDate=order_date,
+        **ship_to(customer),
+        SalesforceOpportunityId=to_18(opportunity.Id),
+        SalesforceAmount=opportunity.Amount,
+    )
+
+
 @registry.register("Account")
 def account_to_customer(message: NotificationMessage, services: Services) -> HandlerResult:
     """Upsert the Account's Customer (linked once: by AccountNumber to an existing Customer, or new), replace a
     placeholder a won Opportunity left, and keep its unshipped Salesforce Orders shipping to it."""
-    return apply_account(message, services, stamp=_modstamp(message.fields), decides=True)
+    deleted = _AccountFields.model_validate(message.fields).IsDeleted
+    return apply_account(message, services, stamp=_modstamp(message.fields), decides=True, deleted=deleted)
 
 
 def _modstamp(fields: dict[str, object]) -> str | None:
@@ -170,16 +194,7 @@ def apply_account(
             if link.placeholder:
                 services.customers.create_placeholder(account_id)
         customer_id = link.customer_id
-    changes: dict[str, object] = {"SalesforceAccountId": account_id}
-    for field, column in _ACCOUNT_TO_CUSTOMER.items():
-        if field in message.fields:
-            changes[column] = getattr(account, field)
-        elif field in message.null_fields:
-            changes[column] = None  # Salesforce omits null fields: the WSDL has it, the message does not
-    if deleted is not None:
-        changes["SalesforceDeleted"] = True if deleted else None
-    if decides and customer_id == account_id:
-        changes["Placeholder"] = None  # the Account's own data: no longer a placeholder
+    changes = customer_changes(message, account, account_id, deleted=deleted, own=decides and customer_id == account_id)
     if stamp is None:
         stale = _write_unstamped(services, customer_id, account_id, changes)
     else:
@@ -204,6 +219,24 @@ def apply_account(
     if stale:
         return {"action": "stale_ignored", "customerId": customer_id}
     return {"action": "customer_upserted", "customerId": customer_id}
+
+
+def customer_changes(
+    message: NotificationMessage, account: _AccountFields, account_id: str, *, deleted: bool | None, own: bool
+) -> dict[str, object]:
+    """The Customer columns an Account's message sets (its fields, and its null fields as None); `own`: the
+    Customer is keyed by the Account id and this message is the Account's own data (no longer a placeholder)."""
+    changes: dict[str, object] = {"SalesforceAccountId": account_id}
+    for field, column in _ACCOUNT_TO_CUSTOMER.items():
+        if field in message.fields:
+            changes[column] = getattr(account, field)
+        elif field in message.null_fields:
+            changes[column] = None  # Salesforce omits null fields: the WSDL has it, the message does not
+    if deleted is not None:
+        changes["SalesforceDeleted"] = True if deleted else None
+    if own:
+        changes["Placeholder"] = None
+    return changes
 
 
 def _write_unstamped(services: Services, customer_id: str, account_id: str, changes: dict[str, object]) -> bool:
@@ -256,6 +289,9 @@ def reread_or_mark(message: NotificationMessage, services: Services) -> HandlerR
 
 # The Account fields a re-read asks for (what the handlers use).
 ACCOUNT_FIELDS = ["Id", "Name", "AccountNumber", *[f for f in _ACCOUNT_TO_CUSTOMER if f != "Name"], "SystemModstamp"]
+# What the bulk sync reads of each object: every field the handler's model takes.
+OPPORTUNITY_MODEL_FIELDS = list(_OpportunityFields.model_fields)
+ACCOUNT_MODEL_FIELDS = list(_AccountFields.model_fields)
 
 
 class _OrderRequestFields(BaseModel):

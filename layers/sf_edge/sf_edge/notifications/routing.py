@@ -6,6 +6,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from sf_edge.order_system.customer_repository import CustomerMerge, MergeOutcome
 from sf_edge.order_system.entities import AccountLink, Customer, Order
 from sf_edge.salesforce.outbound_messages import NotificationMessage
 
@@ -41,6 +42,18 @@ class Customers(Protocol):
 
     def stamped_fields(self, customer_id: str) -> tuple[dict[str, Any], dict[str, str]]: ...
 
+    # Many at once (the bulk sync).
+
+    def account_links(self, account_ids: Sequence[str]) -> dict[str, AccountLink]: ...
+
+    def link_accounts(self, links: Mapping[str, str]) -> dict[str, AccountLink]: ...
+
+    def items(self, customer_ids: Sequence[str]) -> dict[str, dict[str, Any]]: ...
+
+    def merge_many(
+        self, merges: Mapping[str, CustomerMerge], read: Mapping[str, dict[str, Any]] | None = None
+    ) -> dict[str, MergeOutcome]: ...
+
 
 class Orders(Protocol):
     """What handlers do with Orders (order_system.OrderRepository)."""
@@ -50,6 +63,27 @@ class Orders(Protocol):
     def follow_customer(self, order: Order, customer: Customer) -> bool: ...
 
     def for_customer(self, customer_id: str) -> list[Order]: ...
+
+    def order_id_for_opportunity(self, opportunity_id: str) -> int | None: ...
+
+    def mark_deleted(self, order_id: int) -> bool: ...
+
+    # Many at once (the bulk sync).
+
+    def order_ids_for_opportunities(self, opportunity_ids: Sequence[str]) -> dict[str, int]: ...
+
+    def get_many(self, order_ids: Sequence[int]) -> dict[int, Order]: ...
+
+    def create_many_for_opportunities(self, orders: Mapping[str, Order]) -> dict[str, Order]: ...
+
+
+@dataclass(frozen=True)
+class ReconcileMark:
+    """A record marked for reconciliation (`record_id` `*`: the whole object), as marked at `marked_at`."""
+
+    key: str
+    record_id: str
+    marked_at: str
 
 
 class Archive(Protocol):
@@ -71,6 +105,10 @@ class Services:
 
 
 Handler = Callable[[NotificationMessage, Services], HandlerResult]
+# Many notifications of one type at once (the bulk sync's rows): one result each, in order, with the end state the
+# type's handler would reach applying them one by one.
+BatchHandler = Callable[[Sequence[NotificationMessage], Services], list[HandlerResult]]
+INVALID = "invalid"  # a batch result: the row could not be read (the reason says why); nothing was applied
 
 
 class HandlerRegistry:
@@ -79,12 +117,24 @@ class HandlerRegistry:
     def __init__(self, default: Handler) -> None:
         self.default = default
         self._handlers: dict[tuple[str | None, str], Handler] = {}
+        self._batch_handlers: dict[tuple[str | None, str], BatchHandler] = {}
 
     def register(self, sobject_type: str, *, listener: str | None = None) -> Callable[[Handler], Handler]:
         """Decorator: handle `sobject_type` notifications (from one listener only, when given)."""
 
         def decorate(handler: Handler) -> Handler:
             self._handlers[(listener, sobject_type)] = handler
+            return handler
+
+        return decorate
+
+    def register_batch(
+        self, sobject_type: str, *, listener: str | None = None
+    ) -> Callable[[BatchHandler], BatchHandler]:
+        """Decorator: apply many `sobject_type` notifications at once, as the type's handler would one by one."""
+
+        def decorate(handler: BatchHandler) -> BatchHandler:
+            self._batch_handlers[(listener, sobject_type)] = handler
             return handler
 
         return decorate
@@ -97,3 +147,24 @@ class HandlerRegistry:
         """Apply one notification; the result says what was done (stored as the idempotency record)."""
         handler = self.resolve(message.listener, message.sobject_type)
         return {"handler": getattr(handler, "__name__", "handler"), **handler(message, services)}
+
+    def dispatch_batch(self, messages: Sequence[NotificationMessage], services: Services) -> list[HandlerResult]:
+        """Apply many notifications, each type's by its batch handler when it has one, else one by one; the
+        results are in the order given and name the type's handler (what the write-back rules key on)."""
+        results: list[HandlerResult | None] = [None] * len(messages)
+        groups: dict[tuple[str, str], list[int]] = {}
+        for index, message in enumerate(messages):
+            groups.setdefault((message.listener, message.sobject_type), []).append(index)
+        for (listener, sobject_type), indexes in groups.items():
+            batch = self._batch_handlers.get((listener, sobject_type)) or self._batch_handlers.get((None, sobject_type))
+            if batch is None:
+                for index in indexes:
+                    results[index] = self.dispatch(messages[index], services)
+                continue
+            name = getattr(self.resolve(listener, sobject_type), "__name__", "handler")
+            outcomes = batch([messages[i] for i in indexes], services)
+            if len(outcomes) != len(indexes):
+                raise RuntimeError(f"the batch handler of {sobject_type} answered {len(outcomes)} of {len(indexes)}")
+            for index, outcome in zip(indexes, outcomes, strict=True):
+                results[index] = {"handler": name, **outcome}
+        return [r for r in results if r is not None]

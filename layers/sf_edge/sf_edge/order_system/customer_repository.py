@@ -8,7 +8,8 @@ does not depend on which notification came first.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from sf_edge.order_system.entities import AccountLink, Customer
@@ -44,6 +45,16 @@ class CustomerRepository:
         """The Account's link, read consistently, if it has one."""
         claim = self.keys.get(f"account#{account_id}")
         return _link(claim) if claim else None
+
+    def account_links(self, account_ids: Sequence[str]) -> dict[str, AccountLink]:
+        """The links of these Accounts, read consistently in batches; unlinked ones left out."""
+        claims = self.keys.get_many([f"account#{a}" for a in account_ids])
+        return {key.removeprefix("account#"): _link(claim) for key, claim in claims.items()}
+
+    def link_accounts(self, links: Mapping[str, str]) -> dict[str, AccountLink]:
+        """`link_account` for many Accounts (Account id → the Customer wanted); whichever link won, per Account."""
+        won = self.keys.claim_many({f"account#{a}": {"CustomerID": c} for a, c in links.items()})
+        return {key.removeprefix("account#"): _link(claim) for key, claim in won.items()}
 
     def link_account(self, account_id: str, customer_id: str, *, placeholder: bool = False) -> AccountLink:
         """Link the Account to a Customer unless it is linked already; return whichever link won."""
@@ -140,6 +151,52 @@ class CustomerRepository:
             return sorted(applied)
         raise ConcurrentChange(customer_id)
 
+    def items(self, customer_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """The stored Customers (as items) with these ids, read consistently in batches; absent ones left out."""
+        from sf_edge.aws.batch_items import get_many
+
+        return {str(i["CustomerID"]): i for i in get_many(self.table, [{"CustomerID": c} for c in customer_ids])}
+
+    def merge_many(
+        self, merges: Mapping[str, CustomerMerge], read: Mapping[str, dict[str, Any]] | None = None
+    ) -> dict[str, MergeOutcome]:
+        """`merge` for many Customers at once, each with its own stamp: read in batches (or as `read` holds them),
+        the winning changes written 100 a transaction, each conditional on its row as read. A Customer another
+        writer changed in between takes the one-row path (`ensure`, then `merge`), so it is merged on what that
+        writer left. A Customer not stored yet is created with its `new` attributes (what `ensure` writes)."""
+        from sf_edge.aws.batch_items import write_conditionally
+
+        items = dict(read) if read is not None else self.items(list(merges))
+        outcomes: dict[str, MergeOutcome] = {}
+        writes: list[tuple[str, dict[str, Any], dict[str, Any]]] = []
+        for customer_id, wanted in merges.items():
+            item = items.get(customer_id, {})
+            stamp_of = stamps_of(wanted.stamp)
+            applied = winning_changes(item or wanted.new, wanted.changes, stamp_of)
+            if not applied:
+                outcomes[customer_id] = MergeOutcome([], bool(item), item)
+                continue
+            if item:
+                update = merge_update(item, applied, stamp_of)
+                action = {"Update": {"Key": {"CustomerID": customer_id}, **update}}
+                after = _updated(item, applied, stamp_of)
+            else:
+                after = _created(customer_id, wanted.new, applied, stamp_of)
+                action = {"Put": {"Item": after, "ConditionExpression": "attribute_not_exists(CustomerID)"}}
+            writes.append((customer_id, action, after))
+            outcomes[customer_id] = MergeOutcome(sorted(applied), bool(item), after)
+        lost = write_conditionally(self.table, [[action] for _, action, _ in writes])
+        for index in sorted(lost):
+            customer_id = writes[index][0]
+            wanted = merges[customer_id]
+            existed = bool(self.table.get_item(Key={"CustomerID": customer_id}, ConsistentRead=True).get("Item"))
+            if wanted.new:
+                self.ensure(customer_id, str(wanted.new.get("SalesforceAccountId", "")))
+            columns = self.merge(customer_id, wanted.changes, stamp=wanted.stamp)
+            after = self.table.get_item(Key={"CustomerID": customer_id}, ConsistentRead=True).get("Item") or {}
+            outcomes[customer_id] = MergeOutcome(columns, existed, dict(after))
+        return outcomes
+
     def stamped_fields(self, customer_id: str) -> tuple[dict[str, Any], dict[str, str]]:
         """The Customer's columns written by merge, with their stamps (what a placeholder hands on)."""
         item = self.table.get_item(Key={"CustomerID": customer_id}, ConsistentRead=True).get("Item") or {}
@@ -210,6 +267,44 @@ def merge_update(item: Mapping[str, Any], applied: Mapping[str, Any], stamp_of: 
         "ConditionExpression": read.expression,
         "ExpressionAttributeNames": update.names | read.names | {"#v": VERSION},
         "ExpressionAttributeValues": update.values | read.values | {":next": version_of(item) + 1},
+    }
+
+
+@dataclass(frozen=True)
+class CustomerMerge:
+    """Changes to merge into one Customer with their stamp; `new`: the attributes a Customer not stored yet starts
+    with (empty: the merge alone makes it)."""
+
+    changes: Mapping[str, Any]
+    stamp: str
+    new: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class MergeOutcome:
+    """What a merge applied, whether the Customer was stored before it, and the Customer as it now is."""
+
+    applied: list[str]
+    existed: bool
+    item: Mapping[str, Any]
+
+
+def _updated(item: Mapping[str, Any], applied: Mapping[str, Any], stamp_of: Callable[[str], str]) -> dict[str, Any]:
+    after = {k: v for k, v in item.items() if k not in applied} | {k: v for k, v in applied.items() if v is not None}
+    after["FieldStamps"] = dict(item.get("FieldStamps") or {}) | {c: stamp_of(c) for c in applied}
+    after[VERSION] = version_of(item) + 1
+    return after
+
+
+def _created(
+    customer_id: str, new: Mapping[str, Any], applied: Mapping[str, Any], stamp_of: Callable[[str], str]
+) -> dict[str, Any]:
+    values = {**new, **applied}
+    return {
+        "CustomerID": customer_id,
+        **{k: v for k, v in values.items() if v is not None},
+        "FieldStamps": {c: stamp_of(c) for c in applied},
+        VERSION: 1,
     }
 
 

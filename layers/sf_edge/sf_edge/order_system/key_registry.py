@@ -7,6 +7,7 @@ hands out OrderIDs.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -43,16 +44,47 @@ class KeyRegistry:
             return existing
         return {"Key": key, **attributes}
 
+    def get_many(self, keys: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """The claims stored under these keys (read consistently, 100 a call); keys with none are left out."""
+        from sf_edge.aws.batch_items import get_many
+
+        return {str(item["Key"]): item for item in get_many(self.table, [{"Key": k} for k in keys])}
+
+    def claim_action(self, key: str, attributes: Mapping[str, Any]) -> dict[str, Any]:
+        """The transaction action that claims `key` unless it is claimed (batch_items.write_conditionally)."""
+        return {
+            "Put": {
+                "TableName": self.table.name,
+                "Item": {"Key": key, **attributes},
+                "ConditionExpression": "attribute_not_exists(#k)",
+                "ExpressionAttributeNames": {"#k": "Key"},
+            }
+        }
+
+    def claim_many(self, claims: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
+        """Claim each key unless someone already did; return whichever claim won, per key (100 a transaction)."""
+        from sf_edge.aws.batch_items import write_conditionally
+
+        keys = list(claims)
+        lost = write_conditionally(self.table, [[self.claim_action(k, claims[k])] for k in keys])
+        won = {k: {"Key": k, **claims[k]} for i, k in enumerate(keys) if i not in lost}
+        return won | self.get_many([keys[i] for i in lost])
+
     def next_value(self, sequence: str) -> int:
         """Atomically increment and return the sequence."""
+        return self.next_values(sequence, 1)[0]
+
+    def next_values(self, sequence: str, count: int) -> list[int]:
+        """`count` values of the sequence, taken in one atomic increment."""
         response = self.table.update_item(
             Key={"Key": f"sequence#{sequence}"},
-            UpdateExpression="ADD #v :one",
+            UpdateExpression="ADD #v :n",
             ExpressionAttributeNames={"#v": "Value"},
-            ExpressionAttributeValues={":one": 1},
+            ExpressionAttributeValues={":n": count},
             ReturnValues="UPDATED_NEW",
         )
-        return int(response["Attributes"]["Value"])  # type: ignore[arg-type]
+        top = int(response["Attributes"]["Value"])  # type: ignore[arg-type]
+        return list(range(top - count + 1, top + 1))
 
     def ensure_sequence_at_least(self, sequence: str, value: int) -> None:
         """Raise the sequence to `value` if it is lower (seeding after loading existing rows)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from sf_edge.order_system.entities import Customer, Order, OrderDetail, ship_to
@@ -40,6 +41,16 @@ class OrderRepository:
         )
         return [Order.model_validate(item) for item in items]
 
+    def order_id_for_opportunity(self, opportunity_id: str) -> int | None:
+        """The OrderID claimed for the Opportunity, if any."""
+        claim = self.keys.get(f"opportunity#{opportunity_id}")
+        return int(claim["OrderID"]) if claim else None
+
+    def order_ids_for_opportunities(self, opportunity_ids: Sequence[str]) -> dict[str, int]:
+        """The OrderIDs claimed for these Opportunities (read in batches); unclaimed ones left out."""
+        claims = self.keys.get_many([f"opportunity#{o}" for o in opportunity_ids])
+        return {key.removeprefix("opportunity#"): int(claim["OrderID"]) for key, claim in claims.items()}
+
     def get(self, order_id: int) -> Order | None:
         """The Order with this id, if any."""
         item = self.table.get_item(Key={"OrderID": order_id}, ConsistentRead=True).get("Item")
@@ -67,6 +78,60 @@ class OrderRepository:
             existing = self.get(claimed.OrderID)
             return (existing or claimed), False
         return claimed, True
+
+    def get_many(self, order_ids: Sequence[int]) -> dict[int, Order]:
+        """The stored Orders with these ids, read consistently in batches; absent ones left out."""
+        from sf_edge.aws.batch_items import get_many
+
+        found = get_many(self.table, [{"OrderID": i} for i in order_ids])
+        return {int(item["OrderID"]): Order.model_validate(item) for item in found}
+
+    def create_many_for_opportunities(self, orders: Mapping[str, Order]) -> dict[str, Order]:
+        """`create_for_opportunity` for Opportunities with no claim yet: OrderIDs taken in one increment, each
+        claim written with its Order in one transaction (100 actions each), so neither is ever written alone.
+        Return the Orders created; an Opportunity claimed meanwhile (another channel brought it first) is left
+        out, for the one-row path."""
+        from sf_edge.aws.batch_items import write_conditionally
+
+        opportunities = list(orders)
+        ids = self.keys.next_values(ORDER_SEQUENCE, len(opportunities)) if opportunities else []
+        created = {
+            opportunity: orders[opportunity].model_copy(update={"OrderID": order_id})
+            for opportunity, order_id in zip(opportunities, ids, strict=True)
+        }
+        units = [
+            [
+                self.keys.claim_action(f"opportunity#{opportunity}", {"OrderID": order.OrderID}),
+                {
+                    "Put": {
+                        "TableName": self.table.name,
+                        "Item": order.model_dump(exclude_none=True) | {VERSION: 1},
+                        "ConditionExpression": "attribute_not_exists(OrderID)",
+                    }
+                },
+            ]
+            for opportunity, order in created.items()
+        ]
+        lost = write_conditionally(self.table, units)
+        return {o: order for i, (o, order) in enumerate(created.items()) if i not in lost}
+
+    def mark_deleted(self, order_id: int) -> bool:
+        """Mark the Order as deleted in Salesforce (its Opportunity was); True when this call marked it."""
+        from botocore.exceptions import ClientError
+
+        try:
+            self.table.update_item(
+                Key={"OrderID": order_id},
+                UpdateExpression="SET SalesforceDeleted = :yes, #v = if_not_exists(#v, :zero) + :one",
+                ConditionExpression="attribute_exists(OrderID) AND attribute_not_exists(SalesforceDeleted)",
+                ExpressionAttributeNames={"#v": VERSION},
+                ExpressionAttributeValues={":yes": True, ":zero": 0, ":one": 1},
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
+            return False
+        return True
 
     def follow_customer(self, order: Order, customer: Customer) -> bool:
         """Point an unshipped Order that came from Salesforce at `customer` and its current ship-to; an Order

@@ -190,6 +190,7 @@ class _Urllib3Stream:
 class Session:
     access_token: str = field(repr=False)
     instance_url: str
+    organization_id: str = ""  # from the token answer's identity URL (.../id/<org id>/<user id>)
 
 
 @dataclass(frozen=True)
@@ -319,7 +320,9 @@ class JwtBearerSignIn:
                 code=str(error),
                 retryable=response.status >= 500,
             )
-        return Session(str(data["access_token"]), str(data["instance_url"]).rstrip("/"))
+        identity = str(data.get("id") or "").rstrip("/").split("/")
+        organization = identity[-2] if len(identity) >= 2 and identity[-3:-2] == ["id"] else ""
+        return Session(str(data["access_token"]), str(data["instance_url"]).rstrip("/"), organization)
 
 
 class SalesforceClient:

@@ -7,6 +7,11 @@ dead-lettered with the reason at once; a record it could not lock, and every rec
 its retries, is handed back for SQS to retry. With no Salesforce configured the write-backs are recorded in the
 ledger (and logged) instead of sent.
 
+When the backlog of write-backs is large (at least `BulkHandOff.threshold` waiting: a full load's Orders, a
+burst of won Opportunities), the integration user's write-backs are parked in the ledger instead, and the bulk
+write-back workflow sends them as Bulk API 2.0 ingest jobs (sf_edge.write_back.bulk_delivery): one job carries
+what hundreds of Collections calls would.
+
 A write-back carrying its Outbound Message's session (a listener with `include_session_id`) calls back as that
 session; when Salesforce no longer accepts it, the integration user writes it instead if one is configured, and
 otherwise it is dead-lettered saying so.
@@ -33,6 +38,24 @@ class Ledger(Protocol):
 
     def settle(self, write_back: WriteBack, status: str, detail: str = "") -> None: ...
 
+    def park(self, write_back: WriteBack) -> bool:
+        """Leave the claimed write-back for a Bulk API job (False when a newer one claimed the record since)."""
+        ...
+
+
+class BulkHandOff(Protocol):
+    """When write-backs go by Bulk API instead (aws.bulk_write_back.BulkWriteBackStarter)."""
+
+    threshold: int
+
+    def backlog(self) -> int:
+        """How many write-backs wait in the queue (besides the batch at hand)."""
+        ...
+
+    def start(self, group: str) -> None:
+        """Have the bulk write-back workflow send the parked write-backs of this group (`<sObject>/<key field>`)."""
+        ...
+
 
 class DeadLetters(Protocol):
     def send(self, write_back: WriteBack, reason: str) -> None: ...
@@ -54,6 +77,7 @@ class Delivered:
     recorded: int = 0
     rejected: int = 0
     skipped: int = 0
+    parked: int = 0
     retry: list[str] = field(default_factory=list)
 
 
@@ -72,11 +96,13 @@ class WriteBackDelivery:
         dead_letters: DeadLetters,
         client: CollectionsClient | None,
         callback_client: Callable[[CallbackSession], CollectionsClient] | None = None,
+        bulk: BulkHandOff | None = None,
     ) -> None:
         self.ledger = ledger
         self.dead_letters = dead_letters
         self.client = client
         self.callback_client = callback_client
+        self.bulk = bulk
 
     def deliver(self, batch: Sequence[Queued]) -> Delivered:
         outcome = Delivered()
@@ -100,6 +126,7 @@ class WriteBackDelivery:
                 write_back=queued.write_back.without_session().model_dump(mode="json"),
             )
             outcome.recorded += 1
+        sendable = self._park_if_backlogged(sendable, outcome)
         groups: dict[tuple[CallbackSession | None, str, str | None], list[Queued]] = {}
         for queued in sendable:
             wb = queued.write_back
@@ -110,6 +137,27 @@ class WriteBackDelivery:
                 chunk = members[start : start + MAX_COLLECTION_RECORDS]
                 self._send(session, sobject, external_id_field, chunk, outcome)
         return outcome
+
+    def _park_if_backlogged(self, sendable: list[Queued], outcome: Delivered) -> list[Queued]:
+        """With a backlog at the threshold, park the integration user's write-backs for a Bulk API job (those
+        calling back as an Outbound Message's session go on by Collections: only that session can make them)."""
+        own = [q for q in sendable if self.callback_client is None or q.write_back.session is None]
+        if self.bulk is None or self.client is None or not own:
+            return sendable
+        if self.bulk.backlog() + len(sendable) < self.bulk.threshold:
+            return sendable
+        started: set[str] = set()
+        for queued in own:
+            if self.ledger.park(queued.write_back):
+                outcome.parked += 1
+                started.add(bulk_group(queued.write_back))
+            else:
+                outcome.skipped += 1
+        for group in sorted(started):
+            self.bulk.start(group)
+        logger.info("Backlog at the bulk threshold: write-backs parked for a Bulk API job", parked=len(own))
+        parked = {q.message_id for q in own}
+        return [q for q in sendable if q.message_id not in parked]
 
     def _send(
         self,
@@ -185,3 +233,8 @@ class WriteBackDelivery:
         self.dead_letters.send(write_back.without_session(), reason)
         self.ledger.settle(write_back, REJECTED, reason[:1000])
         outcome.rejected += 1
+
+
+def bulk_group(write_back: WriteBack) -> str:
+    """The Bulk API job a parked write-back goes in: one per sObject and key field."""
+    return f"{write_back.sobject}/{write_back.external_id_field or 'Id'}"

@@ -5,6 +5,7 @@ the (encrypted) write-back queue only, is never logged, and is dropped from the 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -17,6 +18,8 @@ PENDING = "pending"
 SENT = "sent"
 RECORDED = "recorded"  # no Salesforce configured: what would have been sent
 REJECTED = "rejected"
+PARKED = "parked"  # waiting for a Bulk API ingest job (a large backlog)
+IN_BULK = "bulk"  # in a Bulk API ingest job, its results not joined yet
 
 
 def now_stamp() -> str:
@@ -63,3 +66,17 @@ class WriteBack(BaseModel):
         """The record as sObject Collections takes it."""
         identity = {self.external_id_field: self.record_id} if self.external_id_field else {"id": self.record_id}
         return {"attributes": {"type": self.sobject}, **identity, **self.fields}
+
+
+@dataclass(frozen=True)
+class ParkedWriteBack:
+    """A write-back waiting in the ledger for a Bulk API ingest job: its record (by `key_field`) and fields."""
+
+    key: str  # the ledger's RecordKey: <sObject>/<key field>/<record id or External ID value>
+    sobject: str
+    key_field: str
+    record_id: str
+    fields: dict[str, FieldValue]
+    stamp: str
+    attempts: int = 0  # Bulk API jobs it was in and not saved by (a locked row, a job that stopped)
+    detail: str = ""  # why the last one did not save it

@@ -31,6 +31,8 @@ from sf_edge.salesforce.instances import instance_url_of
 from sf_edge.salesforce.outbound_messages import NotificationMessage
 from sf_edge.write_back.messages import CallbackSession, FieldValue, WriteBack
 
+# The stack's declared write-backs, beside this module: the worker and the bulk sync plan from the same file.
+DECLARED_RULES = Path(__file__).with_name("write_backs.toml")
 TEXT_FIELD_MAX = 255
 _PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _API_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,79}$")
@@ -80,6 +82,15 @@ class WriteBackRules:
         if rule is None or fields is None:
             return None
         return _write_back(rule, fields, message, result)
+
+    def fields_of(self, sobject: str) -> list[str]:
+        """Every field a rule may set on the sObject, in the order declared (the columns of a Bulk API job)."""
+        found: dict[str, None] = {}
+        for rule in self.rules.values():
+            if rule.sobject == sobject:
+                for fields in [*rule.results.values(), *([rule.failed] if rule.failed else [])]:
+                    found |= dict.fromkeys(fields)
+        return list(found)
 
     def after_failure(self, message: NotificationMessage, handler: str, reason: str) -> WriteBack | None:
         """The write-back for a notification its handler could not apply (about to be dead-lettered)."""
