@@ -39,6 +39,7 @@ def main() -> int:
         token = os.environ["OUTBOUND_TOKEN"]
         login_url = stack.template.parameters.get("SalesforceLoginUrl", "")
         write_backs = f"sent to {login_url}" if login_url else "recorded in WriteBackLedgerTable (SALESFORCE_* unset)"
+        sync_from = f"from {login_url}" if login_url else "SALESFORCE_* unset: nothing to sync from"
         listener = importlib.import_module(stack.functions["OutboundListenerFunction"].spec.module)
         listeners = sorted(listener.intake().listener_names)
         print(
@@ -63,6 +64,7 @@ Salesforce integration edge, running locally
       try             aws --endpoint-url {stack.aws.endpoint} events put-events \\
                         --entries file://events/event_relay/account_create.json
   write-backs         {write_backs}
+  bulk sync           make sync, in another terminal   ({sync_from})
   worker              {"polling" if stack.worker else "off (WORKER=0): messages stay in the queue"}
   seeded              {", ".join(f"{k}: {v} rows" for k, v in stack.seeded.items())}
 Try:  curl -s -H 'Content-Type: text/xml' --data-binary @events/samples/opportunity_closed_won.xml \\

@@ -198,7 +198,7 @@ class LocalAws:
                 sfn.update_state_machine(stateMachineArn=existing[logical_id], definition=definition, roleArn=role)
                 arn = existing[logical_id]
             else:
-                kind = str(template.resolve(props.get("Type")) or "STANDARD")
+                kind: Any = str(template.resolve(props.get("Type")) or "STANDARD")
                 arn = sfn.create_state_machine(name=logical_id, definition=definition, roleArn=role, type=kind)[
                     "stateMachineArn"
                 ]

@@ -14,7 +14,7 @@ import traceback
 from typing import Any
 from urllib.parse import unquote
 
-from werkzeug.serving import BaseWSGIServer, make_server
+from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
 from local_runtime.lambda_host import LocalFunction
@@ -23,12 +23,19 @@ log = logging.getLogger("local_runtime.lambda_invoke")
 _PREFIX = "/2015-03-31/functions/"
 
 
+class _QuietHandler(WSGIRequestHandler):
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        log.debug("%s %s -> %s", self.command, self.path, code)
+
+
 class LocalLambdaInvoke:
     """Serves Invoke for `functions` (logical id → function) on `port`."""
 
     def __init__(self, port: int, functions: dict[str, LocalFunction]) -> None:
         self.functions = functions
-        self.server: BaseWSGIServer = make_server("127.0.0.1", port, self._wsgi, threaded=True)
+        self.server: BaseWSGIServer = make_server(
+            "127.0.0.1", port, self._wsgi, threaded=True, request_handler=_QuietHandler
+        )
         self._thread = threading.Thread(target=self.server.serve_forever, name="lambda-invoke", daemon=True)
 
     def start(self) -> LocalLambdaInvoke:

@@ -18,7 +18,8 @@ Query jobs:
   Salesforce's look, `null` after the last set); 409 when read with another API version than the job's; 412
   `JOB_NOT_COMPLETE` before the job completes; 404 once the job is gone (`expire_jobs()`, Salesforce deletes jobs
   after 7 days). Records come in no particular order (scrambled, as Salesforce promises none without ORDER BY).
-  `cut_pages` (set numbers) answer a set once with one record fewer than its `Sforce-NumberOfRecords` says.
+  `cut_pages` (set numbers) answer a set once with one record fewer than its `Sforce-NumberOfRecords` says;
+  `lose_results` leaves ingest rows out of every result set (the guide promises each row in one of them).
 - `PATCH .../jobs/query/{id}` `{"state": "Aborted"}`.
 
 Ingest jobs:
@@ -126,6 +127,7 @@ class BulkApiStandIn(SalesforceStandIn):
     polls_to_complete: int = 1
     next_outcomes: list[str] = field(default_factory=list)  # outcomes of the next jobs, then JobComplete
     cut_pages: set[int] = field(default_factory=set)  # result sets (1-based) served one record short, once
+    lose_results: set[str] = field(default_factory=set)  # ingest rows (by key value) left out of every result
     jobs: dict[str, Job] = field(default_factory=dict)
     queries: list[str] = field(default_factory=list)  # every SOQL a job was created with
     _synthetic: dict[str, tuple[int, Callable[[int], dict[str, Any]]]] = field(default_factory=dict)
@@ -226,7 +228,8 @@ class BulkApiStandIn(SalesforceStandIn):
                 "failedResults": (job.failed, ["sf__Id", "sf__Error"]),
                 "unprocessedrecords": (job.unprocessed, []),
             }[part]
-            return 200, _csv([*columns, *job.header], _scrambled(rows, lambda r: json.dumps(r, sort_keys=True))), {}
+            kept = [r for r in rows if r.get(job.external_id) not in self.lose_results]
+            return 200, _csv([*columns, *job.header], _scrambled(kept, lambda r: json.dumps(r, sort_keys=True))), {}
         return 405, [_error("METHOD_NOT_ALLOWED", "HTTP method not allowed")], {}
 
     def _new_id(self, prefix: str) -> str:
@@ -514,17 +517,18 @@ def _compare(stored: Any, op: str, literal: Any) -> bool:
         kind, literal = literal
     else:
         kind = "boolean"
+    converters: dict[str, Callable[[Any], Any]] = {
+        "datetime": lambda v: _moment(str(v)),
+        "date": lambda v: date.fromisoformat(str(v)[:10]),
+        "number": lambda v: Decimal(str(v)),
+        "string": str,
+        "boolean": lambda v: v if isinstance(v, bool) else str(v).lower() == "true",
+    }
     try:
-        value: Any = {
-            "datetime": lambda v: _moment(str(v)),
-            "date": lambda v: date.fromisoformat(str(v)[:10]),
-            "number": lambda v: Decimal(str(v)),
-            "string": str,
-            "boolean": lambda v: v if isinstance(v, bool) else str(v).lower() == "true",
-        }[kind](stored)
+        value = converters[kind](stored)
     except (ValueError, InvalidOperation):
         return False
-    return {
+    outcome: bool = {
         "=": value == literal,
         "!=": value != literal,
         "<": value < literal,
@@ -532,6 +536,7 @@ def _compare(stored: Any, op: str, literal: Any) -> bool:
         ">": value > literal,
         ">=": value >= literal,
     }[op]
+    return outcome
 
 
 def _moment(text: str) -> datetime:

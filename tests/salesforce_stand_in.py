@@ -32,7 +32,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Self
 from urllib.parse import parse_qs
 
 import jwt
@@ -82,7 +82,7 @@ class SalesforceStandIn:
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _server: ThreadingHTTPServer | None = None
 
-    def start(self) -> SalesforceStandIn:
+    def start(self) -> Self:
         stand_in = self
 
         class Handler(BaseHTTPRequestHandler):

@@ -10,18 +10,19 @@ WriteBackLedger table and logged instead of sent.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import ValidationError
 
+from sf_edge.aws.bulk_write_back import BulkWriteBackStarter
 from sf_edge.aws.clients import dynamodb
 from sf_edge.aws.salesforce_connection import SalesforceConnectionSettings, callback_clients, salesforce_client
 from sf_edge.aws.write_back_store import DynamoDbWriteBackLedger, SqsWriteBackQueue
 from sf_edge.observability import build_tracer
-from sf_edge.settings import CompositionRoot, Required
+from sf_edge.settings import CompositionRoot, Required, at_least
 from sf_edge.write_back.delivery import Queued, WriteBackDelivery
 from sf_edge.write_back.messages import WriteBack
 
@@ -47,6 +48,11 @@ class WriteBackSettings(SalesforceConnectionSettings):
 
     write_back_ledger_table: Required
     write_back_dead_letter_queue_url: Required
+    # A backlog of at least this many write-backs goes by Bulk API 2.0 ingest jobs (the bulk write-back
+    # workflow) instead of sObject Collections; empty ARN: always Collections.
+    write_back_queue_url: str = ""
+    bulk_write_back_state_machine_arn: str = ""
+    bulk_write_back_threshold: Annotated[int, at_least(1)] = 2000
 
 
 def compose(settings: WriteBackSettings) -> WriteBackDelivery:
@@ -56,6 +62,13 @@ def compose(settings: WriteBackSettings) -> WriteBackDelivery:
         dead_letters=SqsWriteBackQueue(settings.write_back_dead_letter_queue_url),
         client=salesforce_client(settings, on_limit=record_api_usage),
         callback_client=callback_clients(settings, on_limit=record_api_usage),
+        bulk=BulkWriteBackStarter(
+            settings.write_back_queue_url,
+            settings.bulk_write_back_state_machine_arn,
+            settings.bulk_write_back_threshold,
+        )
+        if settings.bulk_write_back_state_machine_arn and settings.write_back_queue_url
+        else None,
     )
 
 
@@ -84,6 +97,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         ("WriteBacksRecorded", outcome.recorded),
         ("WriteBacksRejected", outcome.rejected),
         ("WriteBacksSkipped", outcome.skipped),
+        ("WriteBacksParked", outcome.parked),
         ("WriteBacksRetried", len(failed)),
     ):
         metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
@@ -94,6 +108,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         recorded=outcome.recorded,
         rejected=outcome.rejected,
         skipped=outcome.skipped,
+        parked=outcome.parked,
         retried=len(failed),
     )
     return {"batchItemFailures": [{"itemIdentifier": message_id} for message_id in failed]}

@@ -51,9 +51,8 @@ def org() -> Iterator[BulkApiStandIn]:
     stand_in.stop()
 
 
-@pytest.fixture
-def stack(local_aws: LocalAws, org: BulkApiStandIn) -> Iterator[LocalStack]:
-    env = {
+def environment(org: BulkApiStandIn) -> dict[str, str]:
+    return {
         "SALESFORCE_LOGIN_URL": org.url,
         "SALESFORCE_CLIENT_ID": org.consumer_key,
         "SALESFORCE_USERNAME": "integration@northwind.example",
@@ -61,7 +60,18 @@ def stack(local_aws: LocalAws, org: BulkApiStandIn) -> Iterator[LocalStack]:
         "SYNC_PAGE_SIZE": "100",
         "SYNC_SETTLE_SECONDS": "0",
     }
-    with serving(local_aws, env) as served:
+
+
+@pytest.fixture
+def stack(local_aws: LocalAws, org: BulkApiStandIn) -> Iterator[LocalStack]:
+    with serving(local_aws, environment(org)) as served:
+        yield served
+
+
+@pytest.fixture
+def working_stack(local_aws: LocalAws, org: BulkApiStandIn) -> Iterator[LocalStack]:
+    """With the queue pollers on, and a bulk write-back threshold a full load of ten Opportunities reaches."""
+    with serving(local_aws, environment(org) | {"BULK_WRITE_BACK_THRESHOLD": "5"}, worker=True) as served:
         yield served
 
 
@@ -72,6 +82,13 @@ def run(stack: LocalStack, payload: dict[str, Any], timeout: float = 120) -> dic
     arn = sfn.start_execution(
         stateMachineArn=stack.physical("BulkSyncStateMachine"), name=f"test-{uuid.uuid4()}", input=json.dumps(payload)
     )["executionArn"]
+    return finished(arn, timeout)
+
+
+def finished(arn: str, timeout: float = 120) -> dict[str, Any]:
+    import boto3
+
+    sfn = boto3.client("stepfunctions")
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         execution = sfn.describe_execution(executionArn=arn)
@@ -112,3 +129,43 @@ def test_a_failed_sync_says_why_and_keeps_the_watermark(stack: LocalStack, org: 
     failed = run(stack, {"objects": ["Account"]})
     assert (failed["status"], failed.get("error")) == ("FAILED", "SyncFailed")
     assert "the org has no field AccountNumber on Account" in failed["cause"]
+
+
+def test_a_full_loads_write_backs_land_through_one_ingest_job_every_failed_row_accounted_for(
+    working_stack: LocalStack, org: BulkApiStandIn
+) -> None:
+    """The ten won Opportunities' write-backs reach the write-back function together: at the threshold it parks
+    them and starts the bulk write-back workflow, which sends them as one ingest job; the one Salesforce refuses
+    is dead-lettered with its reason, the rest carry their order numbers."""
+    import boto3
+
+    from sf_edge.aws.clients import dynamodb
+
+    org.reject[("Opportunity", OPPORTUNITIES[4])] = ("FIELD_CUSTOM_VALIDATION_EXCEPTION", "Closed deals are locked")
+    assert run(working_stack, {})["status"] == "SUCCEEDED"
+    sfn = boto3.client("stepfunctions")
+    machine = working_stack.physical("BulkWriteBackStateMachine")
+    started = wait_for_executions(sfn, machine)
+    assert all(finished(e["executionArn"])["status"] == "SUCCEEDED" for e in started)
+    ledger = dynamodb().Table(working_stack.physical("WriteBackLedgerTable")).scan()["Items"]
+    statuses = {item["RecordId"]: item["Status"] for item in ledger}
+    assert statuses == {o: "rejected" if o == OPPORTUNITIES[4] else "sent" for o in OPPORTUNITIES}
+    jobs = [j for j in org.jobs.values() if j.kind == "ingest"]
+    assert (len(jobs), sum(len(j.successful) for j in jobs), sum(len(j.failed) for j in jobs)) == (1, 9, 1)
+    assert [c for c in org.api_calls if c[1].endswith("/composite/sobjects")] == []  # no Collections call
+    assert org.records[("Opportunity", OPPORTUNITIES[0])]["Integration_Status__c"] == "Synced"
+    dead = boto3.client("sqs").receive_message(
+        QueueUrl=working_stack.physical("WriteBackDeadLetterQueue"), MessageAttributeNames=["All"]
+    )["Messages"]
+    assert [json.loads(m["Body"])["record_id"] for m in dead] == [OPPORTUNITIES[4]]
+    assert dead[0]["MessageAttributes"]["Reason"]["StringValue"].startswith("FIELD_CUSTOM_VALIDATION_EXCEPTION")
+
+
+def wait_for_executions(sfn: Any, machine: str, timeout: float = 60) -> list[dict[str, Any]]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        executions = sfn.list_executions(stateMachineArn=machine)["executions"]
+        if executions:
+            return list(executions)
+        time.sleep(0.5)
+    raise AssertionError("no bulk write-back was started")

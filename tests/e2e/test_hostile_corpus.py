@@ -125,8 +125,8 @@ def state(stack: LocalStack) -> dict[str, int]:
                 ],
             )["Attributes"]
             counts[logical_id] = sum(int(v) for v in attributes.values())
-        elif ":events:" in physical["Arn"]:
-            continue  # the event bus and its rule hold nothing
+        elif any(kind in physical["Arn"] for kind in (":events:", ":lambda:", ":states:")):
+            continue  # the event bus and its rule, the functions and the workflows hold nothing
         elif physical["Arn"].startswith("arn:aws:s3:::"):
             counts[logical_id] = s3_client().list_objects_v2(Bucket=physical["Ref"]).get("KeyCount", 0)
         else:

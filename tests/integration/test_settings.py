@@ -24,6 +24,7 @@ SETTINGS = {
     "odata_indexer": "IndexerSettings",
     "salesforce_write_back": "WriteBackSettings",
     "bulk_sync": "BulkSyncSettings",
+    "bulk_write_back": "BulkWriteBackSettings",
 }
 FUNCTIONS = {
     "OutboundListenerFunction": "outbound_listener",
@@ -33,6 +34,7 @@ FUNCTIONS = {
     "ODataIndexerFunction": "odata_indexer",
     "SalesforceWriteBackFunction": "salesforce_write_back",
     "BulkSyncFunction": "bulk_sync",
+    "BulkWriteBackFunction": "bulk_write_back",
 }
 
 

@@ -107,7 +107,7 @@ def test_routes_come_from_the_template() -> None:
     assert route.match("POST", "/outbound/opportunity\n") == {"listener": "opportunity\n"}
 
 
-def test_write_back_may_only_update_its_ledger_dead_letter_and_read_the_key_it_is_given() -> None:
+def test_write_back_may_only_update_its_ledger_dead_letter_read_the_key_and_hand_a_backlog_on() -> None:
     from sf_edge.salesforce.rest_client import MAX_COLLECTION_RECORDS
 
     function = RESOURCES["SalesforceWriteBackFunction"]["Properties"]
@@ -118,7 +118,19 @@ def test_write_back_may_only_update_its_ledger_dead_letter_and_read_the_key_it_i
             "Effect": "Allow",
             "Action": ["dynamodb:UpdateItem"],
             "Resource": {"Fn::GetAtt": ["WriteBackLedgerTable", "Arn"]},
-        }
+        },
+        {
+            "Sid": "Backlog",
+            "Effect": "Allow",
+            "Action": ["sqs:GetQueueAttributes"],
+            "Resource": {"Fn::GetAtt": ["WriteBackQueue", "Arn"]},
+        },
+        {
+            "Sid": "StartTheBulkWriteBack",
+            "Effect": "Allow",
+            "Action": ["states:StartExecution"],
+            "Resource": {"Ref": "BulkWriteBackStateMachine"},
+        },
     ]
     assert dead_letters == {
         "SQSSendMessagePolicy": {"QueueName": {"Fn::GetAtt": ["WriteBackDeadLetterQueue", "QueueName"]}}

@@ -9,6 +9,7 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient, DynamoDBServiceResource
     from mypy_boto3_s3 import S3Client
     from mypy_boto3_sqs import SQSClient
+    from mypy_boto3_stepfunctions import SFNClient
 
 
 def client_config() -> Any:
@@ -58,8 +59,17 @@ def s3_client() -> S3Client:
     return boto3.client("s3", config=client_config())
 
 
+@cache
+def stepfunctions_client() -> SFNClient:
+    """The container's Step Functions client (the write-back function starts the bulk write-back with it)."""
+    import boto3
+
+    return boto3.client("stepfunctions", config=client_config())
+
+
 def reset() -> None:
     """Forget cached clients (tests switch endpoints between cases)."""
+    stepfunctions_client.cache_clear()
     sqs_client.cache_clear()
     s3_client.cache_clear()
     dynamodb.cache_clear()

@@ -131,9 +131,19 @@ class DynamoDbWriteBackLedger:
 
     def parked(self, group: str) -> Iterator[ParkedWriteBack]:
         """The write-backs parked in a group, as the Parked index lists them."""
+        return self._listed(group)
+
+    def in_batch(self, group: str, batch: str) -> Iterator[ParkedWriteBack]:
+        """The write-backs a batch took and no result has settled yet (the Parked index lists them too)."""
+        return self._listed(f"{group}#{batch}")
+
+    def _listed(self, bulk_group: str) -> Iterator[ParkedWriteBack]:
         from boto3.dynamodb.conditions import Key
 
-        arguments: dict[str, Any] = {"IndexName": PARKED_INDEX, "KeyConditionExpression": Key("BulkGroup").eq(group)}
+        arguments: dict[str, Any] = {
+            "IndexName": PARKED_INDEX,
+            "KeyConditionExpression": Key("BulkGroup").eq(bulk_group),
+        }
         while True:
             response = self.table.query(**arguments)
             for item in response.get("Items", []):
@@ -151,20 +161,26 @@ class DynamoDbWriteBackLedger:
                 return
             arguments["ExclusiveStartKey"] = response["LastEvaluatedKey"]
 
-    def take(self, parked: ParkedWriteBack, batch: str) -> bool:
-        """Put a parked write-back in a job (unless a newer one claimed the record since)."""
+    def take(self, parked: ParkedWriteBack, group: str, batch: str) -> bool:
+        """Put a parked write-back in a batch (unless a newer one claimed the record since)."""
         return self._bulk_update(
             parked.key,
-            "SET #status = :bulk, BulkBatch = :batch, UpdatedAt = :now REMOVE BulkGroup",
+            "SET #status = :bulk, BulkBatch = :batch, BulkGroup = :listed, UpdatedAt = :now",
             "Stamp = :stamp AND #status = :parked",
-            {":bulk": IN_BULK, ":batch": batch, ":stamp": parked.stamp, ":parked": PARKED},
+            {
+                ":bulk": IN_BULK,
+                ":batch": batch,
+                ":listed": f"{group}#{batch}",
+                ":stamp": parked.stamp,
+                ":parked": PARKED,
+            },
         )
 
     def settle_bulk(self, key: str, batch: str, status: str, detail: str) -> bool:
         """How a write-back in a job ended, unless a newer one claimed the record since."""
         return self._bulk_update(
             key,
-            "SET #status = :status, Detail = :detail, UpdatedAt = :now REMOVE BulkBatch",
+            "SET #status = :status, Detail = :detail, UpdatedAt = :now REMOVE BulkBatch, BulkGroup",
             "BulkBatch = :batch",
             {":status": status, ":detail": detail[:1000], ":batch": batch},
         )

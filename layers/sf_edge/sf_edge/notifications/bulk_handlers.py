@@ -31,7 +31,7 @@ from sf_edge.order_system.entities import SHIP_TO, Customer, Order
 from sf_edge.salesforce.ids import to_18
 from sf_edge.salesforce.outbound_messages import NotificationMessage
 
-# The Customer columns an Order's ship-to copies: when this row's stamp is theirs, its Orders follow the Customer.
+# The Customer columns an Order's ship-to copies: when one of them changes, the Customer's unshipped Orders follow.
 _SHIP_TO_SOURCES = tuple(SHIP_TO.values())
 
 
@@ -100,8 +100,11 @@ def accounts_to_customers(messages: Sequence[NotificationMessage], services: Ser
     outcomes = services.customers.merge_many(merges, read={c: stored[c] for c in targets if c in stored})
     for customer_id, (index, _, _, stamp) in targets.items():
         outcome = outcomes[customer_id]
-        stamps = outcome.item.get("FieldStamps") or {}
-        if outcome.existed and any(str(stamps.get(c, "")) == stamp for c in _SHIP_TO_SOURCES):
+        before, stamps = stored.get(customer_id, {}), outcome.item.get("FieldStamps") or {}
+        moved = any(before.get(c) != outcome.item.get(c) for c in _SHIP_TO_SOURCES)
+        # Applied again with nothing new (after an interruption, maybe before its Orders followed): follow again.
+        again = not outcome.applied and any(str(stamps.get(c, "")) == stamp for c in _SHIP_TO_SOURCES)
+        if outcome.existed and (moved or again):
             customer = Customer.model_validate(outcome.item)
             for order in services.orders.for_customer(customer_id):
                 services.orders.follow_customer(order, customer)

@@ -4,16 +4,17 @@ successful, failed and unprocessed records in no guaranteed order.
 
 The steps of the bulk write-back workflow (statemachine/bulk_write_back.asl.json), one group (`<sObject>/<key
 field>`) per execution:
-- `begin`: take the group's parked write-backs into a batch (each conditional on the ledger: a newer write-back
-  for the record since wins), write them as one CSV of at most `max_upload_bytes` (100 MB of raw CSV:
-  Salesforce's 150 MB limit is after its base64 encoding; more waits for the next job), keep that CSV as the
-  job's manifest, create an upsert job on the key field, upload it, close it;
+- `begin`: take the group's parked write-backs into the state's batch (each conditional on the ledger: a newer
+  write-back for the record since wins; the ledger lists a batch's write-backs, so a `begin` run again after an
+  interruption takes up what it had taken), write them as one CSV of at most `max_upload_bytes` (100 MB of raw
+  CSV: Salesforce's 150 MB limit is after its base64 encoding; more waits for the next job), create an upsert
+  job on the key field, upload it, close it;
 - `poll`: wait for the job with back-off;
 - `join`: read the job's `successfulResults` (sent), `failedResults` (a retryable error such as
   `UNABLE_TO_LOCK_ROW` or a limit goes back to the parked ones for a later job, up to `max_attempts` jobs; any other
   is dead-lettered with Salesforce's reason) and `unprocessedrecords` (a job that failed or was aborted: back to
-  the parked ones), then every row of the manifest no result named goes back too: no row is ever unaccounted for.
-  With parked write-backs left, the next job begins.
+  the parked ones), then every write-back of the batch no result named goes back too: none is ever unaccounted
+  for. With parked write-backs left, the next job begins (its batch named in the state).
 """
 
 from __future__ import annotations
@@ -21,9 +22,8 @@ from __future__ import annotations
 import tempfile
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import Any, BinaryIO, Protocol
+from typing import Any, Protocol
 
 from aws_lambda_powertools import Logger
 
@@ -54,21 +54,13 @@ class ParkedLedger(Protocol):
 
     def parked(self, group: str) -> Iterator[ParkedWriteBack]: ...
 
-    def take(self, parked: ParkedWriteBack, batch: str) -> bool: ...
+    def in_batch(self, group: str, batch: str) -> Iterator[ParkedWriteBack]: ...
+
+    def take(self, parked: ParkedWriteBack, group: str, batch: str) -> bool: ...
 
     def settle_bulk(self, key: str, batch: str, status: str, detail: str) -> bool: ...
 
     def repark(self, key: str, batch: str, group: str, why: str) -> bool: ...
-
-
-class Manifests(Protocol):
-    """Where each job's CSV is kept until its results are joined (aws.sync_pages.S3PageStore)."""
-
-    def put(self, key: str, data: BinaryIO) -> None: ...
-
-    def open(self, key: str) -> AbstractContextManager[Callable[[int], bytes]]: ...
-
-    def delete(self, keys: Sequence[str]) -> None: ...
 
 
 class DeadLetters(Protocol):
@@ -81,7 +73,6 @@ class BulkWriteBack:
 
     bulk: Callable[[], BulkApi]
     ledger: ParkedLedger
-    manifests: Manifests
     dead_letters: DeadLetters
     fields_of: Callable[[str], Sequence[str]]  # every field the declared rules may set on an sObject
     max_upload_bytes: int = MAX_UPLOAD_BYTES
@@ -91,16 +82,24 @@ class BulkWriteBack:
         """The next job of the group's parked write-backs, uploaded and closed; `done` when none are parked."""
         group = str(state["group"])
         sobject, key_field = group.split("/")
-        batch = uuid.uuid4().hex
+        batch = str(state.get("batch") or uuid.uuid4().hex)
         header = [key_field, *[f for f in self.fields_of(sobject) if f != key_field]]
         size, rows = len(bulk_csv.header_line(header).encode()), 0
         with tempfile.SpooledTemporaryFile(8 * 1024 * 1024) as spool:
             spool.write(bulk_csv.header_line(header).encode())
+
+            def add(line: bytes) -> None:
+                nonlocal size, rows
+                spool.write(line)
+                size, rows = size + len(line), rows + 1
+
+            for parked in self.ledger.in_batch(group, batch):  # taken before an interruption: still ours
+                add(bulk_csv.csv_line(header, {key_field: parked.record_id, **parked.fields}).encode())
             for parked in self.ledger.parked(group):
                 line = bulk_csv.csv_line(header, {key_field: parked.record_id, **parked.fields}).encode()
                 if size + len(line) > self.max_upload_bytes:
                     break  # the rest waits for the next job
-                if not self.ledger.take(parked, batch):
+                if not self.ledger.take(parked, group, batch):
                     continue  # a newer write-back claimed the record: it goes its own way
                 if parked.attempts >= self.max_attempts:
                     why = f"still not saved after {parked.attempts} Bulk API jobs: {parked.detail}"
@@ -108,13 +107,9 @@ class BulkWriteBack:
                         parked.key, batch, sobject, key_field, {key_field: parked.record_id, **parked.fields}, why
                     )
                     continue
-                spool.write(line)
-                size, rows = size + len(line), rows + 1
+                add(line)
             if rows == 0:
-                return {**state, "state": "done"}
-            spool.seek(0)
-            manifest = f"write-backs/{sobject}/{batch}.csv"
-            self.manifests.put(manifest, spool)  # type: ignore[arg-type]
+                return {**state, "reports": list(state.get("reports", [])), "state": "done"}
             spool.seek(0)
             job = self._salesforce(lambda: self.bulk().create_ingest(sobject, key_field))
             self._salesforce(lambda: self.bulk().upload(job, spool))  # type: ignore[arg-type]
@@ -124,7 +119,6 @@ class BulkWriteBack:
             **state,
             "state": "sending",
             "batch": batch,
-            "manifest": manifest,
             "jobId": job.id,
             "apiVersion": job.api_version,
             "rows": rows,
@@ -163,15 +157,8 @@ class BulkWriteBack:
             seen.add(key)
             why = f"not processed: the job ended {state.get('jobState')} {state.get('jobError') or ''}".strip()
             counts["unprocessed"] += self.ledger.repark(key, batch, group, why)
-        with self.manifests.open(str(state["manifest"])) as read:
-            _, listed = bulk_csv.records(read)
-            for sent in listed:
-                if isinstance(sent, bulk_csv.BadRow):
-                    continue
-                key = f"{group}/{sent.get(key_field)}"
-                if key not in seen:  # no result named it: back to the parked ones, never lost
-                    counts["unanswered"] += self.ledger.repark(key, batch, group, f"no result for it in job {job.id}")
-        self.manifests.delete([str(state["manifest"])])
+        for left in list(self.ledger.in_batch(group, batch)):  # no result named it: back to the parked ones
+            counts["unanswered"] += self.ledger.repark(left.key, batch, group, f"no result for it in job {job.id}")
         logger.info("Bulk write-back job joined", group=group, job_id=job.id, counts=counts)
         reports = [*state.get("reports", []), {"jobId": job.id, "state": state.get("jobState"), **counts}]
         only_returned = counts["sent"] + counts["rejected"] == 0  # a pause before the next job tries them again
