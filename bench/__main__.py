@@ -310,9 +310,10 @@ def main() -> None:
             f"| {_target(name, ours, ratio, what)} |"
         )
     from bench.odata_bench import table
+    from bench.sync_bench import table as sync_table
     from bench.write_back_bench import table as write_back_table
 
-    lines += table() + write_back_table()
+    lines += table() + write_back_table() + sync_table()
     text = "\n".join(lines) + "\n"
     print(text)
     RESULTS.write_text(text, encoding="utf-8")

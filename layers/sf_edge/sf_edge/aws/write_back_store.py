@@ -104,28 +104,14 @@ class DynamoDbWriteBackLedger:
 
     def park(self, write_back: WriteBack) -> bool:
         """Leave the claimed write-back for a Bulk API job: listed by the Parked index under its group."""
-        from botocore.exceptions import ClientError
-
         from sf_edge.write_back.delivery import bulk_group
 
-        try:
-            self.table.update_item(
-                Key={"RecordKey": write_back.key},
-                UpdateExpression="SET #status = :parked, BulkGroup = :group, UpdatedAt = :now",
-                ConditionExpression="Stamp = :stamp",
-                ExpressionAttributeNames={"#status": "Status"},
-                ExpressionAttributeValues={
-                    ":parked": PARKED,
-                    ":group": bulk_group(write_back),
-                    ":now": _now(),
-                    ":stamp": write_back.stamp,
-                },
-            )
-        except ClientError as error:
-            if error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
-                return False
-            raise
-        return True
+        return self._conditional_update(
+            write_back.key,
+            "SET #status = :parked, BulkGroup = :group, UpdatedAt = :now",
+            "Stamp = :stamp",
+            {":parked": PARKED, ":group": bulk_group(write_back), ":stamp": write_back.stamp},
+        )
 
     # The bulk write-back's side (sf_edge.write_back.bulk_delivery).
 
@@ -163,7 +149,7 @@ class DynamoDbWriteBackLedger:
 
     def take(self, parked: ParkedWriteBack, group: str, batch: str) -> bool:
         """Put a parked write-back in a batch (unless a newer one claimed the record since)."""
-        return self._bulk_update(
+        return self._conditional_update(
             parked.key,
             "SET #status = :bulk, BulkBatch = :batch, BulkGroup = :listed, UpdatedAt = :now",
             "Stamp = :stamp AND #status = :parked",
@@ -178,7 +164,7 @@ class DynamoDbWriteBackLedger:
 
     def settle_bulk(self, key: str, batch: str, status: str, detail: str) -> bool:
         """How a write-back in a job ended, unless a newer one claimed the record since."""
-        return self._bulk_update(
+        return self._conditional_update(
             key,
             "SET #status = :status, Detail = :detail, UpdatedAt = :now REMOVE BulkBatch, BulkGroup",
             "BulkBatch = :batch",
@@ -187,7 +173,7 @@ class DynamoDbWriteBackLedger:
 
     def repark(self, key: str, batch: str, group: str, why: str) -> bool:
         """Back to the group's parked write-backs for the next job (a locked row, a job that stopped)."""
-        return self._bulk_update(
+        return self._conditional_update(
             key,
             "SET #status = :parked, BulkGroup = :group, Detail = :why, UpdatedAt = :now, "
             "BulkAttempts = if_not_exists(BulkAttempts, :zero) + :one REMOVE BulkBatch",
@@ -195,7 +181,7 @@ class DynamoDbWriteBackLedger:
             {":parked": PARKED, ":group": group, ":why": why[:1000], ":batch": batch, ":zero": 0, ":one": 1},
         )
 
-    def _bulk_update(self, key: str, update: str, condition: str, values: dict[str, Any]) -> bool:
+    def _conditional_update(self, key: str, update: str, condition: str, values: dict[str, Any]) -> bool:
         from botocore.exceptions import ClientError
 
         try:
@@ -214,24 +200,12 @@ class DynamoDbWriteBackLedger:
 
     def settle(self, write_back: WriteBack, status: str, detail: str = "") -> None:
         """Record how the write-back ended, unless a newer one has claimed the record since."""
-        from botocore.exceptions import ClientError
-
-        try:
-            self.table.update_item(
-                Key={"RecordKey": write_back.key},
-                UpdateExpression="SET #status = :status, Detail = :detail, UpdatedAt = :now",
-                ConditionExpression="Stamp = :stamp",
-                ExpressionAttributeNames={"#status": "Status"},
-                ExpressionAttributeValues={
-                    ":status": status,
-                    ":detail": detail,
-                    ":now": _now(),
-                    ":stamp": write_back.stamp,
-                },
-            )
-        except ClientError as error:
-            if error.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
-                raise
+        self._conditional_update(
+            write_back.key,
+            "SET #status = :status, Detail = :detail, UpdatedAt = :now",
+            "Stamp = :stamp",
+            {":status": status, ":detail": detail, ":stamp": write_back.stamp},
+        )
 
 
 def _now() -> str:
