@@ -132,7 +132,7 @@ def _batch_write(table: Any, items: list[dict[str, Any]]) -> float:
 
 def _scan(table: Any) -> list[dict[str, Any]]:
     items: list[dict[str, Any]] = []
-    arguments: dict[str, Any] = {}
+    arguments: dict[str, Any] = {"Limit": 250}  # moto's server is slow to scan: short pages, under the timeout
     while True:
         response = table.scan(**arguments)
         items += response["Items"]

@@ -289,6 +289,10 @@ def all_events() -> dict[str, Any]:
         "notification_worker/sqs_batch.json": worker_event(),
         "notification_worker/relayed_events_batch.json": relayed_events_batch(),
         "salesforce_write_back/sqs_batch.json": write_back_event(),
+        # The workflows' first tasks, as Step Functions invokes them: a sync of every declared object, and the
+        # bulk write-back of the Opportunities' parked write-backs (both need SALESFORCE_* in events/env.json).
+        "bulk_sync/begin.json": {"step": "begin", "sync": {"objects": []}},
+        "bulk_write_back/begin.json": {"step": "begin", "state": {"group": "Opportunity/Id"}},
         **relayed,
         **callouts,
         **odata,

@@ -169,3 +169,30 @@ def wait_for_executions(sfn: Any, machine: str, timeout: float = 60) -> list[dic
             return list(executions)
         time.sleep(0.5)
     raise AssertionError("no bulk write-back was started")
+
+
+def test_make_sync_shows_progress_and_a_summary_per_object(
+    stack: LocalStack, local_aws: LocalAws, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from local_runtime import sync
+
+    monkeypatch.setenv("MOTO_PORT", str(local_aws.endpoint.rsplit(":", 1)[1]))
+    assert sync.main() == 0
+    out = capsys.readouterr().out
+    assert "Bulk sync started" in out
+    assert "Account: " in out  # progress, from the ledger
+    [account] = [line for line in out.splitlines() if line.startswith("Account  ")]
+    assert account.split()[1:6] == ["30", "30", "0", "0", "0"]  # rows, applied, unchanged, deleted, failed
+    assert [line.split()[0] for line in out.splitlines()[-2:]] == ["Account", "Opportunity"]
+
+
+def test_make_sync_without_salesforce_says_there_is_nothing_to_sync_from(
+    local_aws: LocalAws, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from local_runtime import sync
+
+    with serving(local_aws, {"SALESFORCE_LOGIN_URL": ""}):
+        monkeypatch.setenv("MOTO_PORT", str(local_aws.endpoint.rsplit(":", 1)[1]))
+        assert sync.main() == 1
+    out = capsys.readouterr().out
+    assert "there is nothing to sync from" in out

@@ -248,3 +248,34 @@ def test_the_dead_letter_queue_adapter_is_the_write_backs(stack: Stack) -> None:
     queue = SqsWriteBackQueue(stack.name("WriteBackDeadLetterQueue"))
     queue.send(synced(1), "FIELD_INTEGRITY_EXCEPTION: bad")
     assert dead_letters(stack) == [(OPPS[1], "FIELD_INTEGRITY_EXCEPTION: bad")]
+
+
+def test_a_rule_on_an_external_id_upserts_on_it_and_joins_by_it(stack: Stack, org: BulkApiStandIn) -> None:
+    """An External ID field keys the job and the join: rows created and updated come back by their ERP key."""
+    org.schemas["Opportunity"].add("ERP_Key__c")
+    org.record("Opportunity", "ERP-0002", ERP_Key__c="ERP-0002", Integration_Status__c=None)
+    write_backs = [
+        WriteBack(sobject="Opportunity", record_id=f"ERP-000{n}", external_id_field="ERP_Key__c",
+                  fields={"Integration_Status__c": "Synced"}, stamp="2026-12-01T10:00:00.000000+00:00")
+        for n in (1, 2, 3)
+    ]  # fmt: skip
+    org.reject[("Opportunity", "ERP-0003")] = ("DUPLICATE_EXTERNAL_ID", "more than one record has this key")
+    for write_back in write_backs:
+        assert ledger(stack).claim(write_back)
+        assert ledger(stack).park(write_back)
+    sender = steps(stack, org)
+    state: dict[str, Any] = {"group": "Opportunity/ERP_Key__c"}
+    while state.get("state") != "done":
+        state = {"begin": sender.begin, "sending": sender.poll, "joining": sender.join}[state.get("state", "begin")](
+            state
+        )
+    [job] = [j for j in org.jobs.values() if j.kind == "ingest"]
+    assert (job.external_id, job.header[0]) == ("ERP_Key__c", "ERP_Key__c")
+    created = {r["ERP_Key__c"]: r["sf__Created"] for r in job.successful}
+    assert created == {"ERP-0001": "true", "ERP-0002": "false"}
+    table = stack.table("WriteBackLedgerTable")
+    statuses = {
+        n: table.get_item(Key={"RecordKey": f"Opportunity/ERP_Key__c/ERP-000{n}"})["Item"]["Status"] for n in (1, 2, 3)
+    }
+    assert statuses == {1: "sent", 2: "sent", 3: "rejected"}
+    assert [record for record, _ in dead_letters(stack)] == ["ERP-0003"]
