@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from aws_lambda_powertools import Logger, Metrics
-from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 import sf_edge.notifications.bulk_handlers  # noqa: F401 - registers the batch handlers
@@ -113,11 +113,14 @@ def record_api_usage(used: int, limit: int) -> None:
 
 
 def report_metrics(report: dict[str, Any]) -> None:
-    """One object's sync, as metrics (the failed-rows alarm reads SyncRowsFailed)."""
-    metrics.add_dimension(name="SObject", value=str(report["object"]))
+    """One object's sync, as metrics: the row counts by the function's dimensions (what the failed-rows alarm
+    reads), how many records wait for reconciliation by object."""
     for name, key in (("SyncRowsApplied", "applied"), ("SyncRowsDeleted", "deleted"), ("SyncRowsFailed", "failed")):
         metrics.add_metric(name=name, unit=MetricUnit.Count, value=int(report.get(key, 0)))
-    metrics.add_metric(name="RecordsToReconcile", unit=MetricUnit.Count, value=int(report.get("toReconcile", 0)))
+    with single_metric(
+        name="RecordsToReconcile", unit=MetricUnit.Count, value=int(report.get("toReconcile", 0))
+    ) as waiting:
+        waiting.add_dimension(name="SObject", value=str(report["object"]))
 
 
 @logger.inject_lambda_context(clear_state=True)

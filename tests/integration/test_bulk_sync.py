@@ -404,3 +404,23 @@ def test_rows_that_cannot_be_applied_are_kept_with_why_and_the_rest_applied(stac
     assert failed["sync-failed#Account/not-an-id"] == "not a Salesforce id: 'not-an-id'"
     assert "not CSV" in failed["sync-failed#Account/750000000000000001/line-4"]
     assert "SystemModstamp" in failed[f"sync-failed#Account/{NEW_ACCOUNTS[2]}"]
+
+
+def test_a_syncs_report_becomes_the_metrics_its_alarms_read(capsys: pytest.CaptureFixture[str]) -> None:
+    """SyncRowsFailed carries the function's dimensions only (BulkSyncFailedRowsAlarm: service = bulk_sync);
+    RecordsToReconcile is by object."""
+    import bulk_sync
+
+    bulk_sync.report_metrics({"object": "Account", "applied": 5, "deleted": 1, "failed": 2, "toReconcile": 0})
+    bulk_sync.metrics.flush_metrics()
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+    failed = next(line for line in lines if "SyncRowsFailed" in line)
+    waiting = next(line for line in lines if "RecordsToReconcile" in line)
+    assert failed["SyncRowsFailed"] == [2.0]
+    assert "SObject" not in failed["_aws"]["CloudWatchMetrics"][0]["Dimensions"][0]  # only the service's (in Lambda)
+    assert (waiting["RecordsToReconcile"], waiting["SObject"]) == ([0.0], "Account")
+    from local_runtime.template import Template
+
+    resources = Template().resources
+    service = resources["BulkSyncFunction"]["Properties"]["Environment"]["Variables"]["POWERTOOLS_SERVICE_NAME"]
+    assert resources["BulkSyncFailedRowsAlarm"]["Properties"]["Dimensions"] == [{"Name": "service", "Value": service}]

@@ -290,6 +290,7 @@ class BulkSync:
     # The steps' parts.
 
     def _open(self, state: Mapping[str, Any]) -> dict[str, Any]:
+        state = {**state, "wait": FIRST_WAIT_SECONDS}  # the object's own back-off, not the last one's
         sobject = state["objects"][state["index"]]
         run = self.ledger.run(sobject)
         if run is not None:
