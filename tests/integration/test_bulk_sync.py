@@ -17,8 +17,9 @@ import pytest
 from bulk_api_stand_in import BulkApiStandIn
 from conftest import Stack, seed_customers, worker_services
 from salesforce_stand_in import key_pair
+from sf_edge.domain_errors import RetryLater
 from sf_edge.salesforce.ids import to_18
-from sf_edge.sync.runs import BulkSync, RetryLater, SyncFailed, SyncLimits
+from sf_edge.sync.runs import BulkSync, SyncFailed, SyncLimits
 
 PRIVATE_KEY, PUBLIC_KEY = key_pair()
 USER = "integration@northwind.example"

@@ -31,3 +31,8 @@ class Invalid(DomainError):  # noqa: N818
 
 class Unavailable(DomainError):  # noqa: N818
     """A dependency cannot answer now; the same request may succeed later."""
+
+
+class RetryLater(Exception):  # noqa: N818 - a workflow's error name: retry the step
+    """A workflow step (the bulk sync's, the bulk write-back's) a later attempt can clear: Salesforce unavailable,
+    a set of results cut short, a page not applied yet. Step Functions retries it with back-off."""

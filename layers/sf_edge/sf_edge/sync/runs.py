@@ -30,6 +30,7 @@ from typing import Any, BinaryIO, Protocol
 
 from aws_lambda_powertools import Logger
 
+from sf_edge.domain_errors import RetryLater
 from sf_edge.notifications.routing import INVALID, HandlerRegistry, HandlerResult, ReconcileMark, Services
 from sf_edge.salesforce import bulk_csv
 from sf_edge.salesforce.bulk_api import BulkApi, BulkJob, SchemaDriftError
@@ -49,10 +50,6 @@ SPOOL_BYTES = 8 * 1024 * 1024  # a page beyond this spills to /tmp while it is c
 # What a row's result counts as in the report.
 APPLIED_ACTIONS = frozenset({"customer_upserted", "order_created", "order_marked_deleted"})
 FAILED_ACTIONS = frozenset({INVALID, "archived"})
-
-
-class RetryLater(Exception):  # noqa: N818 - the workflow's error name: retry the step
-    """Something a later attempt can clear (Salesforce unavailable, a page cut short, a page not applied yet)."""
 
 
 class SyncFailed(Exception):  # noqa: N818 - the workflow's error name: the execution fails

@@ -27,6 +27,7 @@ from typing import Any, Protocol
 
 from aws_lambda_powertools import Logger
 
+from sf_edge.domain_errors import RetryLater
 from sf_edge.salesforce import bulk_csv
 from sf_edge.salesforce.bulk_api import MAX_UPLOAD_BYTES, BulkApi, BulkJob
 from sf_edge.salesforce.rest_client import RETRYABLE_CODES, SalesforceError
@@ -39,10 +40,6 @@ MAX_WAIT_SECONDS = 60
 RETRY_PAUSE_SECONDS = 60  # before a job of only rows returned by the last one (locks clear, limits refill)
 # Besides Salesforce's retryable codes: row errors that a later job clears.
 RETRYABLE_ROW_CODES = RETRYABLE_CODES | {"API_CURRENTLY_DISABLED", "TXN_SECURITY_METERING_ERROR", "UNKNOWN_EXCEPTION"}
-
-
-class RetryLater(Exception):  # noqa: N818 - the workflow's error name: retry the step
-    """Salesforce could not be reached or answered a retryable error."""
 
 
 class BulkWriteBackFailed(Exception):  # noqa: N818 - the workflow's error name
