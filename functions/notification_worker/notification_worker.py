@@ -141,8 +141,13 @@ worker = CompositionRoot(WorkerSettings, compose)
 
 
 def dispatch(message: NotificationMessage) -> HandlerResult:
-    """Route the notification to its handler (the registry's choice)."""
-    return registry.dispatch(message, worker().services)
+    """Route the notification to its handler (the registry's choice), then hand the write-back its result calls
+    for to the queue. Both run inside the once-per-notification apply: a duplicate returns the stored result and
+    queues nothing; a write-back that cannot be queued fails the apply, and its redelivery applies it again (every
+    handler reaches the same state a second time) and queues it then."""
+    result = registry.dispatch(message, worker().services)
+    queue_write_back(worker().write_back_rules.after_result(message, result))
+    return result
 
 
 def apply_notification(message: NotificationMessage) -> HandlerResult:
@@ -151,8 +156,8 @@ def apply_notification(message: NotificationMessage) -> HandlerResult:
 
 
 def queue_write_back(write_back: WriteBack | None) -> None:
-    """Hand a write-back to the write-back function's queue (a failure fails the record: SQS redelivers it, the
-    apply is not repeated, and the duplicate's stored result plans the same write-back again)."""
+    """Hand a write-back to the write-back function's queue (a failure raises: the record fails and SQS
+    redelivers it)."""
     queue = worker().write_back_queue
     if write_back is not None and queue is not None:
         queue.enqueue(write_back)
@@ -195,7 +200,6 @@ def record_handler(record: SQSRecord) -> list[HandlerResult]:
                 organization_id=message.organization_id, listener=message.listener, sobject_type=message.sobject_type
             )
             result: HandlerResult = apply_notification(message=message)
-            queue_write_back(worker().write_back_rules.after_result(message, result))
             if result.get("action") == ALREADY_APPLIED:
                 logger.info("Notification already applied; nothing done", record_id=message.record_id, result=result)
             else:

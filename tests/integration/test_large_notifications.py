@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from conftest import LISTENER_WSDLS, TOKEN, Stack, make_intake, run_worker_until_empty, worker_source
-from salesforce_sender import SalesforceSender
+from salesforce_sender import SalesforceSender, salesforce_layout
 from sf_edge.aws.large_payloads import POINTER_CLASS, SIZE_ATTRIBUTE, LargePayloads, PayloadError, pointer_key
 from sf_edge.outbound.intake import IntakeRequest
 from sf_edge.salesforce.outbound_messages import NotificationMessage
@@ -62,6 +62,34 @@ def test_three_long_text_areas_at_their_maximum_are_acked_and_applied_byte_for_b
     items = {i["RecordId"]: i for i in stack.table("NotificationArchiveTable").scan()["Items"]}
     assert "MessageLocation" in items[sent[0][1]["Id"]]
     assert "Message" in items[sent[1][1]["Id"]]
+
+
+@pytest.mark.parametrize("as_references", [False, True], ids=["utf-8", "character-references"])
+def test_three_long_text_areas_two_added_after_the_wsdl_was_generated_are_acked_and_kept(
+    stack: Stack, as_references: bool
+) -> None:
+    """Issue 25.4 as reported: Description plus two long text areas the WSDL does not declare (added to the object
+    later), 131,072 CJK characters each, in Salesforce's own layout; also with every character sent as a numeric
+    reference (3.1 MB). Acked, claim-checked, and the undeclared fields kept as text, every character."""
+    fields = {
+        "Id": "00Q5g0000000001AAA",
+        "Company": "Texts Ltd",
+        "Description": cjk(LONG_TEXT, 1),
+        "Internal_Notes__c": cjk(LONG_TEXT, 2),
+        "LastName": "Long",
+        "Resolution__c": cjk(LONG_TEXT, 3),
+    }
+    body = salesforce_layout("Lead", [("04l5g0000000001AAA", fields)])
+    if as_references:
+        body = body.decode("utf-8").encode("ascii", "xmlcharrefreplace")
+    result = make_intake(LISTENER_WSDLS, stack.queue_url).receive(IntakeRequest("lead", body, TOKEN))
+    assert result.acked, result.detail
+    assert result.unknown_fields == {"04l5g0000000001AAA": ["Internal_Notes__c", "Resolution__c"]}
+    stack.wait_until_visible()
+    assert run_worker_until_empty(worker_source(stack)) == (1, 0)
+    kept = archived(stack)["00Q5g0000000001AAA"]
+    assert {name: kept.fields[name] for name in fields} == fields
+    assert kept.unknown_fields == ["Internal_Notes__c", "Resolution__c"]
 
 
 def test_a_hundred_notifications_of_mixed_sizes_are_all_queued_and_applied(stack: Stack) -> None:

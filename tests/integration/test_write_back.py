@@ -515,8 +515,8 @@ def test_without_salesforce_write_backs_are_recorded_not_sent(stack: Stack) -> N
 def test_a_write_back_that_cannot_be_queued_fails_the_record_and_its_redelivery_queues_it_once(
     stack: Stack, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The apply is not repeated: the redelivered notification is a duplicate whose stored result plans the same
-    write-back."""
+    """The apply and its hand-off are one unit: the redelivery applies the notification again (its Order exists
+    by then, the same one) and queues the write-back once."""
     import notification_worker
     from conftest import seed_customers, worker_source
     from test_worker import enqueue, won
@@ -536,6 +536,26 @@ def test_a_write_back_that_cannot_be_queued_fails_the_record_and_its_redelivery_
     write_back = WriteBack.model_validate_json(queued["Body"])
     assert write_back.record_id == "0065g00000Won01AAA"
     assert write_back.fields["ERP_Order_Id__c"] == str(order["OrderID"])
+
+
+def test_a_notification_delivered_again_after_it_was_applied_queues_nothing(stack: Stack) -> None:
+    """Salesforce re-sends a message it saw no Ack for: the duplicate changes nothing anywhere, not even the queue
+    between the worker and the write-back function (its first delivery's write-back is the only one)."""
+    from conftest import seed_customers, worker_source
+    from test_worker import enqueue, won
+
+    seed_customers(stack)
+    source = worker_source(stack)
+    queue_url = stack.name("WriteBackQueue")
+    enqueue(stack, won())
+    assert source.poll_once().succeeded == 1
+    [first] = stack.drain(queue_url)
+    orders = stack.table("OrdersTable").scan()["Items"]
+    enqueue(stack, won())
+    assert source.poll_once().succeeded == 1
+    assert stack.queue_depth(queue_url) == 0
+    assert stack.table("OrdersTable").scan()["Items"] == orders
+    assert WriteBack.model_validate_json(first["Body"]).record_id == "0065g00000Won01AAA"
 
 
 def test_a_dead_lettered_notification_is_written_back_as_failed(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
