@@ -16,6 +16,7 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "events" / "samples"
@@ -230,51 +231,46 @@ def callout_event(method: str, path: str, body: dict[str, Any] | None, query: di
 
 
 LOCAL_ODATA_AUTH = "Basic " + base64.b64encode(b"salesforce:local-dev-password").decode()
-ODATA: dict[str, tuple[str, dict[str, list[str]] | None]] = {
-    "service_document": ("/odata/v4", None),
-    "metadata": ("/odata/v4/$metadata", None),
+ODATA: dict[str, tuple[str, str]] = {
+    "service_document": ("/odata/v4", ""),
+    "metadata": ("/odata/v4/$metadata", ""),
     "list_view": (
         "/odata/v4/Customers",
-        {
-            "$select": ["CustomerID,CompanyName,Country"],
-            "$orderby": ["CompanyName+asc"],
-            "$top": ["26"],
-            "$count": ["true"],
-        },
+        "$select=CustomerID,CompanyName,Country&$orderby=CompanyName+asc&$top=26&$count=true",
     ),
-    "detail_lookup": ("/odata/v4/Orders", {"$filter": ["OrderID+eq+10248"]}),
-    "by_key": ("/odata/v4/Order_Details(OrderID=10248,ProductID=11)", None),
-    "bad_filter": ("/odata/v4/Orders", {"$filter": ["Freight+gt"]}),
+    "detail_lookup": ("/odata/v4/Orders", "$filter=OrderID+eq+10248"),
+    "by_key": ("/odata/v4/Order_Details(OrderID=10248,ProductID=11)", ""),
+    "bad_filter": ("/odata/v4/Orders", "$filter=Freight+gt"),
 }
 
 
-def odata_event(path: str, query: dict[str, list[str]] | None) -> dict[str, Any]:
-    """An API Gateway REST proxy event for the OData feed (values decoded, `+` kept, as API Gateway does)."""
+def odata_event(path: str, query: str) -> dict[str, Any]:
+    """An HTTP API (payload 2.0) event for the OData feed, as its ODataApi sends it: the query string as the client
+    encoded it (`rawQueryString`), and its values decoded once (`+` kept)."""
     headers = {
-        "Accept": "application/json",
-        "Authorization": LOCAL_ODATA_AUTH,
-        "Host": "localhost:3000",
-        "X-Forwarded-Proto": "http",
-        "User-Agent": "Salesforce Connect",
+        "accept": "application/json",
+        "authorization": LOCAL_ODATA_AUTH,
+        "host": "localhost:3000",
+        "x-forwarded-proto": "http",
+        "user-agent": "Salesforce Connect",
     }
+    decoded = {k: unquote(v) for k, _, v in (p.partition("=") for p in query.split("&") if p)}
+    route = "/odata/v4" if path == "/odata/v4" else "/odata/v4/{proxy+}"
     return {
-        "resource": "/odata/v4/{proxy+}" if path != "/odata/v4" else "/odata/v4",
-        "path": path,
-        "httpMethod": "GET",
+        "version": "2.0",
+        "routeKey": f"{'GET' if route == '/odata/v4' else 'ANY'} {route}",
+        "rawPath": path,
+        "rawQueryString": query,
         "headers": headers,
-        "multiValueHeaders": {k: [v] for k, v in headers.items()},
-        "queryStringParameters": {k: v[-1] for k, v in query.items()} if query else None,
-        "multiValueQueryStringParameters": query,
-        "pathParameters": {"proxy": path.removeprefix("/odata/v4/")} if path != "/odata/v4" else None,
-        "stageVariables": None,
+        **({"queryStringParameters": decoded} if decoded else {}),
+        **({"pathParameters": {"proxy": path.removeprefix("/odata/v4/")}} if route != "/odata/v4" else {}),
         "requestContext": {
-            "path": path,
-            "stage": "live",
-            "requestId": "sample-odata",
             "domainName": "localhost:3000",
-            "identity": {"sourceIp": "13.110.54.10"},
+            "http": {"method": "GET", "path": path, "protocol": "HTTP/1.1", "sourceIp": "13.110.54.10"},
+            "requestId": "sample-odata",
+            "routeKey": f"{'GET' if route == '/odata/v4' else 'ANY'} {route}",
+            "stage": "$default",
         },
-        "body": None,
         "isBase64Encoded": False,
     }
 

@@ -12,7 +12,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterable
 from typing import Any
-from urllib.parse import unquote
+from urllib.parse import unquote, unquote_plus
 
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
@@ -137,10 +137,11 @@ def _raw_path(request: Request) -> str:
 def _rest_event(
     request: Request, path: str, route: Route, params: dict[str, str], query: str, body: bytes, stage: str
 ) -> dict[str, Any]:
-    """A REST API (payload 1.0) event: query values percent-decoded with `+` left as it is, as API Gateway does."""
+    """A REST API (payload 1.0) event: query values decoded as a form is (`+` a space, `%2B` a plus), as API Gateway
+    and SAM CLI's emulator give them."""
     multi_query: dict[str, list[str]] = {}
     for key, _, value in (p.partition("=") for p in query.split("&") if p):
-        multi_query.setdefault(unquote(key), []).append(unquote(value))
+        multi_query.setdefault(unquote_plus(key), []).append(unquote_plus(value))
     multi_headers: dict[str, list[str]] = {"X-Forwarded-Proto": ["http"]}
     for key, value in request.headers.items():
         multi_headers.setdefault(key, []).append(value)

@@ -24,7 +24,7 @@ from sf_edge.odata.dialects import V2, V4, Dialect
 from sf_edge.odata.engine import ReadStats
 from sf_edge.odata.feed import Feed, FeedAuth, FeedRequest, FeedResponse
 from sf_edge.odata.request import ODataError
-from sf_edge.odata.schema import EntitySet
+from sf_edge.odata.schema import ENTITY_SETS, EntitySet
 from sf_edge.settings import NO_SECRET, CompositionRoot, SecretSetting, at_least, at_most, matching
 
 PREFIX = "/odata/v4"
@@ -83,6 +83,8 @@ def compose(settings: FeedSettings) -> ODataService:
         store,
         auth,
         page_size=settings.odata_page_size,
+        # Only the sets whose table is configured: the service document and $metadata name no set that would fail.
+        entity_sets=tuple(s for s in ENTITY_SETS if s.name in tables),
         writes=writes if settings.odata_writable else None,
         csrf_token=csrf_token(secret()) if csrf_on else None,
     )

@@ -199,3 +199,75 @@ def test_secrets_are_compared_in_constant_time(monkeypatch: pytest.MonkeyPatch) 
     assert not FeedAuth("apikey", secret=lambda: "k1").allows({"X-API-Key": "k2"})
     assert not FeedAuth("basic", lambda: "u", lambda: "p").allows({"Authorization": "Basic dTpx"})
     assert len(seen) == 6  # one for the key, one for the API key, two (user and password) for Basic
+
+
+# Filters as long or as deep as a URL can carry (issue 25.6): 200 or a 400 that names the limit, never a 500.
+LONG_FILTERS = {
+    "constants or": lambda n: " or ".join(["1 eq 1"] * n),
+    "names or": lambda n: " or ".join(f"CompanyName eq 'Name {i}'" for i in range(n)),
+    "countries and": lambda n: " and ".join(f"Country ne 'Land {i}'" for i in range(n)),
+    "ids in": lambda n: "CustomerID in (" + ",".join(f"'K{i}'" for i in range(n)) + ")",
+    "sum": lambda n: " add ".join(["1"] * n) + f" eq {n}",
+    "nots": lambda n: "not " * n + "(Country eq 'Germany')",
+    "parentheses": lambda n: "(" * n + "Country eq 'Germany'" + ")" * n,
+}
+
+
+def _feed_event(path: str, query: dict[str, str]) -> dict[str, Any]:
+    return {
+        "resource": "/odata/v4/{proxy+}" if "/v4/" in path else "/odata/v2/{proxy+}",
+        "path": path,
+        "httpMethod": "GET",
+        "headers": {"Accept": "application/json", "Host": "localhost:3000"},
+        "multiValueHeaders": {"Accept": ["application/json"], "Host": ["localhost:3000"]},
+        "queryStringParameters": query,
+        "multiValueQueryStringParameters": {k: [v] for k, v in query.items()},
+        "requestContext": {"requestId": "r", "path": path, "identity": {"sourceIp": "13.110.1.2"}},
+        "body": None,
+        "isBase64Encoded": False,
+    }
+
+
+def test_filters_of_any_length_or_depth_answer_200_or_a_400_naming_the_limit(stack: Stack) -> None:
+    import os
+
+    import odata_feed
+    from local_runtime.lambda_host import LocalContext
+    from local_runtime.stack import seed_order_system
+
+    seed_order_system(stack.template, {"Customers"})
+    odata_feed.odata.configure(odata_feed.FeedSettings.from_env({**os.environ, "ODATA_AUTH": "None"}))
+    outcomes: dict[tuple[str, int, str], int] = {}
+    for shape, make in LONG_FILTERS.items():
+        for terms in (300, 1000, 5000):
+            for path in ("/odata/v4/Customers", "/odata/v4/Customers/$count", "/odata/v2/Customers"):
+                event = _feed_event(path, {"$filter": make(terms)})
+                response = odata_feed.lambda_handler(event, LocalContext("ODataFeedFunction"))
+                status = response["statusCode"]
+                outcomes[(shape, terms, path)] = status
+                assert status in (200, 400), (shape, terms, path, response["body"][:300])
+                if status == 400:
+                    assert "at most" in response["body"] or "FilterTooComplex" in response["body"], response["body"]
+    # What Salesforce Connect sends (long or/in lists of keys, constant tests) is served, at every length.
+    for shape in ("constants or", "names or", "countries and", "ids in"):
+        assert all(outcomes[(shape, n, p)] == 200 for n in (300, 1000, 5000) for p in ("/odata/v4/Customers",)), shape
+    assert outcomes[("nots", 300, "/odata/v4/Customers")] == 400
+    assert outcomes[("parentheses", 1000, "/odata/v4/Customers")] == 400
+
+
+def test_a_long_or_chain_past_dynamodbs_expression_limits_still_answers_exactly(stack: Stack) -> None:
+    """600 CompanyName terms do not fit one FilterExpression (300 operators, 4 KB): the engine checks them all."""
+    import os
+
+    import odata_feed
+    from local_runtime.lambda_host import LocalContext
+    from local_runtime.stack import seed_order_system
+
+    seed_order_system(stack.template, {"Customers"})
+    odata_feed.odata.configure(odata_feed.FeedSettings.from_env({**os.environ, "ODATA_AUTH": "None"}))
+    names = ["Alfreds Futterkiste", "Around the Horn", "Wolski  Zajazd"]
+    text = " or ".join([f"CompanyName eq 'Nobody {i}'" for i in range(597)] + [f"CompanyName eq '{n}'" for n in names])
+    event = _feed_event("/odata/v4/Customers", {"$filter": text, "$select": "CompanyName"})
+    response = odata_feed.lambda_handler(event, LocalContext("ODataFeedFunction"))
+    assert response["statusCode"] == 200, response["body"][:300]
+    assert sorted(r["CompanyName"] for r in json.loads(response["body"])["value"]) == sorted(names)

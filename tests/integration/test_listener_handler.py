@@ -128,3 +128,31 @@ def test_secret_manager_token_source(stack: Stack) -> None:
     assert secret_source(parameter.outbound_token)() == "a,b"
     assert "from-secrets-manager" not in repr(stored)
     assert "ignored when stored" not in repr(stored)
+
+
+# The query string as each API shape hands it over (issue 25.7): decoded once, whatever the shape.
+def test_a_plus_sent_as_percent_2b_stays_a_plus_on_every_api_shape() -> None:
+    from werkzeug.test import EnvironBuilder
+    from werkzeug.wrappers import Request
+
+    from local_runtime.gateway import _rest_event
+    from sf_edge.aws.http_event import HttpEvent
+    from sf_edge.odata.request import parse_query_string
+
+    sent = "$filter=CompanyName+eq+'A%2BB'&$orderby=CompanyName%20asc"
+    wanted = {"$filter": "CompanyName eq 'A+B'", "$orderby": "CompanyName asc"}
+    http_api = {"version": "2.0", "rawPath": "/odata/v4/Customers", "rawQueryString": sent, "requestContext": {}}
+    assert parse_query_string(HttpEvent.from_lambda(http_api).raw_query) == wanted
+    # A REST API decodes the values as a form is (`+` a space, `%2B` a plus) before the function sees them.
+    rest_api = {
+        "httpMethod": "GET",
+        "path": "/x",
+        "multiValueQueryStringParameters": {k: [v] for k, v in wanted.items()},
+    }
+    assert parse_query_string(HttpEvent.from_lambda(rest_api).raw_query) == wanted
+
+    request = Request(EnvironBuilder(path="/x", query_string=sent).get_environ())
+    route = type("Route", (), {"path": "/x"})()
+    local = _rest_event(request, "/x", route, {}, sent, b"", "live")
+    assert local["multiValueQueryStringParameters"] == {k: [v] for k, v in wanted.items()}
+    assert parse_query_string(HttpEvent.from_lambda(local).raw_query) == wanted

@@ -184,3 +184,36 @@ def test_the_local_runtime_composes_each_function_from_its_own_settings(stack: S
     bad = dataclasses.replace(spec, environment={**spec.environment, "ODATA_PAGE_SIZE": "0"})
     with pytest.raises(SettingsError, match="ODATA_PAGE_SIZE"):
         load_functions([bad])  # `make run` stops at start, saying which variable is wrong
+
+
+def test_the_feed_serves_only_the_entity_sets_whose_table_is_configured(stack: Stack) -> None:
+    """Issue 25.5: with PRODUCTS_TABLE unset, Products is in neither the service document nor $metadata, and a
+    request for it is OData's 404 (it was a KeyError: 500); the configured sets are served as before."""
+    import json
+
+    import odata_feed
+    from sf_edge.odata.feed import FeedRequest
+
+    spec = next(s for s in stack.template.functions() if s.logical_id == "ODataFeedFunction")
+    environment = {k: v for k, v in spec.environment.items() if k != "PRODUCTS_TABLE"}
+    odata_feed.odata.configure(odata_feed.FeedSettings.from_env({**environment, "ODATA_AUTH": "None"}))
+    feed = odata_feed.odata().feed
+
+    def get(path: str) -> tuple[int, bytes]:
+        response = feed.handle(FeedRequest("GET", path, "", {}, "http://localhost:3000/odata/v4/"))
+        return response.status, response.body
+
+    status, body = get("/")
+    served = [s["name"] for s in json.loads(body)["value"]]
+    assert status == 200
+    assert "Products" not in served
+    assert "Customers" in served
+    assert "Orders" in served
+    status, body = get("/$metadata")
+    assert status == 200
+    assert b'EntitySet Name="Products"' not in body
+    assert b'EntitySet Name="Customers"' in body
+    status, body = get("/Products")
+    assert status == 404
+    assert json.loads(body)["error"]["code"]
+    assert get("/Customers")[0] == 200

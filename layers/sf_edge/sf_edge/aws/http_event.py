@@ -22,8 +22,7 @@ class HttpEvent:
 
     method: str
     path: str  # as the client sent it, stage included for REST APIs behind a stage
-    raw_query: str  # percent-encoded as sent (HTTP API); rebuilt from decoded values for a REST API
-    raw_query_exact: bool  # False when the query had to be rebuilt: `%2B` and `+` can no longer be told apart
+    raw_query: str  # percent-encoded as sent (HTTP API); encoded again from the decoded values (REST API)
     headers: Headers
     body: bytes
     source_ip: str | None
@@ -44,7 +43,6 @@ class HttpEvent:
                 method=str(http.get("method", "GET")).upper(),
                 path=str(event.get("rawPath") or http.get("path") or "/"),
                 raw_query=str(event.get("rawQueryString") or ""),
-                raw_query_exact=True,
                 headers=headers,
                 body=body,
                 source_ip=http.get("sourceIp"),
@@ -57,7 +55,6 @@ class HttpEvent:
             method=str(event.get("httpMethod", "GET")).upper(),
             path=str(context.get("path") or event.get("path") or "/"),
             raw_query=_rebuilt_query(event),
-            raw_query_exact=False,
             headers=headers,
             body=body,
             source_ip=identity.get("sourceIp"),
@@ -68,11 +65,12 @@ class HttpEvent:
 
 
 def _rebuilt_query(event: Mapping[str, Any]) -> str:
-    """A REST API gives query values percent-decoded with `+` kept as it came: encode them again, keeping `+`
-    (which the OData parser reads as a space, as Salesforce Connect means it). A literal `%2B` is lost here."""
+    """A REST API gives query values decoded once, as a form is (`+` is a space, `%2B` a plus: SAM CLI's emulator
+    reads them so too): encode every character again, so the one decoding the query string gets (RFC 3986) gives
+    back exactly those values, a literal `+` included."""
     pairs = event.get("multiValueQueryStringParameters") or {
         k: [v] for k, v in (event.get("queryStringParameters") or {}).items()
     }
     return "&".join(
-        f"{quote(name, safe='$')}={quote(value, safe='+')}" for name, values in pairs.items() for value in values
+        f"{quote(name, safe='$')}={quote(value, safe='')}" for name, values in pairs.items() for value in values
     )

@@ -8,6 +8,7 @@ bills, whatever a FilterExpression keeps) and the time the request waited on it 
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -412,12 +413,32 @@ def _item(values: dict[str, Any]) -> dict[str, Any]:
     return {name: _value(value) for name, value in values.items()}
 
 
+# DynamoDB's limits on one expression (developer guide, "Constraints": expression parameters).
+MAX_EXPRESSION_OPERATORS = 300
+MAX_EXPRESSION_BYTES = 4096
+# What DynamoDB counts as operators and functions in our renderings: comparators, AND/OR/NOT/IN, function calls.
+_OPERATORS = re.compile(r"<>|<=|>=|[=<>]|\b(?:AND|OR|NOT|IN)\b|\w+\(")
+
+
 def _add_filter(
     arguments: dict[str, Any], pushed: Sequence[Node], names: dict[str, str], values: dict[str, Any]
 ) -> None:
     """The pushed-down conjuncts as a FilterExpression (planner.pushable chose them: each holds whenever its OData
-    condition holds); names and values join those of the key condition."""
-    terms = [_condition(node, names, values) for node in pushed]
+    condition holds); names and values join those of the key condition. Only as many as fit DynamoDB's limits on
+    one expression (300 operators, 4 KB): pushing down only narrows what is read, since the engine checks the whole
+    filter on every row, so a conjunct past them is left to the engine rather than refused by DynamoDB."""
+    terms: list[str] = []
+    operators, length = 0, 0
+    for node in pushed:
+        term_names, term_values = dict(names), dict(values)
+        term = _condition(node, term_names, term_values)
+        term_operators = len(_OPERATORS.findall(term)) + (1 if terms else 0)
+        if operators + term_operators > MAX_EXPRESSION_OPERATORS or length + len(term) + 7 > MAX_EXPRESSION_BYTES:
+            continue
+        names.update(term_names)
+        values.update(term_values)
+        terms.append(term)
+        operators, length = operators + term_operators, length + len(term) + 7  # "(...) AND "
     if terms:
         arguments["FilterExpression"] = " AND ".join(f"({term})" for term in terms)
     if names:

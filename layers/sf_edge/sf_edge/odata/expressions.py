@@ -203,18 +203,18 @@ class _Parser:
         return self._or()
 
     def _or(self) -> Node:
-        node = self._and()
+        operands = [self._and()]
         while self._is_word("or"):
             self._next()
-            node = Binary("or", node, self._and())
-        return node
+            operands.append(self._and())
+        return _balanced("or", operands)
 
     def _and(self) -> Node:
-        node = self._not()
+        operands = [self._not()]
         while self._is_word("and"):
             self._next()
-            node = Binary("and", node, self._not())
-        return node
+            operands.append(self._not())
+        return _balanced("and", operands)
 
     def _not(self) -> Node:
         if self._is_word("not"):
@@ -408,6 +408,42 @@ def _v2_literal(kind: str, token: _Token) -> Literal:
         raise ODataSyntaxError(f"Invalid {kind} literal {token.text}", token.offset) from None
 
 
+MAX_DEPTH = 100  # levels of a parsed expression: every walk over the tree stays far from Python's recursion limit
+
+
+def _balanced(op: str, operands: list[Node]) -> Node:
+    """An `and`/`or` chain as a balanced tree (both are associative in OData's three-valued logic): a chain of
+    any length is log2(terms) deep, so Salesforce's long `Id eq ... or Id eq ...` lists never nest deeply."""
+    while len(operands) > 1:
+        paired = [Binary(op, operands[i], operands[i + 1]) for i in range(0, len(operands) - 1, 2)]
+        operands = paired + operands[len(operands) - len(operands) % 2 :]
+    return operands[0]
+
+
+def depth(node: Node) -> int:
+    """The levels of an expression (iterative)."""
+    deepest, pending = 0, [(node, 1)]
+    while pending:
+        current, level = pending.pop()
+        deepest = max(deepest, level)
+        match current:
+            case Binary(left=left, right=right):
+                pending += [(left, level + 1), (right, level + 1)]
+            case Unary(operand=operand):
+                pending.append((operand, level + 1))
+            case In(left=left):
+                pending.append((left, level + 1))
+            case Call(args=args):
+                pending += [(arg, level + 1) for arg in args]
+    return deepest
+
+
+def _within_depth(node: Node) -> Node:
+    if depth(node) > MAX_DEPTH:
+        raise ODataSyntaxError(f"The expression is nested too deeply: at most {MAX_DEPTH} levels are allowed", 0)
+    return node
+
+
 def parse_filter(text: str, *, v2: bool = False) -> Node:
     """The AST of a `$filter` value (`v2`: OData 2.0's substringof and typed literals)."""
     if not text.strip():
@@ -420,9 +456,11 @@ def parse_filter(text: str, *, v2: bool = False) -> Node:
     try:
         node = parser.expression()
     except RecursionError:
-        raise ODataSyntaxError("The expression is nested too deeply", 0) from None
+        raise ODataSyntaxError(
+            f"The expression is nested too deeply: at most {MAX_DEPTH} levels are allowed", 0
+        ) from None
     parser.finish()
-    return node
+    return _within_depth(node)
 
 
 @dataclass(frozen=True)
@@ -437,9 +475,11 @@ def parse_orderby(text: str, *, v2: bool = False) -> tuple[OrderItem, ...]:
     items: list[OrderItem] = []
     while True:
         try:
-            node = parser.expression()
+            node = _within_depth(parser.expression())
         except RecursionError:
-            raise ODataSyntaxError("The expression is nested too deeply", 0) from None
+            raise ODataSyntaxError(
+                f"The expression is nested too deeply: at most {MAX_DEPTH} levels are allowed", 0
+            ) from None
         descending = False
         if parser._is_word("asc", "desc"):
             descending = parser._word() == "desc"
