@@ -73,6 +73,14 @@ class LocalApiGateway:
     def _wsgi(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         return self.answer(Request(environ))(environ, start_response)
 
+    def _unrouted(self, path: str) -> Response:
+        """What API Gateway answers for a method or path no route has: an HTTP API (payload 2.0) a 404, a REST API
+        the 403 "Missing Authentication Token"."""
+        first = path.strip("/").split("/", 1)[0]
+        if any(r.payload == "2.0" and r.path.strip("/").split("/", 1)[0] == first for r in self.routes):
+            return _json(404, b'{"message":"Not Found"}')
+        return _json(403, b'{"message":"Missing Authentication Token"}')
+
     def answer(self, request: Request) -> Response:
         """One request, as API Gateway and Lambda would answer it."""
         started = time.perf_counter()
@@ -91,7 +99,7 @@ class LocalApiGateway:
             if params is not None:
                 break
         else:
-            return _json(403, b'{"message":"Missing Authentication Token"}')
+            return self._unrouted(route_path)
         query = request.query_string.decode("latin-1")
         event = (
             _http_api_event(request, raw_path, route, params, query, body)

@@ -12,7 +12,7 @@ from typing import Annotated, Any
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.logging import correlation_paths
-from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from sf_edge.aws.api_gateway import RestApiRequest
@@ -75,7 +75,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     result = receiver.receive(request)
     record(result)
     return {
-        "statusCode": result.status,
+        "statusCode": result.http_status,
         "headers": {"Content-Type": "text/xml; charset=utf-8"},
         "body": result.body.decode("utf-8"),
         "isBase64Encoded": False,
@@ -108,7 +108,10 @@ def record(result: IntakeResult) -> None:
             )
         logger.info("Acked", notifications=count, notification_ids=result.notification_ids)
         return
+    if result.ours:  # on the service dimension alone (what ListenerServerFaultsAlarm reads)
+        with single_metric(name="ServerFaults", unit=MetricUnit.Count, value=1):
+            pass
     metrics.add_dimension("reason", result.outcome)
     metrics.add_metric(name="MessagesRejected", unit=MetricUnit.Count, value=1)
-    log = logger.error if result.status >= 500 else logger.warning
+    log = logger.error if result.ours else logger.warning
     log("Rejected with a SOAP Fault", reason=result.outcome, status=result.status, detail=result.detail)

@@ -143,8 +143,10 @@ def test_hostile_corpus_leaves_no_trace(running: LocalStack) -> None:
         try:
             connection.request(method, path, body=body or None, headers=headers)
             response = connection.getresponse()
-            response.read()
-            answers.append((method, path[:60], response.status))
+            data = response.read()
+            # A SOAP Fault is an HTTP 500 (SOAP 1.1 §6.2, WS-I BP R1126): the sender's fault says Client.
+            sender_fault = response.status == 500 and b"<faultcode>soapenv:Client</faultcode>" in data
+            answers.append((method, path[:60], 400 if sender_fault else response.status))
         finally:
             connection.close()
     server_errors = [a for a in answers if a[2] >= 500]

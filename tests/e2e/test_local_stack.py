@@ -174,10 +174,10 @@ def test_duplicate_delivery_is_applied_once(running: LocalStack) -> None:
 def test_refusals_over_http(running: LocalStack) -> None:
     body = fixture_request("Account__sessionid_standalone__abrarsheikhsony.xml")
     status, headers, data = post(running, "/outbound/account?token=nope", body)
-    assert status == 401
+    assert status == 500  # a SOAP Fault, as SOAP 1.1 and WS-I BP R1126 send it
     assert headers["Content-Type"] == "text/xml; charset=utf-8"
     assert b"<faultstring>Wrong token</faultstring>" in data
-    assert post(running, f"/outbound/account?token={TOKEN}", b"<oops")[0] == 400
+    assert post(running, f"/outbound/account?token={TOKEN}", b"<oops")[0] == 500
     assert post(running, "/nowhere", body)[0] == 403  # API Gateway's answer for an unknown route
 
 
@@ -193,3 +193,24 @@ def test_poison_message_ends_in_the_dead_letter_queue(running: LocalStack) -> No
 
     [dead] = wait_for(in_dlq, timeout=30)
     assert dead["Body"] == "poison"
+
+
+@pytest.mark.parametrize(
+    ("token", "message", "faultcode"),
+    [("nope", "Wrong token", "Client"), (TOKEN, "Organization", "Client")],
+)
+def test_a_standard_soap_client_reads_our_faults(running: LocalStack, token: str, message: str, faultcode: str) -> None:
+    """suds reads a Fault only from an HTTP 500 (SOAP 1.1 §6.2, WS-I BP R1126); at 400/401/403 it saw a transport
+    error and no Fault (issue 25.12). The message is Salesforce's, the org one we do not allow."""
+    import suds.client
+
+    body = fixture_request("Account__sessionid_standalone__abrarsheikhsony.xml")
+    if message == "Organization":
+        body = body.replace(b"ABC90000000gNcm", b"XYZ90000000gNcm")
+    client = suds.client.Client(
+        (LISTENER_WSDLS / "account.wsdl").as_uri(), location=f"{running.url}/outbound/account?token={token}"
+    )
+    with pytest.raises(suds.WebFault) as raised:
+        client.service.notifications(__inject={"msg": body})
+    assert raised.value.fault.faultcode == f"soapenv:{faultcode}"
+    assert message in raised.value.fault.faultstring

@@ -247,3 +247,37 @@ def test_a_read_never_becomes_a_write_through_method_tunnelling(server: LocalSta
     status, _, _ = call(server, method, "/odata/v2/Shippers(2)", headers={"X-HTTP-Method": "DELETE"})
     assert status == 200
     assert call(server, "GET", "/odata/v2/Shippers(2)")[0] == 200
+
+
+@pytest.mark.parametrize("root", ["/odata/v2/", "/odata/v4/", "/odata/v2", "/odata/v4"])
+def test_head_on_the_service_root_answers_like_get_without_a_body(server: LocalStack, root: str) -> None:
+    """Issue 25.9: the roots were routed for GET only (HEAD answered 403 "Missing Authentication Token")."""
+    import odata_feed
+
+    token = odata_feed.odata().feed.csrf_token
+    assert token  # `make run`'s feed is writable, so it asks for the token
+    status, headers, body = call(server, "HEAD", root, headers={"X-CSRF-Token": "Fetch"})
+    assert (status, body) == (200, b"")
+    assert headers.get("X-CSRF-Token") == token
+    assert call(server, "HEAD", root + ("" if root.endswith("/") else "/") + "$metadata")[0] == 200
+
+
+def test_pyodata_writes_after_its_documented_csrf_fetch_on_the_root(server: LocalStack) -> None:
+    """pyodata's documented recipe: HEAD the service root with `x-csrf-token: fetch`, send the token on writes."""
+    import pyodata
+    import requests
+
+    session = requests.Session()
+    session.auth = ("salesforce", "local-dev-password")
+    fetched = session.head(f"{server.url}/odata/v2/", headers={"x-csrf-token": "fetch"})
+    assert fetched.status_code == 200
+    session.headers.update({"x-csrf-token": fetched.headers["x-csrf-token"]})
+    client = pyodata.Client(f"{server.url}/odata/v2/", session)
+    created = client.entity_sets.Shippers.create_entity().set(ShipperID=925, CompanyName="Head First").execute()
+    assert created.CompanyName == "Head First"
+    assert call(server, "GET", "/odata/v2/Shippers(925)")[0] == 200
+
+
+def test_a_method_or_path_no_route_has_is_the_http_apis_404(server: LocalStack) -> None:
+    status, _, body = call(server, "GET", "/odata/v3/Orders")
+    assert (status, json.loads(body)) == (404, {"message": "Not Found"})

@@ -47,8 +47,11 @@ def test_listener_event_outcome(stack: Stack, monkeypatch: pytest.MonkeyPatch, p
         json.loads((EVENTS / "outbound_listener" / path).read_text()), LocalContext("OutboundListenerFunction")
     )
     outcome = next(kind for kind in ("valid", "wrong_org", "malformed") if path.endswith(f"_{kind}.json"))
-    expected = {"valid": 200, "wrong_org": 403, "malformed": 400}[outcome]
+    expected = {"valid": 200, "wrong_org": 500, "malformed": 500}[outcome]  # a Fault is an HTTP 500
     assert response["statusCode"] == expected, response["body"]
+    if outcome != "valid":
+        reason = {"wrong_org": "org_not_allowed", "malformed": "malformed_xml"}[outcome]
+        assert f"<reason>{reason}</reason>" in response["body"], response["body"]
     assert stack.queue_depth() == (1 if expected == 200 else 0)
 
 

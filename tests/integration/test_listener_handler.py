@@ -79,7 +79,7 @@ def test_ack_over_api_gateway(handler, stack: Stack, logs: io.StringIO, b64: boo
 
 def test_fault_is_logged_with_its_reason(handler, stack: Stack, logs: io.StringIO) -> None:  # type: ignore[no-untyped-def]
     response = handler(api_event(ACCOUNT, token="guess"), LocalContext("OutboundListenerFunction"))
-    assert response["statusCode"] == 401
+    assert response["statusCode"] == 500  # every Fault (SOAP 1.1 §6.2, WS-I BP R1126); the log says 401
     assert "<faultstring>Wrong token</faultstring>" in response["body"]
     [line] = [x for x in log_lines(logs) if x["message"] == "Rejected with a SOAP Fault"]
     assert (line["reason"], line["status"], line["level"]) == ("wrong_token", 401, "WARNING")
@@ -91,7 +91,8 @@ def test_wrong_org_logs_the_org(handler, stack: Stack, logs: io.StringIO) -> Non
     response = handler(
         api_event(ACCOUNT.replace(b"ABC90000000gNcm", b"XYZ90000000gNcm")), LocalContext("OutboundListenerFunction")
     )
-    assert response["statusCode"] == 403
+    assert response["statusCode"] == 500
+    assert "<faultcode>soapenv:Client</faultcode>" in response["body"]
     [line] = [x for x in log_lines(logs) if x["message"] == "Rejected with a SOAP Fault"]
     assert line["organization_id"] == "XYZ90000000gNcmEAE"
     assert line["reason"] == "org_not_allowed"
@@ -107,6 +108,34 @@ def test_stale_wsdl_fields_are_logged_as_a_warning(handler, stack: Stack, logs: 
     [warning] = [x for x in log_lines(logs) if x["level"] == "WARNING"]
     assert warning["unknown_fields"] == ["Renewal_Date__c"]
     assert "regenerate the WSDL" in warning["message"]
+
+
+def test_our_own_faults_are_counted_apart_from_the_senders(  # type: ignore[no-untyped-def]
+    handler, stack: Stack, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every Fault is an HTTP 500, so the alarm reads ServerFaults (service dimension only): a queue that refuses
+    counts, a stranger's wrong token does not."""
+    import outbound_listener
+
+    service = stack.template.functions()  # the listener's service name, as template.yaml gives it
+    [spec] = [f for f in service if f.logical_id == "OutboundListenerFunction"]
+    monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", spec.environment["POWERTOOLS_SERVICE_NAME"])
+
+    def emitted() -> list[dict[str, Any]]:
+        blobs = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith('{"_aws"')]
+        return [b for b in blobs if "ServerFaults" in b]
+
+    handler(api_event(ACCOUNT, token="guess"), LocalContext("OutboundListenerFunction"))
+    assert emitted() == []
+    outbound_listener.intake.configure(notification_queue_url=stack.queue_url + "-gone")
+    response = handler(api_event(ACCOUNT), LocalContext("OutboundListenerFunction"))
+    assert response["statusCode"] == 500
+    assert "<faultcode>soapenv:Server</faultcode>" in response["body"]
+    [blob] = emitted()
+    [directive] = blob["_aws"]["CloudWatchMetrics"]
+    assert directive["Dimensions"] == [["service"]]
+    assert blob["service"] == "outbound_listener"
+    assert blob["ServerFaults"] in (1, [1.0], 1.0)
 
 
 def test_secret_manager_token_source(stack: Stack) -> None:

@@ -236,7 +236,8 @@ def test_every_function_has_error_and_throttle_alarms_every_api_a_5xx_alarm() ->
             [alarm] = [a for a in _alarms() if _watched(a) == ("AWS/Lambda", metric, {"Ref": function})]
             assert alarm.get("Condition") == RESOURCES[function].get("Condition"), function  # exists when it does
     assert ("AWS/ApiGateway", "5xx", {"Ref": "ODataApi"}) in watched
-    assert ("AWS/ApiGateway", "5XXError", {"Fn::Sub": "${AWS::StackName}-edge"}) in watched
+    # Every SOAP Fault is a 500, so the listener's alarm reads its own count of Server Faults.
+    assert ("SalesforceIntegrationEdge", "ServerFaults", "outbound_listener") in watched
     assert ("AWS/ApiGateway", "5XXError", {"Fn::Sub": "${AWS::StackName}-callouts"}) in watched
     for queue in ("NotificationDeadLetterQueue", "ODataIndexerDeadLetterQueue"):
         queue_name = {"Fn::GetAtt": [queue, "QueueName"]}

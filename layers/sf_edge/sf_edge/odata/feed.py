@@ -130,6 +130,8 @@ class Feed:
                 response.items_read, response.store_ms = stats.items_read, stats.store_seconds * 1000
                 if self.csrf_token and (request.header("X-CSRF-Token") or "").lower() == "fetch":
                     response.headers["X-CSRF-Token"] = self.csrf_token
+                if method == "HEAD":  # the GET's status and headers, no body (RFC 9110 §9.3.2)
+                    response.body = b""
                 return response
             if method in dialect.write_methods:
                 return self._write(request, method, dialect)

@@ -48,9 +48,18 @@ class IntakeRequest:
     source_ip: str | None = None
 
 
+# Every SOAP Fault goes out as HTTP 500 (SOAP 1.1 §6.2, WS-I Basic Profile R1126), so any SOAP client (suds,
+# node-soap, zeep) reads it as a Fault. Salesforce retries every answer that is not an Ack, whatever its status, so
+# the status changes nothing for delivery; what the problem was is in the Fault (faultcode Client or Server,
+# faultstring, detail/reason), the log line and the MessagesRejected metric's reason.
+FAULT_HTTP_STATUS = 500
+
+
 @dataclass
 class IntakeResult:
-    """The HTTP answer and what happened, for logs and metrics (never the token or the session id)."""
+    """The answer and what happened, for logs and metrics (never the token or the session id). `status` is the
+    problem's class as an HTTP status would say it (401 wrong token, 503 retry soon, ...); `http_status` is what
+    goes on the wire."""
 
     status: int
     body: bytes
@@ -63,6 +72,15 @@ class IntakeResult:
     @property
     def acked(self) -> bool:
         return self.outcome == "acked"
+
+    @property
+    def http_status(self) -> int:
+        return 200 if self.acked else FAULT_HTTP_STATUS
+
+    @property
+    def ours(self) -> bool:
+        """A problem on our side (faultcode Server: the queue, a secret, a setting), not the sender's."""
+        return not self.acked and self.status >= 500
 
 
 class OutboundIntake:
