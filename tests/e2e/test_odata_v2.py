@@ -281,3 +281,22 @@ def test_pyodata_writes_after_its_documented_csrf_fetch_on_the_root(server: Loca
 def test_a_method_or_path_no_route_has_is_the_http_apis_404(server: LocalStack) -> None:
     status, _, body = call(server, "GET", "/odata/v3/Orders")
     assert (status, json.loads(body)) == (404, {"message": "Not Found"})
+
+
+@pytest.mark.parametrize("root", ["/odata/v4", "/odata/v2"])
+def test_a_batch_request_is_not_implemented_rather_than_not_found(server: LocalStack, root: str) -> None:
+    batch = "--b\r\nContent-Type: application/http\r\n\r\nGET Orders(10248) HTTP/1.1\r\n\r\n--b--\r\n"
+    request = urllib.request.Request(
+        f"{server.url}{root}/$batch",
+        data=batch.encode(),
+        method="POST",
+        headers={
+            "Authorization": AUTH,
+            "Content-Type": "multipart/mixed;boundary=b",
+            "X-CSRF-Token": csrf_token(f"{server.url}/odata/v2", AUTH),
+        },
+    )
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(request, timeout=20)
+    assert refused.value.code == 501
+    assert b"$batch is not supported" in refused.value.read()

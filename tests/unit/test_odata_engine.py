@@ -288,6 +288,10 @@ def test_paths() -> None:
         ("/Order_Details(OrderID=1)", 400),
         ("/Orders(10248)/Customer", 501),
         ("/Orders/$ref", 501),
+        ("/$batch", 501),  # OData defines it, we do not serve it: 501, not 404 (Protocol §9.3.1; issue 25.11)
+        ("/$crossjoin(Orders,Customers)", 501),
+        ("/$all", 501),
+        ("/$entity", 501),
     ],
 )
 def test_bad_paths(path: str, status: int) -> None:
@@ -521,3 +525,50 @@ def test_a_token_past_the_top_serves_nothing_more() -> None:
     done = token_of(body) | {"n": 4}  # as if all of $top were served
     status, body = answer("/Orders", with_token("$top=4&$orderby=OrderDate", done), page_size=2)
     assert (status, body["value"], "@odata.nextLink" in body) == (200, [], False)
+
+
+# ---- odata.metadata levels (OData JSON 4.0 §3.1; issue 25.10) ----------------------------------------------------
+
+
+def _answer(path: str, query: str = "", headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], Any]:
+    table = _TABLES.setdefault(id(ROWS), MemoryTable(ORDERS, ROWS))
+    feed = Feed(lambda _set, stats: table.store(stats), FeedAuth("none"), page_size=2, entity_sets=(ORDERS,))
+    response = feed.handle(FeedRequest("GET", path, query, headers or {}, ROOT_URL))
+    return response.status, response.headers, json.loads(response.body)
+
+
+def test_metadata_none_drops_the_control_information_but_count_and_next_link() -> None:
+    status, headers, body = _answer("/Orders", "$count=true", {"Accept": "application/json;odata.metadata=none"})
+    assert status == 200
+    assert "odata.metadata=none" in headers["Content-Type"]
+    assert set(body) == {"@odata.count", "value", "@odata.nextLink"}
+    assert not [k for row in body["value"] for k in row if k.startswith("@") or "@" in k]
+    status, headers, entity = _answer("/Orders(10248)", "$format=application/json;odata.metadata=none")
+    assert (status, entity["OrderID"], headers["ETag"]) == (200, 10248, 'W/"0"')
+    assert not [k for k in entity if "@" in k]
+
+
+def test_metadata_full_names_each_entitys_type_id_edit_link_etag_and_the_types_json_does_not_say() -> None:
+    status, headers, entity = _answer("/Orders(10248)", "", {"Accept": "application/json;odata.metadata=full"})
+    assert status == 200
+    assert "odata.metadata=full" in headers["Content-Type"]
+    assert entity["@odata.context"] == f"{ROOT_URL}$metadata#Orders/$entity"
+    assert entity["@odata.type"] == "#NorthwindModel.Order"
+    assert entity["@odata.id"] == entity["@odata.editLink"] == f"{ROOT_URL}Orders(10248)"
+    assert entity["@odata.etag"] == 'W/"0"'
+    assert entity["Freight@odata.type"] == "#Decimal"
+    assert entity["OrderDate@odata.type"] == "#DateTimeOffset"
+    assert "ShipName@odata.type" not in entity  # a string says its type
+    keys = list(entity)
+    assert keys.index("Freight@odata.type") == keys.index("Freight") - 1  # the annotation precedes its value
+    _, _, page = _answer("/Orders", "$select=OrderID,Freight", {"Accept": "application/json;odata.metadata=full"})
+    assert [row["@odata.id"] for row in page["value"]] == [f"{ROOT_URL}Orders({r['OrderID']})" for r in page["value"]]
+    assert all(row["@odata.type"] == "#NorthwindModel.Order" for row in page["value"])
+
+
+def test_a_metadata_level_odata_does_not_define_is_not_acceptable() -> None:
+    status, _, body = _answer("/Orders", "", {"Accept": "application/json;odata.metadata=everything"})
+    assert status == 406
+    assert "minimal, full or none" in body["error"]["message"]
+    assert _answer("/Orders", "", {"Accept": "application/json"})[0] == 200
+    assert _answer("/Orders", "", {"Accept": "*/*"})[0] == 200

@@ -22,10 +22,29 @@ from sf_edge.odata import v2
 from sf_edge.odata.csdl import metadata_xml, service_document
 from sf_edge.odata.engine import Page, context_url, project, project_all
 from sf_edge.odata.request import ODataError, QueryOptions, bind_options, parse_query_string
-from sf_edge.odata.schema import EntitySet
+from sf_edge.odata.schema import NAMESPACE, EntitySet
 from sf_edge.odata.writes import etag
 
 V4_JSON = "application/json;odata.metadata=minimal;odata.streaming=true;IEEE754Compatible=false;charset=utf-8"
+METADATA_LEVELS = ("minimal", "full", "none")
+# Types a JSON value already says (OData JSON 4.0 §4.5.3): every other one is annotated in full metadata.
+_SELF_DESCRIBING = frozenset({"String", "Boolean", "Double"})
+
+
+def metadata_level(accept: str | None, format_option: str | None) -> str:
+    """The `odata.metadata` a 4.0 request asks for ($format first, then the first JSON media range of Accept that
+    names one); minimal when none does. A level OData does not define is returned as given, to be refused."""
+    for media in ([format_option] if format_option else []) + (accept or "").split(","):
+        kind, *parameters = (part.strip() for part in media.split(";"))
+        if kind.lower() not in ("application/json", "json", "*/*", "application/*"):
+            continue
+        for parameter in parameters:
+            name, _, value = (text.strip().lower() for text in parameter.partition("="))
+            if name == "odata.metadata":
+                return value
+            if name == "odata":  # the pre-4.0 spelling: odata=fullmetadata
+                return value.removesuffix("metadata")
+    return "minimal"
 
 
 @dataclass
@@ -91,6 +110,18 @@ class Dialect(Protocol):
     def challenge(self, auth_mode: str) -> str: ...
 
 
+@cache
+def _v4_json(level: str) -> str:
+    return V4_JSON.replace("odata.metadata=minimal", f"odata.metadata={level}")
+
+
+def _key_text(entity_set: EntitySet, row: dict[str, Any]) -> str:
+    """The key predicate's text: `10248`, `'ALFKI'` or `OrderID=10248,ProductID=11`."""
+    if len(entity_set.key) == 1:
+        return key_literal(row[entity_set.key[0]])
+    return ",".join(f"{k}={key_literal(row[k])}" for k in entity_set.key)
+
+
 def json_number(value: Any) -> Any:
     """`default` of orjson.dumps: a Decimal as a JSON number with every digit it has (a float would keep 17), in
     plain notation, as a number the request only writes out comes from the store."""
@@ -134,23 +165,41 @@ def _v2_metadata(entity_sets: tuple[EntitySet, ...]) -> bytes:
 
 @dataclass(frozen=True)
 class V4:
-    """OData 4.0 JSON (minimal metadata)."""
+    """OData 4.0 JSON, in the metadata level the client asks for (JSON 4.0 §3.1): `minimal` (the default, what
+    Salesforce Connect reads), `full` (each entity's type, id, edit link and ETag, and the type of every value JSON
+    does not say) or `none` (no control information but the count and the next link)."""
 
     name: str = "4.0"
     version_headers: Mapping[str, str] = dataclasses.field(default_factory=lambda: {"OData-Version": "4.0"})
     write_methods: frozenset[str] = frozenset({"POST", "PUT", "PATCH", "DELETE"})
     exact_numbers: bool = False
+    level: str = "minimal"  # odata.metadata
 
     def negotiate(self, headers: Mapping[str, str], query: str) -> V4:
-        return self
+        try:
+            format_option = parse_query_string(query).get("$format")
+        except ODataError:
+            format_option = None  # reported later, in the format negotiated without it
+        level = metadata_level(Headers(headers).get("accept"), format_option)
+        return self if level == self.level else dataclasses.replace(self, level=level)
 
     def method(self, method: str, headers: Mapping[str, str]) -> str:
         return method
 
+    def _acceptable(self) -> None:
+        if self.level not in METADATA_LEVELS:
+            raise ODataError(
+                406,
+                "NotAcceptable",
+                f"odata.metadata={self.level[:40]} is not a metadata level: ask for minimal, full or none",
+            )
+
     def entity_options(self, entity_set: EntitySet, raw: dict[str, str]) -> QueryOptions:
+        self._acceptable()
         return bind_options(entity_set, raw)
 
     def collection_options(self, entity_set: EntitySet, raw: dict[str, str]) -> QueryOptions:
+        self._acceptable()
         return bind_options(entity_set, raw)
 
     def body(self, entity_set: EntitySet, payload: bytes) -> Any:
@@ -160,29 +209,63 @@ class V4:
         return method == "PATCH"
 
     def _json(self, body: dict[str, Any], status: int = 200) -> FeedResponse:
-        return FeedResponse(status, {"Content-Type": V4_JSON, **self.version_headers}, _json_bytes(body))
+        content_type = V4_JSON if self.level != "full" and self.level != "none" else _v4_json(self.level)
+        return FeedResponse(status, {"Content-Type": content_type, **self.version_headers}, _json_bytes(body))
+
+    def _context(self, url: str) -> dict[str, Any]:
+        return {} if self.level == "none" else {"@odata.context": url}
+
+    def _entity(
+        self, root: str, entity_set: EntitySet, row: dict[str, Any], values: dict[str, Any], *, whole: bool = True
+    ) -> dict[str, Any]:
+        """An entity's values with the control information of the metadata level; the ETag from the row's version
+        when the row is the stored one (`whole`), not a projection the store already cut to the selection."""
+        if self.level == "none":
+            return values
+        versioned = {"@odata.etag": etag(row)} if whole else {}
+        if self.level != "full":
+            return {**versioned, **values}
+        control: dict[str, Any] = {"@odata.type": f"#{NAMESPACE}.{entity_set.entity_type}"}
+        if all(row.get(k) is not None for k in entity_set.key):
+            link = f"{root}{entity_set.name}({quote(_key_text(entity_set, row), safe=KEY_SAFE)})"
+            control |= {"@odata.id": link, "@odata.editLink": link}
+        annotated: dict[str, Any] = {}
+        for name, value in values.items():
+            prop = entity_set.property(name)
+            if value is not None and prop is not None and prop.type not in _SELF_DESCRIBING:
+                annotated[f"{name}@odata.type"] = f"#{prop.type}"
+            annotated[name] = value
+        return {**control, **versioned, **annotated}
 
     def service_document(self, entity_sets: tuple[EntitySet, ...], root: str) -> FeedResponse:
-        return self._json(service_document(entity_sets, root))
+        body = service_document(entity_sets, root)
+        if self.level == "none":
+            body.pop("@odata.context", None)
+        return self._json(body)
 
     def metadata(self, entity_sets: tuple[EntitySet, ...]) -> FeedResponse:
         return FeedResponse(200, {"Content-Type": "application/xml", **self.version_headers}, _v4_metadata(entity_sets))
 
     def entity(self, root: str, entity_set: EntitySet, row: dict[str, Any], options: QueryOptions) -> FeedResponse:
         body = {
-            "@odata.context": context_url(root, entity_set, options.select, entity=True),
-            "@odata.etag": etag(row),
-            **project(entity_set, row, options.select),
+            **self._context(context_url(root, entity_set, options.select, entity=True)),
+            **self._entity(root, entity_set, row, project(entity_set, row, options.select)),
         }
         response = self._json(body)
         response.headers["ETag"] = etag(row)
         return response
 
     def collection(self, root: str, entity_set: EntitySet, options: QueryOptions, page: Page) -> FeedResponse:
-        body: dict[str, Any] = {"@odata.context": context_url(root, entity_set, options.select)}
+        body: dict[str, Any] = self._context(context_url(root, entity_set, options.select))
         if page.total is not None:
             body["@odata.count"] = page.total
-        body["value"] = page.rows if page.projected else project_all(entity_set, page.rows, options.select)
+        values = page.rows if page.projected else project_all(entity_set, page.rows, options.select)
+        if self.level == "full":  # the rows' own values: the key and version, even when not selected
+            values = [
+                self._entity(root, entity_set, row, value, whole=not page.projected)
+                for row, value in zip(page.rows, values, strict=True)
+            ]
+        body["value"] = values
         if page.next_link:
             body["@odata.nextLink"] = page.next_link
         return self._json(body)
@@ -191,15 +274,14 @@ class V4:
         return FeedResponse(200, {"Content-Type": "text/plain", **self.version_headers}, str(total).encode())
 
     def created(self, root: str, entity_set: EntitySet, row: dict[str, Any]) -> FeedResponse:
-        parts = [f"{k}={key_literal(row[k])}" for k in entity_set.key]
-        key = key_literal(row[entity_set.key[0]]) if len(parts) == 1 else ",".join(parts)
         body = {
-            "@odata.context": context_url(root, entity_set, None, entity=True),
-            "@odata.etag": etag(row),
-            **project(entity_set, row, None),
+            **self._context(context_url(root, entity_set, None, entity=True)),
+            **self._entity(root, entity_set, row, project(entity_set, row, None)),
         }
         response = self._json(body, 201)
-        location = f"{root}{entity_set.name}({quote(key, safe=KEY_SAFE)})"  # percent-encoded: never a header break
+        location = (
+            f"{root}{entity_set.name}({quote(_key_text(entity_set, row), safe=KEY_SAFE)})"  # never a header break
+        )
         response.headers |= {"ETag": etag(row), "Location": location}
         return response
 

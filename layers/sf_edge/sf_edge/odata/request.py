@@ -369,6 +369,11 @@ class ResourcePath:
 _SEGMENT = re.compile(r"^(?P<set>[A-Za-z_]\w*)(?:\((?P<key>.*)\))?$")
 
 
+# Service-level resources of OData 4.0 (URL Conventions §4.x; Protocol §11.7 batch requests) this feed does not serve:
+# a 501 says so (Protocol §9.3.1), where a 404 would say they do not exist. Salesforce Connect sends no batch.
+_UNSERVED_RESOURCES = frozenset({"$batch", "$entity", "$all", "$crossjoin", "$root"})
+
+
 def parse_path(path: str, entity_sets: dict[str, EntitySet]) -> ResourcePath:
     """`/`, `$metadata`, `Orders`, `Orders/$count`, `Orders(10248)`, `Order_Details(OrderID=1,ProductID=2)`."""
     segments = [unquote(s) for s in path.strip("/").split("/")] if path.strip("/") else []
@@ -376,6 +381,13 @@ def parse_path(path: str, entity_sets: dict[str, EntitySet]) -> ResourcePath:
         return ResourcePath("service")
     if segments == ["$metadata"]:
         return ResourcePath("metadata")
+    if segments[0].split("(", 1)[0] in _UNSERVED_RESOURCES:  # OData defines them; we do not serve them (§9.3.1)
+        raise ODataError(
+            501,
+            "NotImplemented",
+            f"{segments[0][:40]} is not supported: send each request on its own",
+            segments[0][:40],
+        )
     match = _SEGMENT.match(segments[0])
     if match is None or match.group("set") not in entity_sets:
         raise ODataError(404, "NotFound", f"No resource {segments[0]}")
