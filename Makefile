@@ -25,6 +25,7 @@ help:  ## list the targets
 
 check-python:
 	@[ -n "$(PYTHON313)" ] || { echo "No Python 3.13 found (tried pyenv's $(PYENV_ROOT)/versions/3.13*, then PATH). Install one, e.g. 'pyenv install 3.13', or set PYTHON313=/path/to/python3.13." >&2; exit 1; }
+	@"$(PYTHON313)" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 13))' 2>/dev/null || { echo "PYTHON313=$(PYTHON313) is not Python 3.13 ($$("$(PYTHON313)" -V 2>&1 | head -1)): the Lambda runtime is 3.13, so the virtualenv must be too." >&2; exit 1; }
 
 $(VENV)/.installed: requirements-dev.txt layers/sf_edge/requirements.txt | check-python
 	@[ -x $(PY) ] || $(PYTHON313) -m venv $(VENV)

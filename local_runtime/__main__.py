@@ -8,20 +8,46 @@ import os
 import signal
 import sys
 import threading
+from dataclasses import dataclass
+from typing import Annotated
 
 from local_runtime.aws_local import PortInUse
+from local_runtime.lambda_host import add_layer_to_path
 from local_runtime.stack import LocalStack
+from local_runtime.template import ParameterError
+
+add_layer_to_path()
+
+from sf_edge.settings import FunctionSettings, SettingsError, at_least, at_most  # noqa: E402 - the layer, just added
+
+PORT_NUMBER = Annotated[int, at_least(0), at_most(65535)]
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunSettings(FunctionSettings):
+    """`make run`'s own settings (the functions' come from template.yaml, each checked as it is composed)."""
+
+    port: PORT_NUMBER = 3000
+    moto_port: PORT_NUMBER = 5000  # 0: a free one
+    worker: bool = True  # WORKER=0 (or false): messages stay in the queue
+    worker_retry_seconds: Annotated[int, at_least(0)] = 2
 
 
 def main() -> int:
-    """Start the stack, print what a Salesforce admin needs, wait for Ctrl-C."""
+    """Start the stack, print what a Salesforce admin needs, wait for Ctrl-C. A setting that cannot work stops the
+    start with one line naming the variable (exit 2), never a traceback and never later, per message."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s", stream=sys.stderr)
     logging.getLogger("botocore").setLevel(logging.WARNING)
+    try:
+        settings = RunSettings.from_env()
+    except SettingsError as bad:
+        print(f"make run: {bad}", file=sys.stderr)
+        return 2
     stack = LocalStack(
-        port=int(os.environ.get("PORT", "3000")),
-        moto_port=int(os.environ.get("MOTO_PORT", "5000")),
-        worker=os.environ.get("WORKER", "1") != "0",
-        retry_delay=int(os.environ.get("WORKER_RETRY_SECONDS", "2")),
+        port=settings.port,
+        moto_port=settings.moto_port,
+        worker=settings.worker,
+        retry_delay=settings.worker_retry_seconds,
     )
     # SIGTERM (a supervisor, the bench) stops the stack as Ctrl-C does, during start-up too, so moto's
     # server never outlives us.
@@ -31,6 +57,9 @@ def main() -> int:
         stack.start()
     except PortInUse as taken:
         print(taken, file=sys.stderr)
+        return 2
+    except (SettingsError, ParameterError) as bad:
+        print(f"make run: {bad}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130
@@ -50,10 +79,9 @@ Salesforce integration edge, running locally
       listeners       {", ".join(listeners)}
   OUTBOUND_TOKEN      {token}
   Callouts            {stack.url}/api/v1/...   (OpenAPI: {stack.url}/api/v1/openapi.json)
-      CALLOUT_AUTH    {os.environ["CALLOUT_AUTH"]}
-      CALLOUT_API_KEY {os.environ.get("CALLOUT_API_KEY", "")}   (send it as the x-api-key header)
-  OData 4.0 feed      {stack.url}/odata/v4/
-      ODATA_AUTH      {os.environ["ODATA_AUTH"]}: {os.environ["ODATA_USERNAME"]} / {os.environ["ODATA_PASSWORD"]}
+      CALLOUT_AUTH    {_callout_credentials()}
+  OData 4.0 feed      {stack.url}/odata/v4/   (2.0: {stack.url}/odata/v2/)
+      ODATA_AUTH      {_odata_credentials()}
   ALLOWED_ORG_IDS     {os.environ["ALLOWED_ORG_IDS"]}
   local AWS (moto)    {stack.aws.endpoint}   (MOTO_PORT; e.g. aws --endpoint-url {stack.aws.endpoint} sqs list-queues)
       AWS CLI         export AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local AWS_DEFAULT_REGION=us-east-1
@@ -80,6 +108,25 @@ Ctrl-C stops.
         print("Stopping...", file=sys.stderr)
         stack.stop()
     return 0
+
+
+def _callout_credentials() -> str:
+    mode = os.environ["CALLOUT_AUTH"]
+    if mode.lower() == "apikey":
+        return f"{mode}: x-api-key {os.environ.get('CALLOUT_API_KEY', '')}"
+    return (
+        f"{mode}: a bearer JWT from {os.environ.get('CALLOUT_JWT_ISSUER', '')}, signed by CALLOUT_JWT_PUBLIC_KEY's key"
+    )
+
+
+def _odata_credentials() -> str:
+    """What the feed checks, in the mode it runs in (no credentials shown for a mode that uses none)."""
+    mode = os.environ["ODATA_AUTH"]
+    if mode.lower() == "basic":
+        return f"{mode}: {os.environ['ODATA_USERNAME']} / {os.environ['ODATA_PASSWORD']}"
+    if mode.lower() == "apikey":
+        return f"{mode}: X-API-Key {os.environ['ODATA_API_KEY']}"
+    return f"{mode}: anyone may read (no credentials), on purpose"
 
 
 def _interrupt(*_: object) -> None:

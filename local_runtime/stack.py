@@ -60,6 +60,28 @@ class LocalStack:
     seeded: dict[str, int] = field(init=False, default_factory=dict)
     _own_aws: bool = field(init=False, default=True)
 
+    def _store_local_credentials(self) -> None:
+        """Jwt callouts read the certificate from the SSM parameter CalloutJwtCertificateParameter names, as deployed:
+        locally it is stored there from CALLOUT_JWT_PUBLIC_KEY (without it, the start stops here, saying so)."""
+        if self.template.parameters.get("CalloutAuth") != "Jwt":
+            return
+        import boto3
+
+        from sf_edge.settings import SettingsError
+
+        key = os.environ.get("CALLOUT_JWT_PUBLIC_KEY", "").strip().replace("\\n", "\n")
+        if not key.startswith("-----BEGIN"):
+            raise SettingsError(
+                "CALLOUT_AUTH=Jwt needs CALLOUT_JWT_PUBLIC_KEY: the PEM certificate (or public key) Salesforce signs "
+                "callout JWTs with (kept in the local SSM parameter the template names, as deployed)"
+            )
+        boto3.client("ssm").put_parameter(
+            Name=self.template.parameters["CalloutJwtCertificateParameter"],
+            Value=key,
+            Type="SecureString",
+            Overwrite=True,
+        )
+
     def start(self) -> None:
         """Bring everything up; returns once the gateway accepts connections (PortInUse: a port is taken)."""
         if self.port:
@@ -67,6 +89,8 @@ class LocalStack:
         add_layer_to_path()
         for key, value in LOCAL_DEFAULTS.items():
             os.environ.setdefault(key, value)
+        # Parameters are checked against template.yaml's constraints before anything starts (ParameterError).
+        self.template = Template({"AllowedOrgIds": os.environ["ALLOWED_ORG_IDS"], **LOCAL_PARAMETERS})
         self._own_aws = self.aws is None
         if self.aws is None:
             self.aws = LocalAws(self.moto_port)
@@ -81,8 +105,8 @@ class LocalStack:
         from sf_edge.aws import clients
 
         clients.reset()
-        self.template = Template({"AllowedOrgIds": os.environ["ALLOWED_ORG_IDS"], **LOCAL_PARAMETERS})
         aws.provision(self.template)
+        self._store_local_credentials()
         self.seeded = self._seed() if self.seed else {}
         self.functions = load_functions(self.template.functions())
         for spec in self.template.functions():

@@ -19,6 +19,40 @@ def _env_name(parameter: str) -> str:
     return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", parameter).upper()
 
 
+class ParameterError(ValueError):
+    """A parameter set from the environment breaks a constraint template.yaml declares (CloudFormation would refuse
+    it at deploy); the message names each variable."""
+
+
+# Locally the Salesforce stand-in of the tests and `make sync` listens on plain HTTP on loopback; deployed, the
+# parameter's own pattern (HTTPS) holds.
+_LOCAL_ALSO = {"SalesforceLoginUrl": r"^http://(127\.0\.0\.1|localhost|\[::1\])(:[0-9]+)?/?$"}
+
+
+def parameter_problem(name: str, spec: dict[str, Any], value: str) -> str | None:
+    """What CloudFormation would say of the value (AllowedValues, AllowedPattern, Min/MaxValue, Min/MaxLength)."""
+    allowed = [str(v) for v in spec.get("AllowedValues", [])]
+    if allowed and value not in allowed:
+        return f"must be one of {', '.join(allowed)}"
+    pattern = spec.get("AllowedPattern")
+    if pattern and not re.search(pattern, value) and not re.search(_LOCAL_ALSO.get(name, "$^"), value):
+        return str(spec.get("ConstraintDescription") or f"must match {pattern}")
+    if spec.get("Type") == "Number":
+        try:
+            number = float(value)
+        except ValueError:
+            return "must be a number"
+        if "MinValue" in spec and number < float(spec["MinValue"]):
+            return f"must be at least {spec['MinValue']}"
+        if "MaxValue" in spec and number > float(spec["MaxValue"]):
+            return f"must be at most {spec['MaxValue']}"
+    if "MinLength" in spec and len(value) < int(spec["MinLength"]):
+        return f"must be at least {spec['MinLength']} characters"
+    if "MaxLength" in spec and len(value) > int(spec["MaxLength"]):
+        return f"must be at most {spec['MaxLength']} characters"
+    return None
+
+
 @dataclass(frozen=True)
 class Route:
     """An API event of a function: method and path template, as API Gateway matches them."""
@@ -59,9 +93,16 @@ class Template:
         self.root = path.parent  # where the template's relative paths (CodeUri, DefinitionUri) start
         self.doc: dict[str, Any] = load_yaml(path.read_text(encoding="utf-8"))
         self.parameters: dict[str, str] = {}
+        problems = []
         for name, spec in self.doc.get("Parameters", {}).items():
             default = (local_defaults or {}).get(name, spec.get("Default", ""))
             self.parameters[name] = os.environ.get(_env_name(name), str(default))
+            if _env_name(name) in os.environ or name in (local_defaults or {}):
+                problem = parameter_problem(name, spec, self.parameters[name])
+                if problem:
+                    problems.append(f"{_env_name(name)}: {problem} (got {self.parameters[name][:80]!r})")
+        if problems:
+            raise ParameterError("; ".join(problems))
         self.conditions: dict[str, bool] = {}
         for name, expr in self.doc.get("Conditions", {}).items():  # in order: a condition may use earlier ones
             self.conditions[name] = bool(self._eval(expr, {}))

@@ -71,6 +71,31 @@ class CalloutSettings(FunctionSettings):
     key_registry_table: Required
     default_credit_limit: Annotated[Decimal, at_least(0)] = Decimal(25000)  # for Accounts without their own
 
+    def check(self) -> None:
+        """A mode without what it checks with fails the cold start, naming the variables (not every call later)."""
+        if self.callout_auth == "Jwt":
+            key = self.callout_jwt_public_key
+            missing = [
+                name
+                for name, given in (
+                    (
+                        "CALLOUT_JWT_PUBLIC_KEY (or its _SECRET_ID / _PARAMETER)",
+                        key.value or key.secret_id or key.parameter,
+                    ),
+                    ("CALLOUT_JWT_ISSUER", self.callout_jwt_issuer),
+                    ("CALLOUT_JWT_AUDIENCE", self.callout_jwt_audience),
+                )
+                if not given
+            ]
+            if missing:
+                raise ValueError(f"CALLOUT_AUTH=Jwt needs {', '.join(missing)}")
+        if self.callout_auth == "ApiKey":
+            key = self.callout_api_key
+            if not (key.value.strip(" ,") or key.secret_id or key.parameter):
+                raise ValueError(
+                    "CALLOUT_AUTH=ApiKey needs CALLOUT_API_KEY (or CALLOUT_API_KEY_SECRET_ID / _PARAMETER)"
+                )
+
 
 def compose(settings: CalloutSettings) -> CalloutServices:
     """The order desk over the order system's tables, the authenticator and the idempotency table."""
@@ -142,6 +167,14 @@ def refuse_early(event: dict[str, Any]) -> dict[str, Any] | None:
         logger.exception("Credentials unavailable")
         return _early(
             event, 503, "SERVICE_UNAVAILABLE", "Credentials could not be checked; retry shortly", {"Retry-After": "1"}
+        )
+    except Exception as unreadable:  # a parameter or secret that is not there, access denied: ours to fix, not a retry
+        logger.exception("Credentials could not be read: the stack's configuration")
+        return _early(
+            event,
+            500,
+            "AUTH_NOT_CONFIGURED",
+            f"The credentials to check with cannot be read ({type(unreadable).__name__})",
         )
     if denied is not None:
         return _early(

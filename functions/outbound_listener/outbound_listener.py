@@ -6,6 +6,7 @@ and the result mapped back to an HTTP response with logs and metrics. The logic 
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
@@ -43,6 +44,28 @@ class ListenerSettings(FunctionSettings):
     outbound_max_body_bytes: Annotated[int, at_least(1)] = DEFAULT_MAX_BODY_BYTES
     large_payload_bucket: str = ""  # claim checks for notifications larger than one SQS message
     listener_wsdl_dir: Path = HERE / "wsdl"
+
+    def check(self) -> None:
+        """What would fail every message later fails the cold start now, naming the variable."""
+        problems = []
+        token = self.outbound_token
+        if not (token.value.strip(" ,") or token.secret_id or token.parameter):
+            problems.append(
+                "OUTBOUND_TOKEN: is required (or OUTBOUND_TOKEN_SECRET_ID / OUTBOUND_TOKEN_PARAMETER): "
+                "without it every message would be refused"
+            )
+        bad_orgs = [o for o in self.allowed_org_ids.split(",") if o.strip() and not _ORG_ID.fullmatch(o.strip())]
+        if bad_orgs:
+            problems.append(f"ALLOWED_ORG_IDS: {bad_orgs[0][:40]!r} is not an org id (15 or 18 letters and digits)")
+        try:
+            SourceAllowlist.from_csv(self.allowed_source_cidrs)
+        except ValueError as bad:
+            problems.append(f"ALLOWED_SOURCE_CIDRS: {bad}")
+        if problems:
+            raise ValueError("; ".join(problems))
+
+
+_ORG_ID = re.compile(r"[A-Za-z0-9]{15}(?:[A-Za-z0-9]{3})?")
 
 
 def compose(settings: ListenerSettings) -> OutboundIntake:

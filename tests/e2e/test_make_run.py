@@ -98,3 +98,55 @@ def test_a_taken_port_is_one_clear_line_not_a_hang(setting: str) -> None:
     assert len(lines) == 1, finished.stderr
     assert f"{setting}={port} is taken" in lines[0]
     assert "Traceback" not in finished.stderr
+
+
+@pytest.mark.parametrize(
+    ("changes", "named"),
+    [
+        ({"PORT": "abc"}, "PORT: must be a whole number"),
+        ({"MOTO_PORT": "abc"}, "MOTO_PORT"),
+        ({"WORKER": "maybe"}, "WORKER: must be true or false"),
+        ({"WORKER_RETRY_SECONDS": "-1"}, "WORKER_RETRY_SECONDS: must be at least 0"),
+        ({"QUEUE_TYPE": "bogus"}, "QUEUE_TYPE: must be one of Standard, Fifo"),
+        ({"ALLOWED_ORG_IDS": "bad"}, "ALLOWED_ORG_IDS"),
+        ({"LOG_LEVEL": "LOUD"}, "LOG_LEVEL: must be one of DEBUG, INFO, WARNING, ERROR"),
+        ({"ALLOWED_SOURCE_CIDRS": "999.0.0.0/8"}, "ALLOWED_SOURCE_CIDRS"),
+        ({"OUTBOUND_TOKEN": ""}, "OUTBOUND_TOKEN: is required"),
+        ({"CALLOUT_AUTH": "Jwt"}, "CALLOUT_JWT_PUBLIC_KEY"),
+        (
+            {"SALESFORCE_LOGIN_URL": "https://login.salesforce.com", "SALESFORCE_CLIENT_ID": "3MVG9x"}
+            | {"SALESFORCE_USERNAME": "integration@example.com"},
+            "SALESFORCE_PRIVATE_KEY: is required",
+        ),
+    ],
+    ids=lambda value: next(iter(value)) if isinstance(value, dict) else "",
+)
+def test_a_setting_that_cannot_work_stops_the_start_naming_it(changes: dict[str, str], named: str) -> None:
+    """Issue 25.8: each of these started silently (and failed per message later), ran with the worker on
+    (`WORKER=false`), or ended in a bare traceback. Now: exit 2, one line naming the variable, nothing left running."""
+    env = {**os.environ, "PORT": "0", "MOTO_PORT": "0", **changes}
+    env.pop("AWS_ENDPOINT_URL", None)
+    finished = subprocess.run(
+        [sys.executable, "-m", "local_runtime"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
+    problems = [line for line in finished.stderr.splitlines() if line.startswith("make run: ")]
+    assert finished.returncode == 2, finished.stderr[-2000:]
+    assert len(problems) == 1, finished.stderr[-2000:]
+    assert named in problems[0]
+    assert "Traceback" not in finished.stderr
+
+
+def test_worker_false_is_off_and_odata_none_shows_no_credentials() -> None:
+    from local_runtime.__main__ import RunSettings, _odata_credentials
+
+    assert RunSettings.from_env({"WORKER": "false"}).worker is False
+    assert RunSettings.from_env({"WORKER": "0"}).worker is False
+    assert RunSettings.from_env({}).worker is True
+    env = {"ODATA_AUTH": "None", "ODATA_USERNAME": "salesforce", "ODATA_PASSWORD": "p4ss", "ODATA_API_KEY": "k3y"}
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in env.items():
+            patch.setenv(name, value)
+        shown = _odata_credentials()
+    assert "p4ss" not in shown
+    assert "k3y" not in shown
+    assert "no credentials" in shown

@@ -491,6 +491,21 @@ def token(key: Any, **claims: Any) -> str:
     )
 
 
+def test_a_certificate_parameter_that_is_not_there_is_our_500_not_a_retry(api: Any, jwt_mode: Any) -> None:
+    """Issue 25.8: a missing SSM parameter answered every call 503 "retry shortly", as if it would clear."""
+    from sf_edge.settings import SecretSetting
+
+    api.callouts.configure(callout_jwt_public_key=SecretSetting(parameter="/nowhere/callout-jwt-certificate"))
+    status, headers, error = call(
+        api,
+        "GET",
+        "/api/v1/orders/10248",
+        headers={"x-api-key": None, "Authorization": f"Bearer {token(jwt_mode)}"},  # type: ignore[dict-item]
+    )
+    assert (status, error["code"]) == (500, "AUTH_NOT_CONFIGURED")
+    assert "Retry-After" not in headers
+
+
 def test_jwt_bearer_accepted(api: Any, jwt_mode: Any) -> None:
     status, _, order = call(
         api,
@@ -664,10 +679,20 @@ def test_an_authorization_header_without_a_bearer_token_is_missing_one(api: Any,
 
 @pytest.mark.parametrize("unset", ["callout_jwt_public_key", "callout_jwt_issuer", "callout_jwt_audience"])
 def test_jwt_mode_without_its_key_issuer_or_audience_refuses_everyone(api: Any, jwt_mode: Any, unset: str) -> None:
-    """Fail closed: a half-configured JWT mode must not accept a token it cannot fully check."""
-    api.callouts.configure(**{unset: ""})
-    status, _, error = call(api, "GET", "/api/v1/orders/10248", headers={"Authorization": f"Bearer {token(jwt_mode)}"})
-    assert (status, error["code"]) == (401, "AUTH_NOT_CONFIGURED")
+    """A half-configured JWT mode stops the cold start, naming what is missing (it answered every call later);
+    and were a secret emptied after the start, the check still fails closed on a token it cannot fully check."""
+    import dataclasses
+
+    from sf_edge.settings import SettingsError
+
+    with pytest.raises(SettingsError, match=unset.upper()):
+        api.callouts.configure(**{unset: ""})
+    services = api.callouts()
+    emptied = {"jwt_key": lambda: ""} if unset == "callout_jwt_public_key" else {unset.removeprefix("callout_"): ""}
+    authenticator = dataclasses.replace(services.authenticator, **emptied)
+    denied = authenticator.check({"Authorization": f"Bearer {token(jwt_mode)}"})
+    assert denied is not None
+    assert denied.code == "AUTH_NOT_CONFIGURED"
 
 
 @pytest.mark.parametrize("key", ["x" * 256, "tab\tinside", "é"])

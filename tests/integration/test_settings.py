@@ -51,9 +51,12 @@ def test_every_function_has_one_settings_model_and_one_composition_root(stack: S
 
 
 def test_the_template_gives_each_function_every_setting_it_requires(stack: Stack) -> None:
-    """Only the function's own variables (no neighbour's leaking in through a shared environment)."""
+    """Only the function's own variables (no neighbour's leaking in through a shared environment), and the local
+    values of the secrets the deployed template keeps in Secrets Manager (`make run` gives them so)."""
+    from local_runtime.stack import LOCAL_DEFAULTS
+
     for spec in stack.template.functions():
-        settings_type(spec.module, SETTINGS[spec.module]).from_env(spec.environment)
+        settings_type(spec.module, SETTINGS[spec.module]).from_env({**LOCAL_DEFAULTS, **spec.environment})
 
 
 def test_every_template_variable_is_a_setting_its_function_reads(stack: Stack) -> None:
@@ -83,6 +86,25 @@ def _entity_sets() -> Any:
     [
         ("OutboundListenerFunction", {"NOTIFICATION_QUEUE_URL": ""}, "NOTIFICATION_QUEUE_URL"),
         ("OutboundListenerFunction", {"OUTBOUND_MAX_BODY_BYTES": "5MB"}, "OUTBOUND_MAX_BODY_BYTES"),
+        # Issue 25.8: what used to fail every message later (500 per message, a refused org) fails the start.
+        ("OutboundListenerFunction", {"OUTBOUND_TOKEN": "", "OUTBOUND_TOKEN_SECRET_ID": ""}, "OUTBOUND_TOKEN"),
+        ("OutboundListenerFunction", {"ALLOWED_ORG_IDS": "bad"}, "ALLOWED_ORG_IDS"),
+        ("OutboundListenerFunction", {"ALLOWED_SOURCE_CIDRS": "999.0.0.0/8"}, "ALLOWED_SOURCE_CIDRS"),
+        (
+            "NotificationWorkerFunction",
+            {"SALESFORCE_LOGIN_URL": "https://login.salesforce.com", "SALESFORCE_CLIENT_ID": "3MVG9x"}
+            | {"SALESFORCE_USERNAME": "i@example.com", "SALESFORCE_PRIVATE_KEY_SECRET_ID": ""},
+            "SALESFORCE_PRIVATE_KEY: is required",
+        ),
+        (
+            "SalesforceWriteBackFunction",
+            {"SALESFORCE_LOGIN_URL": "https://login.salesforce.com", "SALESFORCE_CLIENT_ID": "3MVG9x"}
+            | {"SALESFORCE_USERNAME": "i@example.com", "SALESFORCE_PRIVATE_KEY_SECRET_ID": ""}
+            | {"SALESFORCE_PRIVATE_KEY": "not a key"},
+            "not a PEM private key",
+        ),
+        ("CalloutFunction", {"CALLOUT_AUTH": "Jwt", "CALLOUT_JWT_PUBLIC_KEY_PARAMETER": ""}, "CALLOUT_JWT_PUBLIC_KEY"),
+        ("CalloutFunction", {"CALLOUT_AUTH": "Jwt", "CALLOUT_JWT_ISSUER": ""}, "CALLOUT_JWT_ISSUER"),
         ("NotificationWorkerFunction", {"MAX_RECEIVE_COUNT": "0"}, "MAX_RECEIVE_COUNT"),
         ("NotificationWorkerFunction", {"SALESFORCE_LOGIN_URL": "http://login.salesforce.com"}, "LOGIN_URL"),
         ("NotificationWorkerFunction", {"SALESFORCE_API_VERSION": "latest"}, "SALESFORCE_API_VERSION"),
@@ -112,7 +134,8 @@ def test_a_refused_secret_is_never_shown(stack: Stack) -> None:
     spec = next(s for s in stack.template.functions() if s.logical_id == "SalesforceWriteBackFunction")
     import salesforce_write_back
 
-    bad = {"SALESFORCE_LOGIN_URL": "https://login.salesforce.com", "SALESFORCE_PRIVATE_KEY": "-----BEGIN s3cr3t"}
+    key = "-----BEGIN PRIVATE KEY-----\ns3cr3t\n-----END PRIVATE KEY-----"
+    bad = {"SALESFORCE_LOGIN_URL": "https://login.salesforce.com", "SALESFORCE_PRIVATE_KEY": key}
     with pytest.raises(SettingsError) as refused:  # no consumer key or user: the sign-in is incomplete
         salesforce_write_back.WriteBackSettings.from_env({**spec.environment, **bad})
     assert "SALESFORCE_CLIENT_ID" in str(refused.value)
@@ -121,7 +144,7 @@ def test_a_refused_secret_is_never_shown(stack: Stack) -> None:
         {**spec.environment, **bad, "SALESFORCE_CLIENT_ID": "3MVG9x", "SALESFORCE_USERNAME": "i@example.com"}
     )
     assert "s3cr3t" not in repr(settings)
-    assert secret_source(settings.salesforce_private_key)() == "-----BEGIN s3cr3t"
+    assert secret_source(settings.salesforce_private_key)() == key
 
 
 @pytest.mark.parametrize(("value", "expected"), [("true", True), ("TRUE", True), ("1", True), ("false", False)])
@@ -137,7 +160,7 @@ def test_settings_read_back_as_the_environment_they_came_from(stack: Stack) -> N
     """A test's `but(...)` and `make run` rebuild settings from variables: nothing may be lost on the way."""
     for spec in stack.template.functions():
         model = settings_type(spec.module, SETTINGS[spec.module])
-        settings = model.from_env({**spec.environment, "OUTBOUND_TOKEN": "t0k3n"})
+        settings = model.from_env({**spec.environment, "OUTBOUND_TOKEN": "t0k3n", "CALLOUT_API_KEY": "k3y"})
         assert model.from_env(settings.to_env()) == settings
 
 

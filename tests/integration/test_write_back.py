@@ -246,7 +246,7 @@ def test_bad_settings_fail_at_cold_start_naming_the_setting(environ: dict[str, s
 
 
 def test_settings_accept_my_domain_loopback_and_a_v_prefix() -> None:
-    base = {"SALESFORCE_CLIENT_ID": "3MVG9x", "SALESFORCE_USERNAME": USER}
+    base = {"SALESFORCE_CLIENT_ID": "3MVG9x", "SALESFORCE_USERNAME": USER, "SALESFORCE_PRIVATE_KEY": PRIVATE_KEY}
     my_domain = SalesforceConnectionSettings.from_env(
         {**base, "SALESFORCE_LOGIN_URL": "https://northwind.my.salesforce.com/", "SALESFORCE_API_VERSION": "v62.0"}
     ).salesforce

@@ -53,9 +53,12 @@ def is_transient(error: BaseException) -> bool:
     if isinstance(error, BotoConnectionError | HTTPClientError | ReadTimeoutError | ConnectionError | TimeoutError):
         return True
     name = type(error).__name__
-    return name in ("GetParameterError", "IdempotencyPersistenceLayerError") or (
-        error.__cause__ is not None and is_transient(error.__cause__)
-    )
+    if name in ("GetParameterError", "IdempotencyPersistenceLayerError"):
+        # Powertools wraps whatever failed (raised inside its except: the context): a parameter that is not there,
+        # or access denied, will not clear by retrying; throttling or a timeout will (and an unknown cause may).
+        inner = error.__cause__ or error.__context__
+        return inner is None or is_transient(inner)
+    return error.__cause__ is not None and is_transient(error.__cause__)
 
 
 def is_client_fault(error: BaseException) -> bool:

@@ -48,6 +48,15 @@ class SalesforceConnectionSettings(FunctionSettings):
                     for e in invalid.errors()
                 )
             ) from None
+        if self.salesforce_login_url:
+            key = self.salesforce_private_key
+            if not (key.value or key.secret_id or key.parameter):
+                raise ValueError(
+                    "SALESFORCE_PRIVATE_KEY: is required with SALESFORCE_LOGIN_URL (or its _SECRET_ID / _PARAMETER): "
+                    "the JWT bearer sign-in signs with it"
+                )
+            if key.value and not (key.secret_id or key.parameter) and not _is_pem_key(key.value):
+                raise ValueError("SALESFORCE_PRIVATE_KEY: is not a PEM private key (-----BEGIN ... PRIVATE KEY-----)")
 
     @cached_property
     def salesforce(self) -> SalesforceSettings | None:
@@ -62,6 +71,11 @@ class SalesforceConnectionSettings(FunctionSettings):
             username=self.salesforce_username,
             api_version=self.salesforce_api_version,
         )
+
+
+def _is_pem_key(text: str) -> bool:
+    pem = text.strip().replace("\\n", "\n")
+    return pem.startswith("-----BEGIN") and "PRIVATE KEY-----" in pem
 
 
 def private_key_source(secret: SecretSetting) -> Callable[[], str]:
