@@ -28,9 +28,12 @@ check-python:
 	@"$(PYTHON313)" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 13))' 2>/dev/null || { echo "PYTHON313=$(PYTHON313) is not Python 3.13 ($$("$(PYTHON313)" -V 2>&1 | head -1)): the Lambda runtime is 3.13, so the virtualenv must be too." >&2; exit 1; }
 
 $(VENV)/.installed: requirements-dev.txt layers/sf_edge/requirements.txt | check-python
-	@[ -x $(PY) ] || $(PYTHON313) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
-	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	@[ -x $(PY) ] || { echo "==> creating $(VENV) with $(PYTHON313)"; $(PYTHON313) -m venv $(VENV); }
+	@echo "==> installing requirements-dev.txt into $(VENV) (the first time takes a few minutes; each package is listed as it comes)"
+	@$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
+	@$(PY) -m pip install --disable-pip-version-check --progress-bar off -r requirements-dev.txt \
+		| grep --line-buffered -E '^(Collecting|Successfully installed|ERROR)' | sed -u 's/^/    /' ; \
+		exit $${PIPESTATUS[0]}
 	@touch $@
 
 $(SAM_VENV)/.installed: | check-python
@@ -54,6 +57,9 @@ bench: $(VENV)/.installed  ## benchmarks; writes bench/results.md
 
 sync: $(VENV)/.installed  ## one bulk sync of every declared object now, on `make run`'s local AWS (OBJECTS=Account, MOTO_PORT)
 	$(PY) -m local_runtime.sync
+
+backfill: $(VENV)/.installed  ## rebuild the OData index of one entity set (SET=Orders; all without SET) on `make run`'s local AWS
+	$(PY) -m local_runtime.backfill
 
 redrive: $(VENV)/.installed  ## move the dead-letter queue back to the queue on `make run`'s local AWS (MOTO_PORT)
 	$(PY) -m local_runtime.redrive

@@ -316,8 +316,23 @@ def main() -> None:
     lines += table() + write_back_table() + sync_table()
     text = "\n".join(lines) + "\n"
     print(text)
-    RESULTS.write_text(text, encoding="utf-8")
+    previous = RESULTS.read_text(encoding="utf-8") if RESULTS.exists() else ""
+    RESULTS.write_text(keeping_skipped(previous, text), encoding="utf-8")
     print(f"written to {RESULTS.relative_to(ROOT)}")
+
+
+def keeping_skipped(previous: str, fresh: str) -> str:
+    """The fresh results, except that a section this run skipped (no ../shared, CAP not set up) keeps what the last
+    run that measured it wrote: a run never destroys what it did not measure."""
+    before = {_title(part): part for part in previous.split("\n## ")[1:]}
+    head, *sections = fresh.split("\n## ")
+    kept = [before.get(_title(part), part) if "\nSkipped: " in f"\n{part}" else part for part in sections]
+    return "\n## ".join([head, *kept])
+
+
+def _title(section: str) -> str:
+    """A section's heading without the when of its measurement."""
+    return section.split("\n", 1)[0].split(" (measured ", 1)[0]
 
 
 if __name__ == "__main__":

@@ -31,6 +31,7 @@ class RunSettings(FunctionSettings):
     moto_port: PORT_NUMBER = 5000  # 0: a free one
     worker: bool = True  # WORKER=0 (or false): messages stay in the queue
     worker_retry_seconds: Annotated[int, at_least(0)] = 2
+    metrics: bool = False  # METRICS=1: each invocation's metric line (EMF JSON, what CloudWatch reads) on the console
 
 
 def main() -> int:
@@ -43,6 +44,8 @@ def main() -> int:
     except SettingsError as bad:
         print(f"make run: {bad}", file=sys.stderr)
         return 2
+    if not settings.metrics:
+        os.environ["POWERTOOLS_METRICS_DISABLED"] = "true"
     stack = LocalStack(
         port=settings.port,
         moto_port=settings.moto_port,
@@ -53,6 +56,7 @@ def main() -> int:
     # server never outlives us.
     signal.signal(signal.SIGTERM, _interrupt)
     signal.signal(signal.SIGINT, _interrupt)
+    signal.signal(signal.SIGHUP, _interrupt)  # the terminal closed: moto's server, in its own session, goes too
     try:
         stack.start()
     except PortInUse as taken:
@@ -132,8 +136,8 @@ def _odata_credentials() -> str:
 def _interrupt(*_: object) -> None:
     """The first SIGINT/SIGTERM stops the stack; later ones (a supervisor repeating itself) must not cut the
     clean-up short, so they are ignored from here on (every join in `stop` has a timeout)."""
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    for handled in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(handled, signal.SIG_IGN)
     raise KeyboardInterrupt
 
 

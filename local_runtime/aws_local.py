@@ -77,6 +77,9 @@ class LocalAws:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             env={**os.environ, "LOCAL_LAMBDA_ENDPOINT": f"http://127.0.0.1:{self.lambda_port}"},
+            # Its own session: a Ctrl-C in the terminal reaches us alone, and we stop the server last, after the
+            # pollers that still talk to it (it used to die first, and each poller printed a traceback).
+            start_new_session=True,
         )
         deadline = time.monotonic() + 60
         while True:

@@ -37,5 +37,7 @@ class BackgroundPoller:
                 if not self.poll_round() and self.idle_seconds:
                     self._stop.wait(self.idle_seconds)
             except Exception:
+                if self._stop.is_set():  # stopping: what it talked to may be gone already
+                    return
                 log.exception("polling %s failed", self.name)
                 self._stop.wait(1)

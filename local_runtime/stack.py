@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 from dataclasses import dataclass, field
@@ -16,6 +17,7 @@ from local_runtime.stream_worker import StreamEventSource
 from local_runtime.template import ROOT, Template
 
 NORTHWIND_DIR = ROOT / "data" / "northwind"
+log = logging.getLogger("local_runtime")
 
 # Documented defaults for local settings; the environment overrides each one.
 LOCAL_DEFAULTS = {
@@ -93,6 +95,7 @@ class LocalStack:
         self.template = Template({"AllowedOrgIds": os.environ["ALLOWED_ORG_IDS"], **LOCAL_PARAMETERS})
         self._own_aws = self.aws is None
         if self.aws is None:
+            log.info("starting the local AWS (moto server on loopback)")
             self.aws = LocalAws(self.moto_port)
             self.aws.start()
         try:
@@ -105,9 +108,13 @@ class LocalStack:
         from sf_edge.aws import clients
 
         clients.reset()
+        log.info("creating template.yaml's queues, tables, buckets, bus and workflows at %s", aws.endpoint)
         aws.provision(self.template)
         self._store_local_credentials()
+        if self.seed:
+            log.info("seeding the order system (Northwind) and building its OData index")
         self.seeded = self._seed() if self.seed else {}
+        log.info("loading the functions, each from its own settings")
         self.functions = load_functions(self.template.functions())
         for spec in self.template.functions():
             for mapping in spec.sqs_sources:

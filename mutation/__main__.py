@@ -469,6 +469,42 @@ def report(outcomes: list[Outcome]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def merged(existing: str, outcomes: list[Outcome]) -> str:
+    """results.md with the measured modules' rows and survivors replaced and everything else kept as it was: the
+    other modules' rows, the notes written beside the table. A module whose run produced no score (its tests could
+    not start, e.g. without ../shared) keeps its last row."""
+    fresh = report(outcomes)
+    if not existing.strip():
+        return fresh
+    scored = {o.target.name: o for o in outcomes if o.total}
+    new_rows = {line.split("|")[1].strip(): line for line in fresh.splitlines() if _is_row(line)}
+    lines = existing.splitlines()
+    seen: set[str] = set()
+    out: list[str] = []
+    for line in lines:
+        if _is_row(line):
+            name = line.split("|")[1].strip()
+            seen.add(name)
+            out.append(new_rows[name] if name in scored else line)
+        else:
+            out.append(line)
+    last_row = max((i for i, line in enumerate(out) if _is_row(line)), default=len(out) - 1)
+    out[last_row + 1 : last_row + 1] = [new_rows[n] for n in scored if n not in seen]
+    if "## Survivors" not in out:
+        out += ["", "## Survivors", ""]
+    start = out.index("## Survivors") + 1
+    end = next((i for i in range(start, len(out)) if out[i].startswith("## ")), len(out))
+    measured = tuple(f"- {o.target.path}:" for o in scored.values())
+    kept = [line for line in out[start:end] if line.strip() and not line.startswith(measured)]
+    survivors = kept + [f"- {s}" for o in scored.values() for s in o.survived]
+    out[start:end] = ["", *survivors, ""]
+    return "\n".join(out).rstrip("\n") + "\n"
+
+
+def _is_row(line: str) -> bool:
+    return line.startswith("| ") and not line.startswith("| module ") and not line.startswith("|---")
+
+
 def status() -> int:
     """`make mutate-status`: how far each session in SCRATCH got, and what survived so far (a run in progress too)."""
     import sqlite3
@@ -531,7 +567,8 @@ def main() -> int:
         return status()
     if sys.argv[1:] == ["report"]:  # results.md again, with the sessions still running or interrupted as they are
         known = [partial(t) or Outcome.load(t) for t in TARGETS]
-        RESULTS.write_text(report([o for o in known if o is not None]), encoding="utf-8")
+        previous = RESULTS.read_text(encoding="utf-8") if RESULTS.exists() else ""
+        RESULTS.write_text(merged(previous, [o for o in known if o is not None]), encoding="utf-8")
         print(f"written to {RESULTS.relative_to(ROOT)}")
         return 0
     wanted = {n.strip() for n in os.environ.get("MODULES", "").split(",") if n.strip()}
@@ -559,10 +596,12 @@ def main() -> int:
         for done in [pool.submit(work, copy) for copy in copies]:
             done.result()
     known = [outcomes.get(t.name) or Outcome.load(t) for t in TARGETS]
-    text = report([o for o in known if o is not None])
-    RESULTS.write_text(text, encoding="utf-8")
-    print(text)
-    print(f"written to {RESULTS.relative_to(ROOT)}")
+    for failed in (o for o in outcomes.values() if not o.total):
+        print(f"  {failed.target.name}: no score ({failed.error or 'nothing ran'}); its last row is kept", flush=True)
+    previous = RESULTS.read_text(encoding="utf-8") if RESULTS.exists() else ""
+    RESULTS.write_text(merged(previous, [o for o in known if o is not None]), encoding="utf-8")
+    print(report([o for o in outcomes.values() if o.total]))
+    print(f"written to {RESULTS.relative_to(ROOT)} (only the modules measured now changed)")
     return 0
 
 

@@ -35,6 +35,18 @@ collect_ignore = (
     ]
 )
 
+
+def pytest_report_header() -> list[str]:
+    """Say, first thing, what a clone without ../shared does not run (and why), rather than leave it out silently."""
+    if SHARED.exists():
+        return []
+    return [
+        f"../shared/fixtures is not beside this clone ({SHARED}): the Salesforce captures are missing, so "
+        f"{len(collect_ignore)} modules are left out ({', '.join(collect_ignore)}) and the tests that read a "
+        "capture are skipped, each saying so (pytest -rs lists them)"
+    ]
+
+
 TOKEN = "test-token-0123456789"
 CALLOUT_KEY = "test-callout-key-0123456789"
 FIXTURE_ORGS = (
