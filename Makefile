@@ -18,7 +18,7 @@ SAM_PATH := $(dir $(PYTHON313)):$(PATH)
 STACK ?= salesforce-integration-edge
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: help run test lint validate build deploy bench mutate redrive soak sync events openapi tables backfill invoke clean check-python
+.PHONY: help run test lint validate build deploy bench mutate redrive soak sync events openapi tables backfill invoke clean check-python lock
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -27,7 +27,7 @@ check-python:
 	@[ -n "$(PYTHON313)" ] || { echo "No Python 3.13 found (tried pyenv's $(PYENV_ROOT)/versions/3.13*, then PATH). Install one, e.g. 'pyenv install 3.13', or set PYTHON313=/path/to/python3.13." >&2; exit 1; }
 	@"$(PYTHON313)" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 13))' 2>/dev/null || { echo "PYTHON313=$(PYTHON313) is not Python 3.13 ($$("$(PYTHON313)" -V 2>&1 | head -1)): the Lambda runtime is 3.13, so the virtualenv must be too." >&2; exit 1; }
 
-$(VENV)/.installed: requirements-dev.txt layers/sf_edge/requirements.txt | check-python
+$(VENV)/.installed: requirements-dev.txt | check-python
 	@[ -x $(PY) ] || { echo "==> creating $(VENV) with $(PYTHON313)"; $(PYTHON313) -m venv $(VENV); }
 	@echo "==> installing requirements-dev.txt into $(VENV) (the first time takes a few minutes; each package is listed as it comes)"
 	@$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
@@ -57,6 +57,17 @@ bench: $(VENV)/.installed  ## benchmarks; writes bench/results.md
 
 sync: $(VENV)/.installed  ## one bulk sync of every declared object now, on `make run`'s local AWS (OBJECTS=Account, MOTO_PORT)
 	$(PY) -m local_runtime.sync
+
+# The lock files: every package pinned with its hashes (pip then checks each file it installs). The layers' are
+# resolved for Lambda (Python 3.13, arm64); the development one for any platform. Edit the .in files, then lock.
+UV := $(VENV)/bin/uv
+UV_COMPILE := $(UV) pip compile --quiet --generate-hashes --python-version 3.13 --annotation-style line \
+	--custom-compile-command "make lock"
+lock: $(VENV)/.installed  ## write the lock files (requirements*.txt, with hashes) from the requirements*.in files
+	$(UV_COMPILE) --python-platform aarch64-manylinux2014 layers/sf_edge/requirements.in -o layers/sf_edge/requirements.txt
+	$(UV_COMPILE) --python-platform aarch64-manylinux2014 layers/tracing/requirements.in \
+		-c layers/sf_edge/requirements.txt -o layers/tracing/requirements.txt
+	$(UV_COMPILE) --universal requirements-dev.in -o requirements-dev.txt
 
 backfill: $(VENV)/.installed  ## rebuild the OData index of one entity set (SET=Orders; all without SET) on `make run`'s local AWS
 	$(PY) -m local_runtime.backfill
