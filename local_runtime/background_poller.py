@@ -27,7 +27,14 @@ class BackgroundPoller:
 
     def stop(self) -> None:
         """Stop after the current round returns."""
+        self.request_stop()
+        self.join()
+
+    def request_stop(self) -> None:
+        """Ask the loop to end after its current round (`join` waits for it): a stack stops every poller at once."""
         self._stop.set()
+
+    def join(self) -> None:
         if self._thread is not None:
             self._thread.join(timeout=5)
 

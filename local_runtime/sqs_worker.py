@@ -91,6 +91,12 @@ class SqsEventSource:
         """Stop polling (after the current long poll returns)."""
         self._poller.stop()
 
+    def request_stop(self) -> None:
+        self._poller.request_stop()
+
+    def join(self) -> None:
+        self._poller.join()
+
     def _record(self, message: Mapping[str, Any]) -> dict[str, Any]:
         attributes = {
             k: {

@@ -153,11 +153,13 @@ class LocalStack:
         return sum(stream.drain() for stream in self.streams)
 
     def stop(self) -> None:
-        """Stop the worker, the indexer, the gateway and moto."""
-        for source in self.sources:
-            source.stop()
-        for stream in self.streams:
-            stream.stop()
+        """Stop the worker, the indexer, the gateway and moto (every poller asked at once, then awaited: a dozen
+        sources stopped one by one waited out each one's round in turn)."""
+        sources: list[SqsEventSource | StreamEventSource] = [*self.sources, *self.streams]
+        for source in sources:
+            source.request_stop()
+        for source in sources:
+            source.join()
         if self.gateway is not None:
             self.gateway.shutdown()
             self.gateway.server_close()

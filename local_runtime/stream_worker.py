@@ -136,3 +136,11 @@ class StreamEventSource:
         """Stop polling (after the current round)."""
         if self._poller is not None:
             self._poller.stop()
+
+    def request_stop(self) -> None:
+        if self._poller is not None:
+            self._poller.request_stop()
+
+    def join(self) -> None:
+        if self._poller is not None:
+            self._poller.join()
