@@ -18,7 +18,7 @@ SAM_PATH := $(dir $(PYTHON313)):$(PATH)
 STACK ?= salesforce-integration-edge
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: help run test lint validate build deploy bench mutate redrive soak sync events openapi tables backfill invoke clean check-python lock
+.PHONY: help run test lint validate build deploy deploy-guided deploy-check bench mutate redrive soak sync events openapi tables backfill invoke clean check-python lock
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -98,10 +98,17 @@ soak: $(VENV)/.installed  ## Salesforce-like deliveries with faults against the 
 validate: $(SAM_VENV)/.installed  ## sam validate --lint
 	PATH="$(SAM_PATH)" $(SAM) validate --lint
 
-build: $(SAM_VENV)/.installed  ## sam build (no Docker)
+build: $(SAM_VENV)/.installed  ## sam build (no Docker; cached: only what changed is built again)
 	PATH="$(SAM_PATH)" $(SAM) build
 
-deploy: build  ## sam deploy --guided
+deploy-check:
+	@[ -n "$(ALLOWED_ORG_IDS)" ] || { echo "make deploy needs ALLOWED_ORG_IDS=<your org ids, comma-separated> (Setup -> Company Information); other parameters as PARAMS=\"CalloutAuth=ApiKey ...\"" >&2; exit 2; }
+
+deploy: deploy-check build  ## sam deploy with samconfig.toml (ALLOWED_ORG_IDS=00D..., PARAMS="Name=value ...", STACK)
+	PATH="$(SAM_PATH)" $(SAM) deploy --stack-name $(STACK) \
+		--parameter-overrides AllowedOrgIds=$(ALLOWED_ORG_IDS) $(PARAMS)
+
+deploy-guided: build  ## sam deploy --guided (asks every parameter; answer y to the "no authentication" prompts: see samconfig.toml)
 	PATH="$(SAM_PATH)" $(SAM) deploy --guided --stack-name $(STACK)
 
 clean:  ## remove virtualenvs and build output
