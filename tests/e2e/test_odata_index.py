@@ -291,3 +291,34 @@ def test_an_orderby_no_index_serves_is_answered_and_reported(
 
 def _desc(text: str) -> tuple[int, ...]:
     return (*(-ord(c) for c in text), 0)
+
+
+def test_a_batch_that_cannot_go_in_one_pass_is_applied_record_by_record(
+    server: LocalStack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """DynamoDB refusing the one-pass batch (or a state moved under it): each record is applied on its own."""
+    import boto3
+
+    import odata_indexer
+    from local_runtime.lambda_host import LocalContext
+    from sf_edge.aws.clients import dynamodb
+
+    def refused(changes: object) -> None:
+        raise RuntimeError("throttled")
+
+    [stream] = [s for s in server.streams if "ShippersTable" in s.stream_arn]
+    before = count(server, "Shippers")[0]
+    dynamodb().Table(server.physical("ShippersTable")).put_item(Item={"ShipperID": 78, "CompanyName": "Record Post"})
+    client = boto3.client("dynamodbstreams")
+    records = [
+        stream._record(r)
+        for shard in stream._shards.values()
+        for r in client.get_records(ShardIterator=shard.iterator, Limit=100)["Records"]
+    ]
+    monkeypatch.setattr(odata_indexer.indexer().maintainer, "apply_batch", refused)
+    result = odata_indexer.lambda_handler({"Records": records}, LocalContext("ODataIndexerFunction"))
+    assert result == {"batchItemFailures": []}
+    assert count(server, "Shippers")[0] == before + 1  # applied by the fallback, before the stream goes on
+    monkeypatch.undo()
+    server.drain_streams()
+    assert count(server, "Shippers")[0] == before + 1

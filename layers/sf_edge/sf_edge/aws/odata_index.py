@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -42,6 +42,18 @@ MAX_ATTEMPTS = 8
 
 class IndexConflict(Exception):  # noqa: N818 - an outcome worth retrying, not a bug
     """The row's index state kept changing under us; the stream retries the record."""
+
+
+MAX_TRANSACTION_ACTIONS = 100  # TransactWriteItems' limit
+
+
+@dataclass(frozen=True)
+class Batch:
+    """What `apply_batch` did: rows (distinct), annotated, whose index state moved."""
+
+    rows: int
+    annotated: int
+    changed: int
 
 
 @dataclass(frozen=True)
@@ -109,21 +121,12 @@ class IndexMaintainer:
         item = self.client.get_item(
             TableName=self.index_table, Key=_item(state_item_key(entity_set, keystring)), ConsistentRead=True
         ).get("Item")
-        if item is None:
-            return None, None
-        pairs = dict(pair.split(_PAIR, 1) for pair in item.get("c", {}).get("SS", []))
-        counted = tuple((name, pairs[name]) for name in entity_set.counted if name in pairs)
-        return IndexState(counted, frozenset(item.get("t", {}).get("SS", []))), int(item["v"]["N"])
+        return _parsed_state(entity_set, item)
 
     def _postings(
         self, entity_set: EntitySet, keystring: str, current: IndexState | None, wanted: IndexState | None
     ) -> None:
-        had = current.tokens if current else frozenset()
-        has = wanted.tokens if wanted else frozenset()
-        requests = [
-            {"PutRequest": {"Item": _item(posting_item_key(entity_set, word, keystring))}} for word in has - had
-        ] + [{"DeleteRequest": {"Key": _item(posting_item_key(entity_set, word, keystring))}} for word in had - has]
-        self._batch_write(requests)
+        self._batch_write(_posting_requests(entity_set, keystring, current, wanted))
 
     def _commit(
         self,
@@ -133,39 +136,48 @@ class IndexMaintainer:
         version: int | None,
         wanted: IndexState | None,
     ) -> bool:
+        actions = [self._state_action(entity_set, keystring, version, wanted)]
+        actions += [
+            self._counter_action(entity_set, name, encoded, delta)
+            for (name, encoded), delta in _deltas(current, wanted).items()
+        ]
+        return self._transact(actions)
+
+    def _state_action(
+        self, entity_set: EntitySet, keystring: str, version: int | None, wanted: IndexState | None
+    ) -> dict[str, Any]:
+        """The row's state moved to `wanted` (deleted when None), if it is still at `version`."""
         state_key = _item(state_item_key(entity_set, keystring))
-        actions: list[dict[str, Any]] = []
         if wanted is None:
-            actions.append(
-                {
-                    "Delete": {
-                        "TableName": self.index_table,
-                        "Key": state_key,
-                        "ConditionExpression": "v = :v",
-                        "ExpressionAttributeValues": {":v": {"N": str(version)}},
-                    }
+            return {
+                "Delete": {
+                    "TableName": self.index_table,
+                    "Key": state_key,
+                    "ConditionExpression": "v = :v",
+                    "ExpressionAttributeValues": {":v": {"N": str(version)}},
                 }
-            )
+            }
+        item = state_key | {"v": {"N": str((version or 0) + 1)}}
+        item |= _state_attributes(wanted)
+        put: dict[str, Any] = {"TableName": self.index_table, "Item": item}
+        if version is None:
+            put["ConditionExpression"] = "attribute_not_exists(PK)"
         else:
-            item = state_key | {"v": {"N": str((version or 0) + 1)}}
-            item |= _state_attributes(wanted)
-            put: dict[str, Any] = {"TableName": self.index_table, "Item": item}
-            if version is None:
-                put["ConditionExpression"] = "attribute_not_exists(PK)"
-            else:
-                put |= {"ConditionExpression": "v = :v", "ExpressionAttributeValues": {":v": {"N": str(version)}}}
-            actions.append({"Put": put})
-        for (name, encoded), delta in _deltas(current, wanted).items():
-            actions.append(
-                {
-                    "Update": {
-                        "TableName": self.index_table,
-                        "Key": _item(counter_item_key(entity_set, name, encoded)),
-                        "UpdateExpression": "ADD n :d",
-                        "ExpressionAttributeValues": {":d": {"N": str(delta)}},
-                    }
-                }
-            )
+            put |= {"ConditionExpression": "v = :v", "ExpressionAttributeValues": {":v": {"N": str(version)}}}
+        return {"Put": put}
+
+    def _counter_action(self, entity_set: EntitySet, name: str, encoded: str, delta: int) -> dict[str, Any]:
+        return {
+            "Update": {
+                "TableName": self.index_table,
+                "Key": _item(counter_item_key(entity_set, name, encoded)),
+                "UpdateExpression": "ADD n :d",
+                "ExpressionAttributeValues": {":d": {"N": str(delta)}},
+            }
+        }
+
+    def _transact(self, actions: list[dict[str, Any]]) -> bool:
+        """False when a state's condition failed (another writer moved it); other failures raise."""
         try:
             self.client.transact_write_items(TransactItems=actions)  # type: ignore[arg-type]
         except self.client.exceptions.TransactionCanceledException as exc:
@@ -174,6 +186,71 @@ class IndexMaintainer:
                 return False
             raise
         return True
+
+    # ---- a stream batch -------------------------------------------------------------------------------------------
+
+    def apply_batch(self, changes: Sequence[tuple[EntitySet, dict[str, Any], dict[str, Any] | None]]) -> Batch | None:
+        """Move the index to the state of every row a stream batch changed, in a few calls rather than about six a
+        row: the last image of each row (what `apply` of each record in turn ends at), its state read with the
+        others' (BatchGetItem), postings written together, and states committed with their counts summed in
+        transactions of up to `BATCH_ROWS` rows (counts still move only with their states). None when a state moved
+        under it (another writer, a backfill): the caller then applies each record with `apply`, which ends at the
+        same state (whatever this pass committed is already there)."""
+        last: dict[tuple[str, str], tuple[EntitySet, dict[str, Any] | None]] = {}
+        for entity_set, key, image in changes:
+            last[(entity_set.name, row_key(entity_set, image or key))] = (entity_set, image)
+        annotated = sum(
+            1 for entity_set, image in last.values() if image is not None and self._annotate(entity_set, image)
+        )
+        states = self._states([(entity_set, k[1]) for k, (entity_set, _) in last.items()])
+        moves: list[Move] = []
+        for k, (entity_set, image) in last.items():
+            wanted = IndexState.of(entity_set, image) if image is not None else None
+            current, version = states.get(k, (None, None))
+            if current != wanted:
+                moves.append((entity_set, k[1], current, version, wanted))
+        self._batch_write([r for move in moves for r in _posting_requests(move[0], move[1], move[2], move[4])])
+        for chunk in _transactions(moves):
+            if not self._commit_many(chunk):
+                return None
+        return Batch(rows=len(last), annotated=annotated, changed=len(moves))
+
+    def _states(self, keys: list[tuple[EntitySet, str]]) -> dict[tuple[str, str], tuple[IndexState | None, int | None]]:
+        """The index states of many rows, read together (consistently, as `_state` reads one)."""
+        wanted = {(s["PK"], s["SK"]): (entity_set, keystring) for entity_set, keystring in keys
+                  for s in [state_item_key(entity_set, keystring)]}  # fmt: skip
+        found: dict[tuple[str, str], tuple[IndexState | None, int | None]] = {}
+        pending = [_item({"PK": pk, "SK": sk}) for pk, sk in wanted]
+        for start in range(0, len(pending), 100):
+            request: Any = {self.index_table: {"Keys": pending[start : start + 100], "ConsistentRead": True}}
+            attempt = 0
+            while request:
+                response = self.client.batch_get_item(RequestItems=request)
+                for item in response.get("Responses", {}).get(self.index_table, []):
+                    entity_set, keystring = wanted[(item["PK"]["S"], item["SK"]["S"])]
+                    found[(entity_set.name, keystring)] = _parsed_state(entity_set, item)
+                request = response.get("UnprocessedKeys") or None
+                if request:
+                    attempt += 1
+                    time.sleep(min(1.0, 0.02 * 2**attempt))
+        return found
+
+    def _commit_many(
+        self, moves: list[tuple[EntitySet, str, IndexState | None, int | None, IndexState | None]]
+    ) -> bool:
+        """Commit several rows' states (each conditional on its version) and their summed counts, atomically."""
+        actions = [self._state_action(entity_set, k, version, wanted) for entity_set, k, _, version, wanted in moves]
+        deltas: Counter[tuple[str, str, str]] = Counter()
+        for entity_set, _, current, _, wanted in moves:
+            for (name, encoded), delta in _deltas(current, wanted).items():
+                deltas[(entity_set.name, name, encoded)] += delta
+        sets = {entity_set.name: entity_set for entity_set, *_ in moves}
+        actions += [
+            self._counter_action(sets[set_name], name, encoded, delta)
+            for (set_name, name, encoded), delta in deltas.items()
+            if delta
+        ]
+        return self._transact(actions)
 
     # ---- whole tables --------------------------------------------------------------------------------------------
 
@@ -234,6 +311,44 @@ class IndexMaintainer:
                 if pending:
                     attempt += 1
                     time.sleep(min(1.0, 0.02 * 2**attempt))
+
+
+Move = tuple[EntitySet, str, IndexState | None, int | None, IndexState | None]  # set, row key, from, version, to
+
+
+def _transactions(moves: list[Move]) -> Iterator[list[Move]]:
+    """The moves in groups whose state actions and distinct counters fit one transaction."""
+    chunk: list[Move] = []
+    counters: set[tuple[str, str, str]] = set()
+    for move in moves:
+        touched = {(move[0].name, name, encoded) for name, encoded in _deltas(move[2], move[4])}
+        if chunk and len(chunk) + 1 + len(counters | touched) > MAX_TRANSACTION_ACTIONS:
+            yield chunk
+            chunk, counters = [], set()
+        chunk.append(move)
+        counters |= touched
+    if chunk:
+        yield chunk
+
+
+def _posting_requests(
+    entity_set: EntitySet, keystring: str, current: IndexState | None, wanted: IndexState | None
+) -> list[dict[str, Any]]:
+    """The postings a row's move adds and removes (BatchWriteItem requests)."""
+    had = current.tokens if current else frozenset()
+    has = wanted.tokens if wanted else frozenset()
+    return [{"PutRequest": {"Item": _item(posting_item_key(entity_set, word, keystring))}} for word in has - had] + [
+        {"DeleteRequest": {"Key": _item(posting_item_key(entity_set, word, keystring))}} for word in had - has
+    ]
+
+
+def _parsed_state(entity_set: EntitySet, item: Mapping[str, Any] | None) -> tuple[IndexState | None, int | None]:
+    """A state item as the state it holds and its version (None, None: no state)."""
+    if item is None:
+        return None, None
+    pairs = dict(pair.split(_PAIR, 1) for pair in item.get("c", {}).get("SS", []))
+    counted = tuple((name, pairs[name]) for name in entity_set.counted if name in pairs)
+    return IndexState(counted, frozenset(item.get("t", {}).get("SS", []))), int(item["v"]["N"])
 
 
 def _deltas(current: IndexState | None, wanted: IndexState | None) -> dict[tuple[str, str], int]:
