@@ -25,6 +25,17 @@ LOCAL_CREDENTIALS = {
     "AWS_DEFAULT_REGION": "us-east-1",
     "AWS_REGION": "us-east-1",
 }
+
+
+def running_local_aws() -> str:
+    """The endpoint of `make run`'s local AWS, for a tool run beside it (`make redrive`, `make backfill`):
+    AWS_ENDPOINT_URL, else MOTO_PORT (default 5000); this process's boto3 clients are pointed at it, with the local
+    dummy credentials wherever none are set."""
+    endpoint = os.environ.get("AWS_ENDPOINT_URL") or f"http://127.0.0.1:{os.environ.get('MOTO_PORT', '5000')}"
+    for key, value in LOCAL_CREDENTIALS.items():
+        os.environ.setdefault(key, value)
+    os.environ["AWS_ENDPOINT_URL"] = endpoint
+    return endpoint
 ACCOUNT_ID = "123456789012"  # moto's default account
 
 

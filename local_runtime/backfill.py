@@ -10,16 +10,13 @@ import importlib
 import os
 import sys
 
-from local_runtime.aws_local import LOCAL_CREDENTIALS
+from local_runtime.aws_local import running_local_aws
 from local_runtime.lambda_host import LocalContext, add_layer_to_path, composition_root
 from local_runtime.template import Template
 
 
 def main() -> int:
-    endpoint = os.environ.get("AWS_ENDPOINT_URL") or f"http://127.0.0.1:{os.environ.get('MOTO_PORT', '5000')}"
-    for key, value in LOCAL_CREDENTIALS.items():
-        os.environ.setdefault(key, value)
-    os.environ["AWS_ENDPOINT_URL"] = endpoint
+    running_local_aws()
     os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
     os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")  # a report on the console, not CloudWatch's lines
     template = Template({"AllowedOrgIds": "00D000000000001"})

@@ -8,11 +8,10 @@ does the same inside SQS.
 
 from __future__ import annotations
 
-import os
 import sys
 from typing import Any
 
-from local_runtime.aws_local import LOCAL_CREDENTIALS
+from local_runtime.aws_local import LOCAL_CREDENTIALS, running_local_aws
 from local_runtime.template import Template
 
 
@@ -67,9 +66,7 @@ def move_all(sqs: Any, dead_letter_url: str, queue_url: str) -> int:
 def main() -> int:
     import boto3
 
-    endpoint = os.environ.get("AWS_ENDPOINT_URL") or f"http://127.0.0.1:{os.environ.get('MOTO_PORT', '5000')}"
-    for key, value in LOCAL_CREDENTIALS.items():
-        os.environ.setdefault(key, value)
+    endpoint = running_local_aws()
     sqs = boto3.client("sqs", region_name=LOCAL_CREDENTIALS["AWS_REGION"], endpoint_url=endpoint)
     template = Template({"AllowedOrgIds": "00D000000000001"})
     for queue, dead_letters in queues_with_dead_letters(template):

@@ -122,6 +122,15 @@ class SalesforceStandIn:
         host, port = self._server.server_address[:2]
         return f"http://{host!s}:{port}"
 
+    def sign_in(self, private_key: str, username: str) -> dict[str, str]:
+        """The SALESFORCE_* settings (as setting names) of an app signing in to this org as `username`."""
+        return {
+            "salesforce_login_url": self.url,
+            "salesforce_client_id": self.consumer_key,
+            "salesforce_username": username,
+            "salesforce_private_key": private_key,
+        }
+
     def add(self, sobject: str, record_id: str, **fields: Any) -> None:
         """A record the org has (only existing records can be updated by id)."""
         self.records[(sobject, record_id)] = dict(fields)

@@ -74,27 +74,16 @@ class CalloutSettings(FunctionSettings):
     def check(self) -> None:
         """A mode without what it checks with fails the cold start, naming the variables (not every call later)."""
         if self.callout_auth == "Jwt":
-            key = self.callout_jwt_public_key
-            missing = [
-                name
-                for name, given in (
-                    (
-                        "CALLOUT_JWT_PUBLIC_KEY (or its _SECRET_ID / _PARAMETER)",
-                        key.value or key.secret_id or key.parameter,
-                    ),
-                    ("CALLOUT_JWT_ISSUER", self.callout_jwt_issuer),
-                    ("CALLOUT_JWT_AUDIENCE", self.callout_jwt_audience),
-                )
-                if not given
-            ]
+            needs = {
+                "CALLOUT_JWT_PUBLIC_KEY (or its _SECRET_ID / _PARAMETER)": self.callout_jwt_public_key.configured,
+                "CALLOUT_JWT_ISSUER": bool(self.callout_jwt_issuer),
+                "CALLOUT_JWT_AUDIENCE": bool(self.callout_jwt_audience),
+            }
+            missing = [name for name, given in needs.items() if not given]
             if missing:
                 raise ValueError(f"CALLOUT_AUTH=Jwt needs {', '.join(missing)}")
-        if self.callout_auth == "ApiKey":
-            key = self.callout_api_key
-            if not (key.value.strip(" ,") or key.secret_id or key.parameter):
-                raise ValueError(
-                    "CALLOUT_AUTH=ApiKey needs CALLOUT_API_KEY (or CALLOUT_API_KEY_SECRET_ID / _PARAMETER)"
-                )
+        if self.callout_auth == "ApiKey" and not self.callout_api_key.configured:
+            raise ValueError("CALLOUT_AUTH=ApiKey needs CALLOUT_API_KEY (or CALLOUT_API_KEY_SECRET_ID / _PARAMETER)")
 
 
 def compose(settings: CalloutSettings) -> CalloutServices:

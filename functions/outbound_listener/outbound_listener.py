@@ -6,7 +6,6 @@ and the result mapped back to an HTTP response with logs and metrics. The logic 
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
@@ -24,6 +23,7 @@ from sf_edge.observability import build_tracer
 from sf_edge.outbound.intake import DEFAULT_MAX_BODY_BYTES, IntakeRequest, IntakeResult, OutboundIntake
 from sf_edge.outbound.listeners import ListenerRegistry
 from sf_edge.outbound.sender_verification import OrgAllowlist, SourceAllowlist
+from sf_edge.salesforce.ids import is_salesforce_id
 from sf_edge.settings import NO_SECRET, CompositionRoot, FunctionSettings, Required, SecretSetting, at_least
 from sf_edge.token_verifier import TokenVerifier
 
@@ -48,13 +48,12 @@ class ListenerSettings(FunctionSettings):
     def check(self) -> None:
         """What would fail every message later fails the cold start now, naming the variable."""
         problems = []
-        token = self.outbound_token
-        if not (token.value.strip(" ,") or token.secret_id or token.parameter):
+        if not self.outbound_token.configured:
             problems.append(
                 "OUTBOUND_TOKEN: is required (or OUTBOUND_TOKEN_SECRET_ID / OUTBOUND_TOKEN_PARAMETER): "
                 "without it every message would be refused"
             )
-        bad_orgs = [o for o in self.allowed_org_ids.split(",") if o.strip() and not _ORG_ID.fullmatch(o.strip())]
+        bad_orgs = [o for o in self.allowed_org_ids.split(",") if o.strip() and not is_salesforce_id(o.strip())]
         if bad_orgs:
             problems.append(f"ALLOWED_ORG_IDS: {bad_orgs[0][:40]!r} is not an org id (15 or 18 letters and digits)")
         try:
@@ -63,9 +62,6 @@ class ListenerSettings(FunctionSettings):
             problems.append(f"ALLOWED_SOURCE_CIDRS: {bad}")
         if problems:
             raise ValueError("; ".join(problems))
-
-
-_ORG_ID = re.compile(r"[A-Za-z0-9]{15}(?:[A-Za-z0-9]{3})?")
 
 
 def compose(settings: ListenerSettings) -> OutboundIntake:

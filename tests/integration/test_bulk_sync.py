@@ -75,10 +75,7 @@ def compose(stack: Stack, org: BulkApiStandIn, now: datetime = T0, **settings: A
 
     steps = bulk_sync.sync.configure(
         bulk_sync.BulkSyncSettings.from_env(),
-        salesforce_login_url=org.url,
-        salesforce_client_id=org.consumer_key,
-        salesforce_username=USER,
-        salesforce_private_key=PRIVATE_KEY,
+        **org.sign_in(PRIVATE_KEY, USER),
         **settings,
     )
     steps.clock = lambda: now

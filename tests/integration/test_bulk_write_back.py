@@ -62,10 +62,7 @@ def steps(stack: Stack, org: BulkApiStandIn, **settings: Any) -> BulkWriteBack:
 
     return bulk_write_back.bulk_write_back.configure(
         bulk_write_back.BulkWriteBackSettings.from_env(),
-        salesforce_login_url=org.url,
-        salesforce_client_id=org.consumer_key,
-        salesforce_username=USER,
-        salesforce_private_key=PRIVATE_KEY,
+        **org.sign_in(PRIVATE_KEY, USER),
         **settings,
     )
 
@@ -116,10 +113,7 @@ def test_a_backlog_at_the_threshold_is_parked_for_a_bulk_job_and_below_it_goes_b
 
     delivery = salesforce_write_back.delivery.configure(
         salesforce_write_back.WriteBackSettings.from_env(),
-        salesforce_login_url=org.url,
-        salesforce_client_id=org.consumer_key,
-        salesforce_username=USER,
-        salesforce_private_key=PRIVATE_KEY,
+        **org.sign_in(PRIVATE_KEY, USER),
     )
     assert isinstance(delivery, WriteBackDelivery)
     delivery.bulk = Backlog(depth=2)

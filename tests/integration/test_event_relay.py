@@ -333,10 +333,7 @@ def test_a_gap_event_rereads_the_record_through_the_salesforce_client(
         seed_customers(stack)
         worker = relayed_worker(stack)  # sets the template's environment, as a container starts with it
         notification_worker.worker.configure(
-            salesforce_login_url=org.url,
-            salesforce_client_id=org.consumer_key,
-            salesforce_username="integration@northwind.example",
-            salesforce_private_key=private,
+            **org.sign_in(private, "integration@northwind.example"),
         )
         put(stack, gap("GAP_UPDATE", BLAUS), gap("GAP_DELETE", FRANK))
         assert run_worker_until_empty(worker) == (2, 0)

@@ -38,6 +38,11 @@ class SecretSetting:
     secret_id: str = ""
     parameter: str = ""
 
+    @property
+    def configured(self) -> bool:
+        """Some place holds it: a secret, a parameter, or a value that is more than separators (`a,b` rotates)."""
+        return bool(self.value.strip(" ,") or self.secret_id or self.parameter)
+
 
 @dataclass(frozen=True)
 class Check:

@@ -193,7 +193,7 @@ class IndexMaintainer:
         """Move the index to the state of every row a stream batch changed, in a few calls rather than about six a
         row: the last image of each row (what `apply` of each record in turn ends at), its state read with the
         others' (BatchGetItem), postings written together, and states committed with their counts summed in
-        transactions of up to `BATCH_ROWS` rows (counts still move only with their states). None when a state moved
+        transactions of up to 100 actions (counts still move only with their states). None when a state moved
         under it (another writer, a backfill): the caller then applies each record with `apply`, which ends at the
         same state (whatever this pass committed is already there)."""
         last: dict[tuple[str, str], tuple[EntitySet, dict[str, Any] | None]] = {}
@@ -217,8 +217,10 @@ class IndexMaintainer:
 
     def _states(self, keys: list[tuple[EntitySet, str]]) -> dict[tuple[str, str], tuple[IndexState | None, int | None]]:
         """The index states of many rows, read together (consistently, as `_state` reads one)."""
-        wanted = {(s["PK"], s["SK"]): (entity_set, keystring) for entity_set, keystring in keys
-                  for s in [state_item_key(entity_set, keystring)]}  # fmt: skip
+        wanted: dict[tuple[str, str], tuple[EntitySet, str]] = {}
+        for entity_set, keystring in keys:
+            item_key = state_item_key(entity_set, keystring)
+            wanted[(item_key["PK"], item_key["SK"])] = (entity_set, keystring)
         found: dict[tuple[str, str], tuple[IndexState | None, int | None]] = {}
         pending = [_item({"PK": pk, "SK": sk}) for pk, sk in wanted]
         for start in range(0, len(pending), 100):
@@ -235,9 +237,7 @@ class IndexMaintainer:
                     time.sleep(min(1.0, 0.02 * 2**attempt))
         return found
 
-    def _commit_many(
-        self, moves: list[tuple[EntitySet, str, IndexState | None, int | None, IndexState | None]]
-    ) -> bool:
+    def _commit_many(self, moves: list[Move]) -> bool:
         """Commit several rows' states (each conditional on its version) and their summed counts, atomically."""
         actions = [self._state_action(entity_set, k, version, wanted) for entity_set, k, _, version, wanted in moves]
         deltas: Counter[tuple[str, str, str]] = Counter()

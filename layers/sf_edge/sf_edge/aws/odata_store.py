@@ -430,13 +430,15 @@ def _add_filter(
     terms: list[str] = []
     operators, length = 0, 0
     for node in pushed:
-        term_names, term_values = dict(names), dict(values)
-        term = _condition(node, term_names, term_values)
+        names_before, values_before = len(names), len(values)
+        term = _condition(node, names, values)
         term_operators = len(_OPERATORS.findall(term)) + (1 if terms else 0)
         if operators + term_operators > MAX_EXPRESSION_OPERATORS or length + len(term) + 7 > MAX_EXPRESSION_BYTES:
+            # Left to the engine: its placeholders go (the last ones added), not the whole map copied per term.
+            for added, before in ((names, names_before), (values, values_before)):
+                while len(added) > before:
+                    added.popitem()
             continue
-        names.update(term_names)
-        values.update(term_values)
         terms.append(term)
         operators, length = operators + term_operators, length + len(term) + 7  # "(...) AND "
     if terms:

@@ -50,7 +50,7 @@ class SalesforceConnectionSettings(FunctionSettings):
             ) from None
         if self.salesforce_login_url:
             key = self.salesforce_private_key
-            if not (key.value or key.secret_id or key.parameter):
+            if not key.configured:
                 raise ValueError(
                     "SALESFORCE_PRIVATE_KEY: is required with SALESFORCE_LOGIN_URL (or its _SECRET_ID / _PARAMETER): "
                     "the JWT bearer sign-in signs with it"
@@ -73,8 +73,13 @@ class SalesforceConnectionSettings(FunctionSettings):
         )
 
 
+def _pem_text(text: str) -> str:
+    """A PEM as given, a key pasted into an environment variable with literal `\\n`s read as lines."""
+    return text.strip().replace("\\n", "\n")
+
+
 def _is_pem_key(text: str) -> bool:
-    pem = text.strip().replace("\\n", "\n")
+    pem = _pem_text(text)
     return pem.startswith("-----BEGIN") and "PRIVATE KEY-----" in pem
 
 
@@ -83,7 +88,7 @@ def private_key_source(secret: SecretSetting) -> Callable[[], str]:
     source = secret_source(secret)
 
     def key() -> str:
-        pem = source().strip().replace("\\n", "\n")
+        pem = _pem_text(source())
         if "PRIVATE KEY-----" not in pem:
             from sf_edge.salesforce.rest_client import SalesforceError
 

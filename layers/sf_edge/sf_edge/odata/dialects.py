@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from functools import cache
 from typing import Any, Protocol
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 from sf_edge.headers import Headers
 from sf_edge.odata import v2
@@ -29,6 +29,18 @@ V4_JSON = "application/json;odata.metadata=minimal;odata.streaming=true;IEEE754C
 METADATA_LEVELS = ("minimal", "full", "none")
 # Types a JSON value already says (OData JSON 4.0 §4.5.3): every other one is annotated in full metadata.
 _SELF_DESCRIBING = frozenset({"String", "Boolean", "Double"})
+
+
+def format_option(query: str) -> str | None:
+    """The request's `$format`, for negotiating the answer's format (both versions). A query that names no format
+    is not parsed here (the feed parses it once it reads); a malformed one is reported later, in the format
+    negotiated without it."""
+    if "format" not in unquote(query).lower():  # however it is escaped; most requests carry none
+        return None
+    try:
+        return parse_query_string(query).get("$format")
+    except ODataError:
+        return None
 
 
 def metadata_level(accept: str | None, format_option: str | None) -> str:
@@ -176,11 +188,7 @@ class V4:
     level: str = "minimal"  # odata.metadata
 
     def negotiate(self, headers: Mapping[str, str], query: str) -> V4:
-        try:
-            format_option = parse_query_string(query).get("$format")
-        except ODataError:
-            format_option = None  # reported later, in the format negotiated without it
-        level = metadata_level(Headers(headers).get("accept"), format_option)
+        level = metadata_level(Headers(headers).get("accept"), format_option(query))
         return self if level == self.level else dataclasses.replace(self, level=level)
 
     def method(self, method: str, headers: Mapping[str, str]) -> str:
@@ -209,7 +217,7 @@ class V4:
         return method == "PATCH"
 
     def _json(self, body: dict[str, Any], status: int = 200) -> FeedResponse:
-        content_type = V4_JSON if self.level != "full" and self.level != "none" else _v4_json(self.level)
+        content_type = _v4_json(self.level) if self.level in ("full", "none") else V4_JSON
         return FeedResponse(status, {"Content-Type": content_type, **self.version_headers}, _json_bytes(body))
 
     def _context(self, url: str) -> dict[str, Any]:
@@ -315,13 +323,9 @@ class V2:
     exact_numbers: bool = True
 
     def negotiate(self, headers: Mapping[str, str], query: str) -> V2:
-        try:
-            format_option = parse_query_string(query).get("$format")
-        except ODataError:
-            format_option = None  # reported later, in the format negotiated without it
         accept = Headers(headers).get("accept")
         try:
-            atom = v2.wants_atom(accept, format_option)
+            atom = v2.wants_atom(accept, format_option(query))
         except ODataError:
             atom = False
         return dataclasses.replace(self, atom=atom)

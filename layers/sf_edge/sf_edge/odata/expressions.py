@@ -420,27 +420,45 @@ def _balanced(op: str, operands: list[Node]) -> Node:
     return operands[0]
 
 
+def operands(node: Node) -> tuple[Node, ...]:
+    """The expressions directly inside a node (an `in` list's literals are not: they are values)."""
+    match node:
+        case Binary(left=left, right=right):
+            return (left, right)
+        case Unary(operand=operand):
+            return (operand,)
+        case In(left=left):
+            return (left,)
+        case Call(args=args):
+            return args
+    return ()
+
+
 def depth(node: Node) -> int:
     """The levels of an expression (iterative)."""
     deepest, pending = 0, [(node, 1)]
     while pending:
         current, level = pending.pop()
         deepest = max(deepest, level)
-        match current:
-            case Binary(left=left, right=right):
-                pending += [(left, level + 1), (right, level + 1)]
-            case Unary(operand=operand):
-                pending.append((operand, level + 1))
-            case In(left=left):
-                pending.append((left, level + 1))
-            case Call(args=args):
-                pending += [(arg, level + 1) for arg in args]
+        pending += [(operand, level + 1) for operand in operands(current)]
     return deepest
+
+
+def _too_deep() -> ODataSyntaxError:
+    return ODataSyntaxError(f"The expression is nested too deeply: at most {MAX_DEPTH} levels are allowed", 0)
+
+
+def _expression(parser: _Parser) -> Node:
+    """One expression; nesting past what the recursive-descent parser can follow is the same refusal as depth."""
+    try:
+        return parser.expression()
+    except RecursionError:
+        raise _too_deep() from None
 
 
 def _within_depth(node: Node) -> Node:
     if depth(node) > MAX_DEPTH:
-        raise ODataSyntaxError(f"The expression is nested too deeply: at most {MAX_DEPTH} levels are allowed", 0)
+        raise _too_deep()
     return node
 
 
@@ -453,12 +471,7 @@ def parse_filter(text: str, *, v2: bool = False) -> Node:
             "An expression may not start or end with whitespace", 0 if text[0] in " \t" else len(text)
         )
     parser = _Parser(text, v2=v2)
-    try:
-        node = parser.expression()
-    except RecursionError:
-        raise ODataSyntaxError(
-            f"The expression is nested too deeply: at most {MAX_DEPTH} levels are allowed", 0
-        ) from None
+    node = _expression(parser)
     parser.finish()
     return _within_depth(node)
 
@@ -474,12 +487,7 @@ def parse_orderby(text: str, *, v2: bool = False) -> tuple[OrderItem, ...]:
     parser = _Parser(text, v2=v2)
     items: list[OrderItem] = []
     while True:
-        try:
-            node = _within_depth(parser.expression())
-        except RecursionError:
-            raise ODataSyntaxError(
-                f"The expression is nested too deeply: at most {MAX_DEPTH} levels are allowed", 0
-            ) from None
+        node = _within_depth(_expression(parser))
         descending = False
         if parser._is_word("asc", "desc"):
             descending = parser._word() == "desc"
@@ -829,15 +837,6 @@ def expression_size(node: Node) -> int:
     size, pending = 0, [node]
     while pending:
         current = pending.pop()
-        size += 1
-        match current:
-            case Binary(left=left, right=right):
-                pending += [left, right]
-            case Unary(operand=operand):
-                pending.append(operand)
-            case In(left=left, items=items):
-                pending.append(left)
-                size += len(items)
-            case Call(args=args):
-                pending += list(args)
+        size += 1 + (len(current.items) if isinstance(current, In) else 0)
+        pending += operands(current)
     return size

@@ -27,6 +27,7 @@ from sf_edge.odata.expressions import (
     OrderItem,
     Property,
     Unary,
+    operands,
     parse_filter,
     parse_orderby,
 )
@@ -166,26 +167,13 @@ def _bind(entity_set: EntitySet, node: Node, option: str) -> str:
     kinds: dict[int, str] = {}
     while pending:  # iterative: a filter may nest a thousand levels deep
         current, visited = pending.pop()
-        children = _children(current)
+        children = operands(current)
         if not visited:
             pending.append((current, True))
             pending += [(child, False) for child in children]
             continue
         kinds[id(current)] = _kind(entity_set, current, [kinds[id(c)] for c in children], option)
     return kinds[id(node)]
-
-
-def _children(node: Node) -> list[Node]:
-    match node:
-        case Binary(left=left, right=right):
-            return [left, right]
-        case Unary(operand=operand):
-            return [operand]
-        case In(left=left):
-            return [left]
-        case Call(args=args):
-            return list(args)
-    return []
 
 
 _LITERAL_KINDS = {
