@@ -36,6 +36,8 @@ def running_local_aws() -> str:
         os.environ.setdefault(key, value)
     os.environ["AWS_ENDPOINT_URL"] = endpoint
     return endpoint
+
+
 ACCOUNT_ID = "123456789012"  # moto's default account
 
 
