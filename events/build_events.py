@@ -163,6 +163,66 @@ def write_back_event() -> dict[str, Any]:
     return {"Records": records}
 
 
+SHIPPED_AT = 1796342400  # 2026-12-04T00:00:00Z, when the stream saw the sample Order ship
+
+
+def order_shipped_stream_event() -> dict[str, Any]:
+    """A DynamoDB Streams batch for the order-status function: Order 11078 (the sample's won Opportunity) ships."""
+    opportunity = {"S": "0065g00000Won01AAB"}
+    before = {"OrderID": {"N": "11078"}, "CustomerID": {"S": "ALFKI"}, "SalesforceOpportunityId": opportunity,
+              "_v": {"N": "1"}}  # fmt: skip
+    after = {**before, "ShippedDate": {"S": "2026-12-04T00:00:00Z"}, "Freight": {"N": "32.5"}, "_v": {"N": "2"}}
+    return {
+        "Records": [
+            {
+                "eventID": "6f1b0b9d3c2a4e5f8a7b6c5d4e3f2a1b",
+                "eventName": "MODIFY",
+                "eventVersion": "1.1",
+                "eventSource": "aws:dynamodb",
+                "awsRegion": "us-east-1",
+                "dynamodb": {
+                    "ApproximateCreationDateTime": SHIPPED_AT,
+                    "Keys": {"OrderID": {"N": "11078"}},
+                    "OldImage": before,
+                    "NewImage": after,
+                    "SequenceNumber": "111100000000000000000001",
+                    "SizeBytes": 180,
+                    "StreamViewType": "NEW_AND_OLD_IMAGES",
+                },
+                "eventSourceARN": "arn:aws:dynamodb:us-east-1:123456789012:table/Orders/stream/2026-12-01T00:00:00.000",
+            }
+        ]
+    }
+
+
+def order_status_queue_event() -> dict[str, Any]:
+    """An SQS batch for the order-status function: the change above, as queued for publishing (needs SALESFORCE_*
+    in events/env.json to publish)."""
+    from datetime import UTC, datetime
+
+    from sf_edge.write_back.order_status import status_change
+
+    record = order_shipped_stream_event()["Records"][0]["dynamodb"]
+    images = [{k: next(iter(v.values())) for k, v in record[name].items()} for name in ("OldImage", "NewImage")]
+    change = status_change(*images, changed_at=datetime.fromtimestamp(SHIPPED_AT, UTC))
+    assert change is not None
+    return {
+        "Records": [
+            {
+                "messageId": "0f8a1c3e-0000-4000-8000-0000000000c1",
+                "receiptHandle": "AQEBorderstatus",
+                "body": change.model_dump_json(),
+                "attributes": {"ApproximateReceiveCount": "1", "SentTimestamp": str(SHIPPED_AT * 1000)},
+                "messageAttributes": {},
+                "md5OfBody": "",
+                "eventSource": "aws:sqs",
+                "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:OrderStatusQueue",
+                "awsRegion": "us-east-1",
+            }
+        ]
+    }
+
+
 LOCAL_API_KEY = "local-dev-key"
 CALLOUTS: dict[str, tuple[str, str, dict[str, Any] | None, dict[str, str] | None]] = {
     "create_quote": (
@@ -285,6 +345,8 @@ def all_events() -> dict[str, Any]:
         "notification_worker/sqs_batch.json": worker_event(),
         "notification_worker/relayed_events_batch.json": relayed_events_batch(),
         "salesforce_write_back/sqs_batch.json": write_back_event(),
+        "order_status/order_shipped.json": order_shipped_stream_event(),
+        "order_status/sqs_batch.json": order_status_queue_event(),
         # The workflows' first tasks, as Step Functions invokes them: a sync of every declared object, and the
         # bulk write-back of the Opportunities' parked write-backs (both need SALESFORCE_* in events/env.json).
         "bulk_sync/begin.json": {"step": "begin", "sync": {"objects": []}},

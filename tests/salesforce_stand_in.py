@@ -13,6 +13,18 @@ the documentation describes it:
   (`created` too for upserts); updating a record that does not exist fails with `INVALID_CROSS_REFERENCE_KEY`.
 - `GET /services/data/vXX.X/composite/sobjects/{SObject}?ids=...&fields=...` (sObject Collections retrieve): the
   records in the order asked, each with `attributes` and the fields asked for; null for an id it has no record for.
+- `GET /services/data/vXX.X/query?q=...` (SOQL), for the one query the edge sends it: an Opportunity by Id with
+  its `OpportunityLineItems` child sub-query. `{"totalSize", "done", "records"}`; each record's child relationship
+  is `null` when it has no children, else `{"totalSize", "done", "records"}`, with a `nextRecordsUrl`
+  (`/services/data/vXX.X/query/<locator>-<n>`) and `done: false` while more children follow; the locator's page is
+  read with `GET` on that URL. Each line item has `attributes`, `Id`, `Product2: {"attributes", "ProductCode"}`,
+  `Quantity`, `UnitPrice` and `Discount` (a percent, or null). A query the stand-in does not know: 400
+  `MALFORMED_QUERY`.
+- `POST /services/data/vXX.X/composite/sobjects` (sObject Collections create) of Platform Events (`__e` types):
+  each published event answers `{"id", "success": true, "errors": [{"statusCode": "OPERATION_ENQUEUED",
+  "message": <event UUID>}]}`; past the hourly allocation, `success: false` with `LIMIT_EXCEEDED`.
+- `GET /services/data/vXX.X/limits`: `{"DailyApiRequests": {"Max", "Remaining"}, "HourlyPublishedPlatformEvents":
+  {"Max", "Remaining"}}`.
 - An expired or unknown session: 401 `[{"message": "Session expired or invalid", "errorCode": "INVALID_SESSION_ID"}]`.
 - Every API answer carries `Sforce-Limit-Info: api-usage=<used>/<limit>`.
 
@@ -29,6 +41,7 @@ import re
 import secrets
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -42,6 +55,12 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 JWT_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 _COLLECTIONS = re.compile(r"^/services/data/v(\d+\.\d)/composite/sobjects(?:/(\w+)/(\w+))?$")
 _RETRIEVE = re.compile(r"^/services/data/v(\d+\.\d)/composite/sobjects/(\w+)$")
+_LIMITS = re.compile(r"^/services/data/v(\d+\.\d)/limits/?$")
+_QUERY = re.compile(r"^/services/data/v(\d+\.\d)/query(?:/([\w-]+))?$")
+_LINE_ITEMS_SOQL = re.compile(
+    r"^SELECT Id, \(SELECT (?P<fields>[\w., ]+) FROM OpportunityLineItems ORDER BY SortOrder, Id\) "
+    r"FROM Opportunity WHERE Id = '(?P<id>\w{15}(?:\w{3})?)'$"
+)
 _ERROR_STATUS = {"REQUEST_LIMIT_EXCEEDED": 403, "SERVER_UNAVAILABLE": 503, "INVALID_SESSION_ID": 401}
 
 
@@ -71,6 +90,12 @@ class SalesforceStandIn:
     records: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
     reject: dict[tuple[str, str], tuple[str, str]] = field(default_factory=dict)
     lock_once: set[tuple[str, str]] = field(default_factory=set)
+    line_items: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # Opportunity id → its lines
+    child_page_size: int = 200  # children per page of a sub-query (more: nextRecordsUrl)
+    published: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)  # (type, event UUID, fields)
+    publish_allocation: int = 250_000  # HourlyPublishedPlatformEvents' Max
+    publish_remaining: int = 250_000  # what is left of it this hour (0: LIMIT_EXCEEDED)
+    _locators: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     calls: list[tuple[str, str, int]] = field(default_factory=list)  # (method, path, status)
     sessions_used: list[str] = field(default_factory=list)  # the bearer token of each API call
     token_requests: int = 0
@@ -135,6 +160,21 @@ class SalesforceStandIn:
         """A record the org has (only existing records can be updated by id)."""
         self.records[(sobject, record_id)] = dict(fields)
 
+    def add_opportunity(self, opportunity_id: str, lines: list[tuple[str | None, float, float, float | None]]) -> None:
+        """An Opportunity and its line items, each (ProductCode, Quantity, UnitPrice, Discount %)."""
+        self.add("Opportunity", opportunity_id)
+        self.line_items[opportunity_id] = [
+            {
+                "attributes": {"type": "OpportunityLineItem"},
+                "Id": f"00k{opportunity_id[3:8]}{n:07d}AAA",
+                "Product2": {"attributes": {"type": "Product2"}, "ProductCode": code},
+                "Quantity": quantity,
+                "UnitPrice": price,
+                "Discount": discount,
+            }
+            for n, (code, quantity, price, discount) in enumerate(lines, start=1)
+        ]
+
     def fail_next(self, code: str, times: int = 1) -> None:
         """Answer the next `times` API calls with this whole-call error."""
         self._faults.extend([(_ERROR_STATUS.get(code, 400), code)] * times)
@@ -189,8 +229,16 @@ class SalesforceStandIn:
             time.sleep(self.latency)
         found = _COLLECTIONS.match(path)
         retrieve = _RETRIEVE.match(path) if method == "GET" else None
+        soql = _QUERY.match(path) if method == "GET" else None
+        limits = _LIMITS.match(path) if method == "GET" else None
         extra = self._handles(method, path)
-        if not (method == "PATCH" and found) and retrieve is None and not extra:
+        if (
+            not (method in ("PATCH", "POST") and found)
+            and retrieve is None
+            and soql is None
+            and limits is None
+            and not extra
+        ):
             self._send(
                 request,
                 method,
@@ -226,6 +274,16 @@ class SalesforceStandIn:
         if extra:
             self._extra(request, method, path, query, body)
             return
+        if limits is not None:
+            with self._lock:
+                hourly = {"Max": self.publish_allocation, "Remaining": self.publish_remaining}
+                daily = {"Max": self.api_limit, "Remaining": self.api_limit - self.api_usage}
+            self._send(request, method, path, 200, {"DailyApiRequests": daily, "HourlyPublishedPlatformEvents": hourly})
+            return
+        if soql is not None:
+            status, payload = self._query(soql.group(1), soql.group(2), query)
+            self._send(request, method, path, status, payload)
+            return
         if retrieve is not None:
             asked = {k: v[0] for k, v in parse_qs(query).items()}
             wanted = asked.get("fields", "").split(",")
@@ -251,8 +309,72 @@ class SalesforceStandIn:
             )
             return
         assert found is not None  # a PATCH to Collections (anything else was answered above)
+        if method == "POST":
+            if found.group(2):
+                self._send(request, method, path, 405, [{"errorCode": "METHOD_NOT_ALLOWED", "message": "POST"}])
+                return
+            self._send(request, method, path, 200, [self._create(record) for record in records])
+            return
         upsert = (found.group(2), found.group(3)) if found.group(2) else None
         self._send(request, method, path, 200, [self._save(record, upsert) for record in records])
+
+    def _create(self, record: dict[str, Any]) -> dict[str, Any]:
+        sobject = str(record.get("attributes", {}).get("type", ""))
+        if not sobject.endswith("__e"):
+            return _failure("INVALID_TYPE", f"the stand-in creates only Platform Events, not {sobject or 'nothing'}")
+        fields = {k: v for k, v in record.items() if k != "attributes"}
+        with self._lock:
+            if self.publish_remaining <= 0:
+                return _failure("LIMIT_EXCEEDED", "You have exceeded the hourly publish limit for platform events")
+            self.publish_remaining -= 1
+            event_uuid = str(uuid.uuid4())
+            self.published.append((sobject, event_uuid, fields))
+        return {
+            "id": "e00xx0000000001AAA",  # not unique, as Salesforce documents: subscribers use ReplayId
+            "success": True,
+            "errors": [{"statusCode": "OPERATION_ENQUEUED", "message": event_uuid, "fields": []}],
+        }
+
+    def _query(self, version: str, locator: str | None, query: str) -> tuple[int, Any]:
+        if locator is not None:
+            with self._lock:
+                rest = self._locators.pop(locator, None)
+            if rest is None:
+                return 400, [{"errorCode": "INVALID_QUERY_LOCATOR", "message": "invalid query locator"}]
+            return 200, self._child_page(version, rest)
+        soql = parse_qs(query).get("q", [""])[0]
+        asked = _LINE_ITEMS_SOQL.match(soql)
+        if asked is None:
+            return 400, [{"errorCode": "MALFORMED_QUERY", "message": f"the stand-in does not know: {soql[:200]}"}]
+        opportunity_id = asked.group("id")
+        with self._lock:
+            known = ("Opportunity", opportunity_id) in self.records
+            lines = list(self.line_items.get(opportunity_id, []))
+        if not known:
+            return 200, {"totalSize": 0, "done": True, "records": []}
+        record = {
+            "attributes": {
+                "type": "Opportunity",
+                "url": f"/services/data/v{version}/sobjects/Opportunity/{opportunity_id}",
+            },
+            "Id": opportunity_id,
+            "OpportunityLineItems": self._child_page(version, lines, total=len(lines)) if lines else None,
+        }
+        return 200, {"totalSize": 1, "done": True, "records": [record]}
+
+    def _child_page(self, version: str, lines: list[dict[str, Any]], total: int | None = None) -> dict[str, Any]:
+        page, rest = lines[: self.child_page_size], lines[self.child_page_size :]
+        answer: dict[str, Any] = {
+            "totalSize": total if total is not None else len(lines),
+            "done": not rest,
+            "records": page,
+        }
+        if rest:
+            locator = f"01gSTANDIN{secrets.token_hex(4)}-{len(page)}"
+            with self._lock:
+                self._locators[locator] = rest
+            answer["nextRecordsUrl"] = f"/services/data/v{version}/query/{locator}"
+        return answer
 
     def _read(self, sobject: str, record_id: str, fields: list[str]) -> dict[str, Any] | None:
         with self._lock:

@@ -30,6 +30,7 @@ from sf_edge.notifications.routing import Services
 from sf_edge.observability import build_tracer
 from sf_edge.order_system.customer_repository import CustomerRepository
 from sf_edge.order_system.key_registry import KeyRegistry
+from sf_edge.order_system.order_lines import NOT_READ_BY_BULK
 from sf_edge.order_system.order_repository import OrderRepository
 from sf_edge.salesforce.bulk_api import BulkApi
 from sf_edge.settings import CompositionRoot, Required, at_least, at_most
@@ -74,6 +75,7 @@ def compose(settings: BulkSyncSettings) -> BulkSync:
         customers=CustomerRepository(resource.Table(settings.customers_table), keys),
         orders=OrderRepository(resource.Table(settings.orders_table), keys),
         archive=archive,
+        lines_not_read=NOT_READ_BY_BULK,  # one call per Opportunity is not for a page of thousands
     )
     bulk = _bulk_api(settings)
     return BulkSync(

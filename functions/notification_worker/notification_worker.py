@@ -44,6 +44,7 @@ from sf_edge.observability import build_tracer
 from sf_edge.order_system.customer_repository import CustomerRepository
 from sf_edge.order_system.key_registry import KeyRegistry
 from sf_edge.order_system.order_repository import OrderRepository
+from sf_edge.salesforce.line_items import SalesforceLineItems
 from sf_edge.salesforce.outbound_messages import NotificationMessage
 from sf_edge.salesforce.relayed_events import RelayedEvent, is_relayed_event, notifications_of
 from sf_edge.settings import CompositionRoot, Required, at_least
@@ -68,11 +69,13 @@ ALREADY_APPLIED = "already_applied"
 
 @dataclass(frozen=True, kw_only=True)
 class WorkerSettings(SalesforceConnectionSettings):
-    """The worker's environment, as template.yaml sets it (SALESFORCE_*: gap events re-read their records)."""
+    """The worker's environment, as template.yaml sets it (SALESFORCE_*: gap events re-read their records and
+    won Opportunities' lines are read)."""
 
     idempotency_table: Required
     customers_table: Required
     orders_table: Required
+    order_details_table: Required
     key_registry_table: Required
     notification_archive_table: Required
     large_payload_bucket: str = ""  # where the listener's claim checks are
@@ -116,11 +119,15 @@ def compose(settings: WorkerSettings) -> Worker:
     archive = NotificationArchive(
         resource.Table(settings.notification_archive_table), large_payloads_in(settings.large_payload_bucket)
     )
+    salesforce = salesforce_client(settings)  # None unless SALESFORCE_* names an org
     services = Services(
         customers=CustomerRepository(resource.Table(settings.customers_table), keys),
-        orders=OrderRepository(resource.Table(settings.orders_table), keys),
+        orders=OrderRepository(
+            resource.Table(settings.orders_table), keys, resource.Table(settings.order_details_table)
+        ),
         archive=archive,
-        salesforce=salesforce_client(settings),  # None unless SALESFORCE_* names an org
+        salesforce=salesforce,
+        line_items=SalesforceLineItems(salesforce) if salesforce else None,
     )
     persistence = DynamoDBPersistenceLayer(table_name=settings.idempotency_table)
     apply = idempotent_function(

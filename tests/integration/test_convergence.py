@@ -119,9 +119,9 @@ def test_an_account_applied_while_its_won_opportunity_is_being_applied(stack: St
     services = worker_services()
     create = services.orders.create_for_opportunity
 
-    def after_the_account(opportunity_id: str, order: Any) -> Any:
+    def after_the_account(opportunity_id: str, order: Any, lines: Any = ()) -> Any:
         account_to_customer(sent["account"], services)
-        return create(opportunity_id, order)
+        return create(opportunity_id, order, lines)
 
     services.orders.create_for_opportunity = after_the_account  # type: ignore[method-assign]
     result = opportunity_closed_won(sent["won"], services)

@@ -25,6 +25,7 @@ SETTINGS = {
     "salesforce_write_back": "WriteBackSettings",
     "bulk_sync": "BulkSyncSettings",
     "bulk_write_back": "BulkWriteBackSettings",
+    "order_status": "OrderStatusSettings",
 }
 FUNCTIONS = {
     "OutboundListenerFunction": "outbound_listener",
@@ -35,6 +36,7 @@ FUNCTIONS = {
     "SalesforceWriteBackFunction": "salesforce_write_back",
     "BulkSyncFunction": "bulk_sync",
     "BulkWriteBackFunction": "bulk_write_back",
+    "OrderStatusFunction": "order_status",
 }
 
 

@@ -23,11 +23,13 @@ from sf_edge.notifications.reference_handlers import (
     _OpportunityFields,
     customer_changes,
     new_order,
+    order_result,
     registry,
 )
 from sf_edge.notifications.routing import INVALID, HandlerResult, Services
 from sf_edge.order_system.customer_repository import CustomerMerge
 from sf_edge.order_system.entities import SHIP_TO, Customer, Order
+from sf_edge.order_system.order_lines import NOT_READ_BY_BULK, unavailable
 from sf_edge.salesforce.ids import to_18
 from sf_edge.salesforce.outbound_messages import NotificationMessage
 
@@ -144,7 +146,7 @@ def won_opportunities_to_orders(messages: Sequence[NotificationMessage], service
             unclaimed[opportunity_id] = (index, opportunity)
         elif order_id in existing:
             order = existing[order_id]
-            results[index] = _order_result("order_exists", order, opportunity_id)
+            results[index] = order_result("order_exists", order, opportunity_id)
         else:
             slow.append(index)  # claimed, its Order not written yet: the handler repairs it
     links = services.customers.account_links([to_18(o.AccountId or "") for _, o in unclaimed.values()])
@@ -156,21 +158,20 @@ def won_opportunities_to_orders(messages: Sequence[NotificationMessage], service
         else:
             placed[opportunity_id] = (index, opportunity, link.customer_id)
     customers = services.customers.items(list({c for _, _, c in placed.values()}))
+    # Lines are read one Opportunity a call: not for a page of thousands. These Orders say so, and the
+    # Opportunity's next notification completes them.
+    lines = unavailable(services.lines_not_read if services.line_items is None else NOT_READ_BY_BULK)
     orders: dict[str, Order] = {}
     for opportunity_id, (index, opportunity, customer_id) in placed.items():
         stored = customers.get(customer_id)
         customer = Customer.model_validate(stored) if stored else None
-        orders[opportunity_id] = new_order(messages[index], opportunity, customer_id, customer)
+        orders[opportunity_id] = new_order(messages[index], opportunity, customer_id, customer, lines)
     created = services.orders.create_many_for_opportunities(orders)
     for opportunity_id, (index, _, _) in placed.items():
         if opportunity_id in created:
-            results[index] = _order_result("order_created", created[opportunity_id], opportunity_id)
+            results[index] = order_result("order_created", created[opportunity_id], opportunity_id)
         else:
             slow.append(index)  # another channel claimed it in between
     for index in sorted(slow):
         results[index] = _one_by_one(messages[index], services)
     return [r if r is not None else {"action": INVALID, "reason": "not applied"} for r in results]
-
-
-def _order_result(action: str, order: Order, opportunity_id: str) -> HandlerResult:
-    return {"action": action, "orderId": order.OrderID, "customerId": order.CustomerID, "opportunityId": opportunity_id}

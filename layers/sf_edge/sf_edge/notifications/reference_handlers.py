@@ -1,4 +1,4 @@
-"""Reference handlers on the order system: Opportunity Closed Won → Order, Account → Customer.
+"""Reference handlers on the order system: Opportunity Closed Won → Order with its lines, Account → Customer.
 
 Salesforce delivers at least once and in no particular order, so each handler is an idempotent merge keyed on
 Salesforce ids (claims in the key registry), on top of the worker's per-notification idempotency, and the end
@@ -24,9 +24,19 @@ from pydantic import BaseModel, ConfigDict
 
 from sf_edge.notifications.routing import HandlerRegistry, HandlerResult, Services
 from sf_edge.order_system.entities import Customer, Order, ship_to
+from sf_edge.order_system.order_lines import (
+    LINES_COMPLETE,
+    LINES_UNAVAILABLE,
+    LINES_UNMAPPED,
+    LinePlan,
+    plan_lines,
+    unavailable,
+)
 from sf_edge.salesforce.ids import to_18
+from sf_edge.salesforce.line_items import OpportunityNotFoundError
 from sf_edge.salesforce.outbound_messages import NotificationMessage
 from sf_edge.salesforce.relayed_events import EVENT_RELAY_LISTENER
+from sf_edge.salesforce.rest_client import SalesforceError
 
 CLOSED_WON = "Closed Won"
 MARKED_FOR_RECONCILIATION = "marked_for_reconciliation"
@@ -98,11 +108,19 @@ def opportunity_closed_won(message: NotificationMessage, services: Services) -> 
 
 
 def create_order(message: NotificationMessage, opportunity: _OpportunityFields, services: Services) -> HandlerResult:
-    """One Order for a won Opportunity, for its Account's Customer (a placeholder until the Account is known)."""
+    """One Order with its lines for a won Opportunity, for its Account's Customer (a placeholder until the Account
+    is known). An Order that exists without its lines gets them once they can be read and mapped."""
     if not opportunity.AccountId:
         services.archive.record(message, why="won Opportunity without AccountId")
         return {"action": "archived", "reason": "no AccountId"}
     account_id = to_18(opportunity.AccountId)
+    opportunity_id = to_18(opportunity.Id)
+    existing_id = services.orders.order_id_for_opportunity(opportunity_id)
+    existing = services.orders.get(existing_id) if existing_id is not None else None
+    if existing is not None:
+        linked = services.customers.account_link(account_id)
+        customer_id = linked.customer_id if linked else existing.CustomerID
+        return {**_order_exists(existing, opportunity_id, services), "customerId": customer_id}
     link = services.customers.account_link(account_id)
     if link is None:
         # The Account's own notification may still be on its way (no ordering): a placeholder it will replace.
@@ -110,8 +128,9 @@ def create_order(message: NotificationMessage, opportunity: _OpportunityFields, 
         if link.placeholder:
             services.customers.create_placeholder(account_id)
     customer = services.customers.get(link.customer_id)
+    plan = read_lines(opportunity_id, services)
     order, created = services.orders.create_for_opportunity(
-        to_18(opportunity.Id), new_order(message, opportunity, link.customer_id, customer)
+        opportunity_id, new_order(message, opportunity, link.customer_id, customer, plan), plan.details
     )
     if link.placeholder:
         # The Account may have replaced the placeholder while this ran: follow the link as it is now.
@@ -122,11 +141,50 @@ def create_order(message: NotificationMessage, opportunity: _OpportunityFields, 
                 services.orders.follow_customer(order, real)
                 services.customers.remove_placeholder(account_id)
                 link = now
+    if not created:
+        return {**_order_exists(order, opportunity_id, services), "customerId": link.customer_id}
+    return {**order_result("order_created", order, opportunity_id), "customerId": link.customer_id}
+
+
+def read_lines(opportunity_id: str, services: Services) -> LinePlan:
+    """The Opportunity's lines as Order_Details, read in one call (a transient failure raises: the notification
+    is retried); without Salesforce, or when Salesforce refuses the read for good, none, and why."""
+    if services.line_items is None:
+        return unavailable(services.lines_not_read)
+    try:
+        items = services.line_items.line_items(opportunity_id)
+    except OpportunityNotFoundError:
+        return unavailable("line items not read: the Opportunity is no longer in Salesforce")
+    except SalesforceError as refused:
+        if refused.retryable:
+            raise
+        return unavailable(f"line items could not be read: {refused}"[:1000])
+    return plan_lines(items, services.product_codes)
+
+
+def _order_exists(order: Order, opportunity_id: str, services: Services) -> HandlerResult:
+    """The Opportunity's Order exists: completed with its lines when it has none yet and they can be had now."""
+    if order.LinesStatus in (LINES_UNAVAILABLE, LINES_UNMAPPED) and not order.ShippedDate:
+        plan = read_lines(opportunity_id, services)
+        if (
+            plan.status == LINES_COMPLETE
+            and plan.details
+            and services.orders.complete_lines(order.OrderID, plan.details)
+        ):
+            order = order.model_copy(update={"LinesStatus": LINES_COMPLETE, "LinesProblem": None})
+    return order_result("order_exists", order, opportunity_id)
+
+
+def order_result(action: str, order: Order, opportunity_id: str) -> HandlerResult:
+    """What a won Opportunity's handler answers (and the write-back rules read): the Order and its lines' state."""
     return {
-        "action": "order_created" if created else "order_exists",
+        "action": action,
         "orderId": order.OrderID,
-        "customerId": link.customer_id,
-        "opportunityId": to_18(opportunity.Id),
+        "customerId": order.CustomerID,
+        "opportunityId": opportunity_id,
+        "linesStatus": order.LinesStatus,
+        # What the Opportunity's Integration_Message__c says: nothing when the Order is complete.
+        "linesMessage": order.LinesProblem if order.LinesStatus not in (None, LINES_COMPLETE) else "",
     }
 
 
@@ -143,9 +201,14 @@ ORDER_MARKED_DELETED = "order_marked_deleted"
 
 
 def new_order(
-    message: NotificationMessage, opportunity: _OpportunityFields, customer_id: str, customer: Customer | None
+    message: NotificationMessage,
+    opportunity: _OpportunityFields,
+    customer_id: str,
+    customer: Customer | None,
+    lines: LinePlan,
 ) -> Order:
-    """The Order a won Opportunity becomes (its OrderID is given when it is claimed)."""
+    """The Order a won Opportunity becomes (its OrderID is given when it is claimed), saying whether it holds
+    the Opportunity's lines."""
     order_date = (opportunity.CloseDate or message.received_at.date()).isoformat() + "T00:00:00Z"
     return Order(
         OrderID=0,
@@ -154,6 +217,8 @@ def new_order(
         **ship_to(customer),
         SalesforceOpportunityId=to_18(opportunity.Id),
         SalesforceAmount=opportunity.Amount,
+        LinesStatus=lines.status,
+        LinesProblem=lines.problem,
     )
 
 

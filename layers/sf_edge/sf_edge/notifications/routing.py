@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from sf_edge.order_system.customer_repository import CustomerMerge, MergeOutcome
-from sf_edge.order_system.entities import AccountLink, Customer, Order
+from sf_edge.order_system.entities import AccountLink, Customer, Order, OrderDetail
+from sf_edge.order_system.order_lines import NOT_CONFIGURED
+from sf_edge.order_system.product_codes import ProductCodes, declared_codes
+from sf_edge.salesforce.line_items import LineItem
 from sf_edge.salesforce.outbound_messages import NotificationMessage
 
 HandlerResult = dict[str, Any]
@@ -17,6 +20,12 @@ class RecordReader(Protocol):
     """Reads records from Salesforce (the remote call-in client), for gap events."""
 
     def retrieve(self, sobject: str, ids: Sequence[str], fields: Sequence[str]) -> list[dict[str, Any] | None]: ...
+
+
+class LineItemReader(Protocol):
+    """Reads a won Opportunity's lines from Salesforce (salesforce.line_items.SalesforceLineItems)."""
+
+    def line_items(self, opportunity_id: str) -> list[LineItem]: ...
 
 
 class Customers(Protocol):
@@ -58,7 +67,13 @@ class Customers(Protocol):
 class Orders(Protocol):
     """What handlers do with Orders (order_system.OrderRepository)."""
 
-    def create_for_opportunity(self, opportunity_id: str, order: Order) -> tuple[Order, bool]: ...
+    def create_for_opportunity(
+        self, opportunity_id: str, order: Order, lines: Sequence[OrderDetail] = ()
+    ) -> tuple[Order, bool]: ...
+
+    def get(self, order_id: int) -> Order | None: ...
+
+    def complete_lines(self, order_id: int, lines: Sequence[OrderDetail]) -> bool: ...
 
     def follow_customer(self, order: Order, customer: Customer) -> bool: ...
 
@@ -102,6 +117,9 @@ class Services:
     orders: Orders
     archive: Archive
     salesforce: RecordReader | None = None  # configured by SALESFORCE_*: gap events re-read their records
+    line_items: LineItemReader | None = None  # configured by SALESFORCE_*: a won Opportunity's lines
+    lines_not_read: str = NOT_CONFIGURED  # why an Order has no lines when `line_items` is None
+    product_codes: ProductCodes = field(default_factory=declared_codes)  # ProductCode → ProductID
 
 
 Handler = Callable[[NotificationMessage, Services], HandlerResult]

@@ -247,6 +247,9 @@ ENTITY_SETS: tuple[EntitySet, ...] = (
             _s("ShipCountry", 80, searchable=True),
             _s("SalesforceOpportunityId", 18),
             _money("SalesforceAmount"),
+            # A won Opportunity's Order: whether it holds the Opportunity's lines, and why not (order_lines).
+            _s("LinesStatus", 20),
+            _s("LinesProblem", 1000),
         ),
         "ORDERS_TABLE",
         {"CustomerID": "CustomerID-index"},

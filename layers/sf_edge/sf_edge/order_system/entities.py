@@ -51,6 +51,9 @@ class Order(BaseModel):
     ShipCountry: str | None = None
     SalesforceOpportunityId: str | None = None
     SalesforceAmount: Decimal | None = None
+    # An Order from a won Opportunity: whether it holds the Opportunity's lines (order_lines.LINES_*), and why not.
+    LinesStatus: str | None = None
+    LinesProblem: str | None = None
 
 
 class Product(BaseModel):

@@ -28,8 +28,7 @@ class OrderRepository:
         """The Order's lines (a Query on the Order_Details key)."""
         from boto3.dynamodb.conditions import Key
 
-        assert self.details is not None, "OrderRepository built without the Order_Details table"
-        items = _query_all(self.details, KeyConditionExpression=Key("OrderID").eq(order_id))
+        items = _query_all(self._details_table(), KeyConditionExpression=Key("OrderID").eq(order_id))
         return [OrderDetail.model_validate(item) for item in items]
 
     def for_customer(self, customer_id: str) -> list[Order]:
@@ -56,28 +55,89 @@ class OrderRepository:
         item = self.table.get_item(Key={"OrderID": order_id}, ConsistentRead=True).get("Item")
         return Order.model_validate(item) if item else None
 
-    def create_for_opportunity(self, opportunity_id: str, order: Order) -> tuple[Order, bool]:
-        """Create the Opportunity's Order unless it exists; return it and whether this call created it.
+    def create_for_opportunity(
+        self, opportunity_id: str, order: Order, lines: Sequence[OrderDetail] = ()
+    ) -> tuple[Order, bool]:
+        """Create the Opportunity's Order with its lines unless it exists; return it and whether this call
+        created it.
 
         The claim is written before the Order, so a crash between the two is repaired by the retry: it finds
-        the claim and writes the Order under the claimed id.
+        the claim and writes the Order under the claimed id. The Order and its lines are one transaction (up to
+        99 lines); beyond, the lines are written first and the Order last, so an Order is never seen without
+        all its lines (the lines of an Order not yet written are all a crash can leave, and the retry writes the
+        same lines again).
         """
-        from botocore.exceptions import ClientError
-
         key = f"opportunity#{opportunity_id}"
         claim = self.keys.get(key) or self.keys.claim(key, {"OrderID": self.keys.next_value(ORDER_SEQUENCE)})
         claimed = order.model_copy(update={"OrderID": int(claim["OrderID"])})
-        try:
-            self.table.put_item(
-                Item=claimed.model_dump(exclude_none=True) | {VERSION: 1},
-                ConditionExpression="attribute_not_exists(OrderID)",
-            )
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
-                raise
+        details = [line.model_copy(update={"OrderID": claimed.OrderID}) for line in lines]
+        if not self._put_new(claimed, details):
             existing = self.get(claimed.OrderID)
             return (existing or claimed), False
         return claimed, True
+
+    def _put_new(self, order: Order, details: Sequence[OrderDetail]) -> bool:
+        """Write a new Order and its lines; False when the Order exists (nothing written)."""
+        from botocore.exceptions import ClientError
+
+        from sf_edge.aws.batch_items import MAX_TRANSACTION, write_conditionally
+
+        item = order.model_dump(exclude_none=True) | {VERSION: 1}
+        if not details:
+            try:
+                self.table.put_item(Item=item, ConditionExpression="attribute_not_exists(OrderID)")
+            except ClientError as exc:
+                if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                    raise
+                return False
+            return True
+        details_table = self._details_table()
+        put_order = {"Put": {"Item": item, "ConditionExpression": "attribute_not_exists(OrderID)"}}
+        if len(details) < MAX_TRANSACTION:
+            unit = [put_order, *({"Put": {"TableName": details_table.name, "Item": _line_item(d)}} for d in details)]
+            return not write_conditionally(self.table, [unit])
+        if self.get(order.OrderID) is not None:
+            return False
+        with details_table.batch_writer() as batch:
+            for detail in details:
+                batch.put_item(Item=_line_item(detail))
+        return not write_conditionally(self.table, [[put_order]])
+
+    def complete_lines(self, order_id: int, lines: Sequence[OrderDetail]) -> bool:
+        """Give an Order created without its lines (LinesStatus other than complete) the lines read since, in one
+        transaction with its status; True when this call did. An Order that shipped, was completed meanwhile, or
+        already has one of these lines (written by the order system) is left as it is."""
+        from sf_edge.aws.batch_items import MAX_TRANSACTION, write_conditionally
+
+        if not 0 < len(lines) < MAX_TRANSACTION:
+            return False  # more lines than one transaction: reported on the Order, completed by hand
+        details_table = self._details_table()
+        update = {
+            "Update": {
+                "Key": {"OrderID": order_id},
+                "UpdateExpression": "SET LinesStatus = :complete, #v = if_not_exists(#v, :zero) + :one "
+                "REMOVE LinesProblem",
+                "ConditionExpression": "attribute_exists(OrderID) AND attribute_exists(LinesStatus) "
+                "AND LinesStatus <> :complete AND attribute_not_exists(ShippedDate)",
+                "ExpressionAttributeNames": {"#v": VERSION},
+                "ExpressionAttributeValues": {":complete": "complete", ":zero": 0, ":one": 1},
+            }
+        }
+        puts = [
+            {
+                "Put": {
+                    "TableName": details_table.name,
+                    "Item": _line_item(line.model_copy(update={"OrderID": order_id})),
+                    "ConditionExpression": "attribute_not_exists(OrderID)",
+                }
+            }
+            for line in lines
+        ]
+        return not write_conditionally(self.table, [[update, *puts]])
+
+    def _details_table(self) -> Table:
+        assert self.details is not None, "OrderRepository built without the Order_Details table"
+        return self.details
 
     def get_many(self, order_ids: Sequence[int]) -> dict[int, Order]:
         """The stored Orders with these ids, read consistently in batches; absent ones left out."""
@@ -159,6 +219,10 @@ class OrderRepository:
                 raise
             return False  # shipped meanwhile: where it went is history
         return True
+
+
+def _line_item(detail: OrderDetail) -> dict[str, Any]:
+    return detail.model_dump() | {VERSION: 1}
 
 
 def _query_all(table: Table, **kwargs: Any) -> list[dict[str, Any]]:

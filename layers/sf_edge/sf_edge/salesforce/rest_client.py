@@ -363,11 +363,33 @@ class SalesforceClient:
             raise SalesforceError("retrieve answer does not have one entry per id", retryable=True)
         return [item if isinstance(item, dict) else None for item in answer]
 
-    def _collection(self, path: str, records: Sequence[Mapping[str, Any]]) -> list[SaveResult]:
+    def create(self, records: Sequence[Mapping[str, Any]]) -> list[SaveResult]:
+        """Create records (each with `attributes.type`; Platform Events are published this way): `POST
+        composite/sobjects`, one SaveResult each, in order."""
+        return self._collection("composite/sobjects", records, method="POST")
+
+    def query(self, soql: str) -> dict[str, Any]:
+        """The first page of a SOQL query (`GET query?q=`): `records`, `done`, `nextRecordsUrl`."""
+        answer = self._call("GET", f"query?{urlencode({'q': soql})}", None)
+        if not isinstance(answer, dict) or not isinstance(answer.get("records"), list):
+            raise SalesforceError("query answer has no records list", retryable=True)
+        return answer
+
+    def query_more(self, next_records_url: str) -> dict[str, Any]:
+        """The page a `nextRecordsUrl` names (of a query, or of a child relationship in its records)."""
+        path = re.sub(r"^/services/data/v\d+\.\d/", "", next_records_url)
+        if path == next_records_url or not path.startswith("query/"):
+            raise SalesforceError(f"not a query locator: {next_records_url[:100]!r}")
+        answer = self._call("GET", path, None)
+        if not isinstance(answer, dict) or not isinstance(answer.get("records"), list):
+            raise SalesforceError("query answer has no records list", retryable=True)
+        return answer
+
+    def _collection(self, path: str, records: Sequence[Mapping[str, Any]], method: str = "PATCH") -> list[SaveResult]:
         if not 0 < len(records) <= MAX_COLLECTION_RECORDS:
             raise ValueError(f"a Collections call takes 1 to {MAX_COLLECTION_RECORDS} records, not {len(records)}")
         body = json.dumps({"allOrNone": False, "records": list(records)}, separators=(",", ":")).encode()
-        answer = self._call("PATCH", path, body)
+        answer = self._call(method, path, body)
         if not isinstance(answer, list) or len(answer) != len(records):
             raise SalesforceError("Collections answer does not have one result per record", retryable=True)
         return [_save_result(item) for item in answer]
