@@ -95,8 +95,9 @@ invoke: build  ## sam local invoke (Docker) the listener with EVENT=events/outbo
 soak: $(VENV)/.installed  ## Salesforce-like deliveries with faults against the local stack (minutes, loopback)
 	$(PY) -m soak
 
-validate: $(SAM_VENV)/.installed  ## sam validate --lint
+validate: $(SAM_VENV)/.installed  ## sam validate --lint, and cfn-lint on the hub's target templates
 	PATH="$(SAM_PATH)" $(SAM) validate --lint
+	$(SAM_VENV)/bin/cfn-lint hub/*.yaml
 
 build: $(SAM_VENV)/.installed  ## sam build (no Docker; cached: only what changed is built again)
 	PATH="$(SAM_PATH)" $(SAM) build

@@ -309,11 +309,12 @@ def main() -> None:
             f"| {name} | {ours * 1e3:.1f} ms | {what}: {reference * 1e3:.1f} ms | {ratio:.2f}x "
             f"| {_target(name, ours, ratio, what)} |"
         )
+    from bench.hub_bench import table as hub_table
     from bench.odata_bench import table
     from bench.sync_bench import table as sync_table
     from bench.write_back_bench import table as write_back_table
 
-    lines += table() + write_back_table() + sync_table()
+    lines += table() + write_back_table() + sync_table() + hub_table()
     text = "\n".join(lines) + "\n"
     print(text)
     previous = RESULTS.read_text(encoding="utf-8") if RESULTS.exists() else ""

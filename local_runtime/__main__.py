@@ -95,6 +95,9 @@ Salesforce integration edge, running locally
   Event Relay bus     {stack.physical("SalesforceEventBus")}   (EVENT_BUS_NAME; relayed events reach the worker)
       try             aws --endpoint-url {stack.aws.endpoint} events put-events \\
                         --entries file://events/event_relay/account_create.json
+  change hub bus      {stack.physical("ChangeHubBus")}   (every accepted change, once, for each target)
+      webhook target  {_webhook_target(stack)}
+  Order_Status__e     {"published to " + login_url if login_url else "not published (SALESFORCE_* unset)"}
   write-backs         {write_backs}
   bulk sync           make sync, in another terminal   ({sync_from})
   worker              {"polling" if stack.worker else "off (WORKER=0): messages stay in the queue"}
@@ -112,6 +115,13 @@ Ctrl-C stops.
         print("Stopping...", file=sys.stderr)
         stack.stop()
     return 0
+
+
+def _webhook_target(stack: LocalStack) -> str:
+    """Where the webhook target delivers: make run's loopback receiver (GET lists it), or WEBHOOK_URL."""
+    if stack.webhook is not None:
+        return f"{stack.webhook.url}   (a stand-in of your system: curl it to see what it received)"
+    return stack.template.parameters.get("WebhookUrl") or "none (WEBHOOK_URL empty)"
 
 
 def _callout_credentials() -> str:

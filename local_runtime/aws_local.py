@@ -178,6 +178,20 @@ class LocalAws:
         import boto3
 
         events = boto3.client("events", region_name=region, endpoint_url=self.endpoint)
+        sqs = boto3.client("sqs", region_name=region, endpoint_url=self.endpoint)
+        # An API destination cannot call out of moto: its rule's target is a queue of the same name instead,
+        # which local_runtime.api_destinations delivers from as EventBridge would (endpoint, key, retries, DLQ).
+        for logical_id, props in template.of_type("AWS::Events::ApiDestination").items():
+            url = sqs.create_queue(QueueName=logical_id)["QueueUrl"]
+            template.physical[logical_id] = {
+                "Ref": url,  # locally it is that queue
+                "Arn": f"arn:aws:sqs:{region}:{ACCOUNT_ID}:{logical_id}",
+                "QueueUrl": url,
+                "Endpoint": str(template.resolve(props["InvocationEndpoint"])),
+            }
+        for logical_id in template.of_type("AWS::Events::Connection"):
+            arn = f"arn:aws:events:{region}:{ACCOUNT_ID}:connection/{logical_id}"
+            template.physical[logical_id] = {"Ref": logical_id, "Arn": arn}
         for logical_id, props in template.of_type("AWS::Events::EventBus").items():
             name = str(template.resolve(props["Name"]))
             if "/" in name:  # a partner event source's bus: only Salesforce can create its source

@@ -8,6 +8,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
+from local_runtime.api_destinations import ApiDestinationDelivery, deliveries
 from local_runtime.aws_local import LocalAws, check_free
 from local_runtime.gateway import LocalApiGateway
 from local_runtime.lambda_host import LocalFunction, add_layer_to_path, load_functions
@@ -15,6 +16,7 @@ from local_runtime.lambda_invoke import LocalLambdaInvoke
 from local_runtime.sqs_worker import SqsEventSource
 from local_runtime.stream_worker import StreamEventSource
 from local_runtime.template import ROOT, Template
+from local_runtime.webhook_receiver import WebhookReceiver
 
 NORTHWIND_DIR = ROOT / "data" / "northwind"
 log = logging.getLogger("local_runtime")
@@ -53,10 +55,12 @@ class LocalStack:
     seed: bool = True
     aws: LocalAws | None = None
     indexer: bool = True  # read the entity tables' streams into the OData index, as the stream mapping does
+    webhook: WebhookReceiver | None = None  # the webhook target's system (a loopback stand-in unless WEBHOOK_URL)
     template: Template = field(init=False)
     functions: dict[str, LocalFunction] = field(init=False, default_factory=dict)
     sources: list[SqsEventSource] = field(init=False, default_factory=list)
     streams: list[StreamEventSource] = field(init=False, default_factory=list)
+    destinations: list[ApiDestinationDelivery] = field(init=False, default_factory=list)
     gateway: LocalApiGateway | None = field(init=False, default=None)
     lambda_invoke: LocalLambdaInvoke | None = field(init=False, default=None)
     seeded: dict[str, int] = field(init=False, default_factory=dict)
@@ -91,8 +95,13 @@ class LocalStack:
         add_layer_to_path()
         for key, value in LOCAL_DEFAULTS.items():
             os.environ.setdefault(key, value)
+        local = {"AllowedOrgIds": os.environ["ALLOWED_ORG_IDS"], **LOCAL_PARAMETERS}
+        if "WEBHOOK_URL" not in os.environ:
+            # The webhook target calls a stand-in of the user's system on loopback (GET lists what it took).
+            self.webhook = self.webhook or WebhookReceiver().start()
+            local["WebhookUrl"] = self.webhook.url
         # Parameters are checked against template.yaml's constraints before anything starts (ParameterError).
-        self.template = Template({"AllowedOrgIds": os.environ["ALLOWED_ORG_IDS"], **LOCAL_PARAMETERS})
+        self.template = Template(local)
         self._own_aws = self.aws is None
         if self.aws is None:
             log.info("starting the local AWS (moto server on loopback)")
@@ -139,11 +148,14 @@ class LocalStack:
             self.template.parameters.get("ApiStageName", "live"),
         )
         threading.Thread(target=self.gateway.serve_forever, name="gateway", daemon=True).start()
+        self.destinations = deliveries(self.template, self.retry_delay)
         # Where moto's Step Functions executor invokes the functions of a workflow's tasks.
         self.lambda_invoke = LocalLambdaInvoke(aws.lambda_port, self.functions).start()
         if self.worker:
             for source in self.sources:
                 source.start()
+            for destination in self.destinations:
+                destination.start()
         if self.indexer:
             for stream in self.streams:
                 stream.start()
@@ -155,7 +167,11 @@ class LocalStack:
     def stop(self) -> None:
         """Stop the worker, the indexer, the gateway and moto (every poller asked at once, then awaited: a dozen
         sources stopped one by one waited out each one's round in turn)."""
-        sources: list[SqsEventSource | StreamEventSource] = [*self.sources, *self.streams]
+        sources: list[SqsEventSource | StreamEventSource | ApiDestinationDelivery] = [
+            *self.sources,
+            *self.streams,
+            *self.destinations,
+        ]
         for source in sources:
             source.request_stop()
         for source in sources:
@@ -165,6 +181,8 @@ class LocalStack:
             self.gateway.server_close()
         if self.lambda_invoke is not None:
             self.lambda_invoke.stop()
+        if self.webhook is not None:
+            self.webhook.stop()
         if self._own_aws and self.aws is not None:
             self.aws.stop()
 

@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from local_runtime.nested_applications import inline_applications
+
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE_PATH = ROOT / "template.yaml"
 
@@ -26,7 +28,10 @@ class ParameterError(ValueError):
 
 # Locally the Salesforce stand-in of the tests and `make sync` listens on plain HTTP on loopback; deployed, the
 # parameter's own pattern (HTTPS) holds.
-_LOCAL_ALSO = {"SalesforceLoginUrl": r"^http://(127\.0\.0\.1|localhost|\[::1\])(:[0-9]+)?/?$"}
+_LOCAL_ALSO = {
+    "SalesforceLoginUrl": r"^http://(127\.0\.0\.1|localhost|\[::1\])(:[0-9]+)?/?$",
+    "WebhookUrl": r"^http://(127\.0\.0\.1|localhost|\[::1\])(:[0-9]+)?(/.*)?$",  # make run's loopback receiver
+}
 
 
 def parameter_problem(name: str, spec: dict[str, Any], value: str) -> str | None:
@@ -103,6 +108,7 @@ class Template:
                     problems.append(f"{_env_name(name)}: {problem} (got {self.parameters[name][:80]!r})")
         if problems:
             raise ParameterError("; ".join(problems))
+        inline_applications(self.doc, self.root, self.parameters)  # the hub's targets, as their own resources
         self.conditions: dict[str, bool] = {}
         for name, expr in self.doc.get("Conditions", {}).items():  # in order: a condition may use earlier ones
             self.conditions[name] = bool(self._eval(expr, {}))
@@ -208,6 +214,13 @@ class Template:
                 return not self._eval(arg[0], physical)
             case "Condition":
                 return self.conditions[arg]
+            case "Fn::Split":
+                separator, text = arg
+                resolved = self._eval(text, physical)
+                return [] if resolved in ("", _NO_VALUE) else str(resolved).split(separator)
+            case "Fn::Join":
+                separator, parts = arg
+                return separator.join(str(v) for v in self._eval(parts, physical))
             case "Fn::Sub":
                 text = arg if isinstance(arg, str) else arg[0]
                 return re.sub(r"\$\{([\w:.]+)\}", lambda m: str(self._eval(_ref(m.group(1)), physical)), text)

@@ -2,10 +2,12 @@
 failures out.
 
 Each record is one notification, or one event Salesforce Event Relay put on EventBridge (a Platform Event, or a
-change event: one notification per record it changes). Each notification is applied at most once (Powertools
-idempotency keyed on the org and the notification or event id, kept a week: longer than Salesforce's 24-hour retry
-window and its 3-day event retention) by the handler the registry routes it to. A failing record is reported
-alone in `batchItemFailures`, retried by SQS, and moved to the dead-letter queue after `maxReceiveCount` receives.
+change event: one notification per record it changes). Each notification is published on the change hub's bus
+(HUB_BUS_NAME: the normalized event every downstream target receives, a won Opportunity with its lines) and
+then applied to the order system by the handler the registry routes it to, both at most once (Powertools
+idempotency keyed on the org and the notification or event id, kept a week: longer than Salesforce's 24-hour
+retry window and its 3-day event retention). A failing record is reported alone in `batchItemFailures`, retried
+by SQS, and moved to the dead-letter queue after `maxReceiveCount` receives.
 """
 
 from __future__ import annotations
@@ -33,20 +35,28 @@ from aws_lambda_powertools.utilities.idempotency import (
 )
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from sf_edge.aws.change_hub import EventBridgeChangeHub, PublishedMarks
 from sf_edge.aws.clients import dynamodb
 from sf_edge.aws.large_payloads import PayloadError, large_payloads_in, pointer_key
 from sf_edge.aws.notification_archive import NotificationArchive
 from sf_edge.aws.salesforce_connection import SalesforceConnectionSettings, salesforce_client
 from sf_edge.aws.write_back_store import SqsWriteBackQueue
-from sf_edge.notifications.reference_handlers import MARKED_FOR_RECONCILIATION, registry
+from sf_edge.hub.change_events import change_event
+from sf_edge.notifications.reference_handlers import MARKED_FOR_RECONCILIATION, registry, won_opportunity_id
 from sf_edge.notifications.routing import HandlerResult, Services
 from sf_edge.observability import build_tracer
 from sf_edge.order_system.customer_repository import CustomerRepository
 from sf_edge.order_system.key_registry import KeyRegistry
 from sf_edge.order_system.order_repository import OrderRepository
-from sf_edge.salesforce.line_items import SalesforceLineItems
+from sf_edge.salesforce.line_items import (
+    LineItem,
+    OpportunityNotFoundError,
+    RememberedLineItems,
+    SalesforceLineItems,
+)
 from sf_edge.salesforce.outbound_messages import NotificationMessage
 from sf_edge.salesforce.relayed_events import RelayedEvent, is_relayed_event, notifications_of
+from sf_edge.salesforce.rest_client import SalesforceError
 from sf_edge.settings import CompositionRoot, Required, at_least
 from sf_edge.write_back.messages import WriteBack
 from sf_edge.write_back.rules import DECLARED_RULES, WriteBackRules
@@ -83,6 +93,7 @@ class WorkerSettings(SalesforceConnectionSettings):
     max_receive_count: Annotated[int, at_least(1)] = 5
     write_back_queue_url: str = ""  # empty: nothing is written back to Salesforce
     write_back_rules: Path = DECLARED_RULES  # what Salesforce should see after a handler's result
+    hub_bus_name: str = ""  # the change hub's bus (empty: changes go to the order system only)
 
 
 @dataclass
@@ -96,6 +107,10 @@ class Worker:
     write_back_rules: WriteBackRules
     write_back_queue: SqsWriteBackQueue | None
     max_receive_count: int
+    hub: EventBridgeChangeHub | None = None
+    published_marks: PublishedMarks | None = None  # changes published whose apply then failed
+    line_items: RememberedLineItems | None = None  # what the hub's event and the Order read of the lines
+    retried: bool = False  # the record being handled was received before (it may have been published)
 
 
 def mark_duplicate(response: Any, idempotent_data: Any) -> Any:
@@ -120,6 +135,7 @@ def compose(settings: WorkerSettings) -> Worker:
         resource.Table(settings.notification_archive_table), large_payloads_in(settings.large_payload_bucket)
     )
     salesforce = salesforce_client(settings)  # None unless SALESFORCE_* names an org
+    line_items = RememberedLineItems(SalesforceLineItems(salesforce)) if salesforce else None
     services = Services(
         customers=CustomerRepository(resource.Table(settings.customers_table), keys),
         orders=OrderRepository(
@@ -127,7 +143,7 @@ def compose(settings: WorkerSettings) -> Worker:
         ),
         archive=archive,
         salesforce=salesforce,
-        line_items=SalesforceLineItems(salesforce) if salesforce else None,
+        line_items=line_items,
     )
     persistence = DynamoDBPersistenceLayer(table_name=settings.idempotency_table)
     apply = idempotent_function(
@@ -141,6 +157,9 @@ def compose(settings: WorkerSettings) -> Worker:
         write_back_rules=WriteBackRules.load(settings.write_back_rules),
         write_back_queue=SqsWriteBackQueue(settings.write_back_queue_url) if settings.write_back_queue_url else None,
         max_receive_count=settings.max_receive_count,
+        hub=EventBridgeChangeHub(settings.hub_bus_name) if settings.hub_bus_name else None,
+        published_marks=PublishedMarks(resource.Table(settings.idempotency_table), IDEMPOTENCY_TTL_SECONDS),
+        line_items=line_items,
     )
 
 
@@ -148,13 +167,58 @@ worker = CompositionRoot(WorkerSettings, compose)
 
 
 def dispatch(message: NotificationMessage) -> HandlerResult:
-    """Route the notification to its handler (the registry's choice), then hand the write-back its result calls
-    for to the queue. Both run inside the once-per-notification apply: a duplicate returns the stored result and
-    queues nothing; a write-back that cannot be queued fails the apply, and its redelivery applies it again (every
-    handler reaches the same state a second time) and queues it then."""
-    result = registry.dispatch(message, worker().services)
-    queue_write_back(worker().write_back_rules.after_result(message, result))
+    """Publish the change on the hub, route the notification to its handler (the registry's choice), then hand
+    the write-back its result calls for to the queue. All run inside the once-per-notification apply: a duplicate
+    returns the stored result and publishes and queues nothing. The hub comes first, so the order system failing
+    never holds back the other targets; a failure after the publish marks it published, so the retry applies
+    without publishing again. A write-back that cannot be queued fails the apply, and its redelivery applies it
+    again (every handler reaches the same state a second time) and queues it then."""
+    published = publish_change(message)
+    try:
+        result = registry.dispatch(message, worker().services)
+        queue_write_back(worker().write_back_rules.after_result(message, result))
+    except Exception:
+        marks = worker().published_marks
+        if published and marks is not None:
+            try:
+                marks.mark(message.idempotency_key)
+            except Exception:  # its retry publishes again: targets drop it by its key
+                logger.exception("Could not mark the change published")
+        raise
     return result
+
+
+def publish_change(message: NotificationMessage) -> bool:
+    """Publish the accepted change on the hub's bus, a won Opportunity with its lines (a transient failure to
+    read them raises: the record is retried); False when there is no hub, or a failed attempt of this record
+    published it already."""
+    current = worker()
+    if current.hub is None:
+        return False
+    marks = current.published_marks
+    if current.retried and marks is not None and marks.was_published(message.idempotency_key):
+        return False
+    event = change_event(message, lines_for_hub(message))
+    event_id = current.hub.publish(event)
+    logger.info("Change published on the hub", detail_type=event.detail_type, event_id=event_id)
+    metrics.add_metric(name="ChangesPublished", unit=MetricUnit.Count, value=1)
+    return True
+
+
+def lines_for_hub(message: NotificationMessage) -> list[LineItem] | None:
+    """A won Opportunity's lines for its event; None when not read (no Salesforce, or Salesforce refused)."""
+    opportunity_id = won_opportunity_id(message)
+    reader = worker().line_items
+    if opportunity_id is None or reader is None:
+        return None
+    try:
+        return reader.line_items(opportunity_id)
+    except OpportunityNotFoundError:
+        return None
+    except SalesforceError as refused:
+        if refused.retryable:
+            raise
+        return None
 
 
 def apply_notification(message: NotificationMessage) -> HandlerResult:
@@ -206,6 +270,10 @@ def record_handler(record: SQSRecord) -> list[HandlerResult]:
             logger.append_keys(
                 organization_id=message.organization_id, listener=message.listener, sobject_type=message.sobject_type
             )
+            current = worker()
+            if current.line_items is not None:
+                current.line_items.forget()
+            current.retried = int((record.raw_event.get("attributes") or {}).get("ApproximateReceiveCount") or 1) > 1
             result: HandlerResult = apply_notification(message=message)
             if result.get("action") == ALREADY_APPLIED:
                 logger.info("Notification already applied; nothing done", record_id=message.record_id, result=result)

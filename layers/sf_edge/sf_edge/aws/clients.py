@@ -67,8 +67,17 @@ def stepfunctions_client() -> SFNClient:
     return boto3.client("stepfunctions", config=client_config())
 
 
+@cache
+def events_client() -> Any:
+    """The container's EventBridge client (the worker publishes accepted changes on the hub's bus)."""
+    import boto3
+
+    return boto3.client("events", config=client_config())
+
+
 def reset() -> None:
     """Forget cached clients (tests switch endpoints between cases)."""
+    events_client.cache_clear()
     stepfunctions_client.cache_clear()
     sqs_client.cache_clear()
     s3_client.cache_clear()

@@ -20,7 +20,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from sf_edge.notifications.routing import HandlerRegistry, HandlerResult, Services
 from sf_edge.order_system.entities import Customer, Order, ship_to
@@ -105,6 +105,18 @@ def opportunity_closed_won(message: NotificationMessage, services: Services) -> 
     if not (opportunity.IsWon or opportunity.StageName == CLOSED_WON):
         return {"action": "ignored", "reason": f"stage {opportunity.StageName!r} is not {CLOSED_WON}"}
     return create_order(message, opportunity, services)
+
+
+def won_opportunity_id(message: NotificationMessage) -> str | None:
+    """The Opportunity's 18-character id when the notification is of a won (not deleted) Opportunity."""
+    if message.sobject_type != "Opportunity":
+        return None
+    try:
+        opportunity = _OpportunityFields.model_validate(message.fields)
+        won = not opportunity.IsDeleted and (opportunity.IsWon or opportunity.StageName == CLOSED_WON)
+        return to_18(opportunity.Id) if won else None
+    except (ValidationError, ValueError):
+        return None
 
 
 def create_order(message: NotificationMessage, opportunity: _OpportunityFields, services: Services) -> HandlerResult:

@@ -82,3 +82,20 @@ def _line(record: dict[str, Any]) -> LineItem:
 
 def _decimal(value: Any) -> Decimal | None:
     return None if value is None else Decimal(str(value))
+
+
+class RememberedLineItems:
+    """Reads an Opportunity's lines once while one record is handled: the hub's event and the order system's
+    Order use the same read (`forget` between records)."""
+
+    def __init__(self, reader: SalesforceLineItems) -> None:
+        self.reader = reader
+        self._read: dict[str, list[LineItem]] = {}
+
+    def line_items(self, opportunity_id: str) -> list[LineItem]:
+        if opportunity_id not in self._read:
+            self._read[opportunity_id] = self.reader.line_items(opportunity_id)
+        return list(self._read[opportunity_id])
+
+    def forget(self) -> None:
+        self._read.clear()
