@@ -220,3 +220,18 @@ def test_without_a_webhook_url_there_is_no_webhook_target() -> None:
     declared = Template({"AllowedOrgIds": "00D000000000001", "WebhookUrl": "https://erp.example.com/changes"})
     assert set(declared.of_type("AWS::Events::ApiDestination")) == {"WebhookTargetDestination"}
     assert set(declared.of_type("AWS::SQS::Queue")) >= {"WebhookTargetDeadLetterQueue"}
+
+
+def test_the_lines_are_read_for_a_won_opportunity_and_an_order_request_not_for_other_stages() -> None:
+    from sf_edge.notifications.reference_handlers import won_opportunity_id
+
+    won = {"Id": OPPORTUNITY, "AccountId": ACCOUNT, "StageName": "Closed Won"}
+    assert won_opportunity_id(message(sObjectType="Opportunity", record_id=OPPORTUNITY, fields=won)) == OPPORTUNITY
+    open_ = {**won, "StageName": "Prospecting", "IsWon": False}
+    assert won_opportunity_id(message(sObjectType="Opportunity", record_id=OPPORTUNITY, fields=open_)) is None
+    deleted = {**won, "IsDeleted": True}
+    assert won_opportunity_id(message(sObjectType="Opportunity", record_id=OPPORTUNITY, fields=deleted)) is None
+    request = message(listener=EVENT_RELAY_LISTENER, sObjectType="Order_Request__e", session_id=None,
+                      fields={"Opportunity_Id__c": "0065g00000HuB01", "Account_Id__c": ACCOUNT})  # fmt: skip
+    assert won_opportunity_id(request) == OPPORTUNITY
+    assert won_opportunity_id(message()) is None  # an Account

@@ -108,7 +108,13 @@ def opportunity_closed_won(message: NotificationMessage, services: Services) -> 
 
 
 def won_opportunity_id(message: NotificationMessage) -> str | None:
-    """The Opportunity's 18-character id when the notification is of a won (not deleted) Opportunity."""
+    """The Opportunity's 18-character id when the notification is of a won (not deleted) Opportunity, or an
+    Order_Request__e (which makes the same Order)."""
+    if message.sobject_type == "Order_Request__e" and message.listener == EVENT_RELAY_LISTENER:
+        try:
+            return to_18(_OrderRequestFields.model_validate(message.fields).Opportunity_Id__c)
+        except (ValidationError, ValueError):
+            return None
     if message.sobject_type != "Opportunity":
         return None
     try:
