@@ -222,6 +222,14 @@ def _report(stack: Any, stats: Stats, ids: list[str], elapsed: float, sending: f
         dead += [m["Body"] for m in got]
     missing = [i for i in ids if i not in created]
     twice = [k for k, n in created.items() if n > 1]
+    # The change hub's webhook target: each won Opportunity once, however often it was delivered or failed.
+    deadline = time.monotonic() + 60
+    while stack.webhook is not None and len(stack.webhook.received) < len(ids) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    received = stack.webhook.received if stack.webhook is not None else []
+    hub_records = [e["detail"]["recordId"] for e in received if e["detail"]["sObjectType"] == "Opportunity"]
+    hub_missing = [i for i in ids if i not in hub_records]
+    hub_repeats = len(stack.webhook.answers) - len(received) if stack.webhook is not None else 0
     latencies = sorted(stats.latencies) or [0.0]
     p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]
     print(f"""
@@ -236,8 +244,11 @@ soak: {OPPORTUNITIES} won Opportunities in {stats.acked} messages, {SENDERS} con
   applied              {len(created)} Orders for {OPPORTUNITIES} Opportunities
                        missing {len(missing)}, applied twice {len(twice)}
   dead-letter queue    {len(dead)} message(s): {sorted(dead)}
+  change hub           {len(set(hub_records))} Opportunities reached the webhook target, missing {len(hub_missing)},
+                       published again {hub_repeats} (a repeat would be dropped by its key)
 """)
     ok = not missing and not twice and sorted(dead) == sorted(f"poison {n}" for n in range(POISON))
+    ok = ok and not hub_missing and hub_repeats == 0
     print("soak: PASS" if ok else "soak: FAIL")
     return 0 if ok else 1
 
