@@ -42,21 +42,20 @@ from sf_edge.aws.notification_archive import NotificationArchive
 from sf_edge.aws.salesforce_connection import SalesforceConnectionSettings, salesforce_client
 from sf_edge.aws.write_back_store import SqsWriteBackQueue
 from sf_edge.hub.change_events import change_event
-from sf_edge.notifications.reference_handlers import MARKED_FOR_RECONCILIATION, registry, won_opportunity_id
+from sf_edge.notifications.reference_handlers import (
+    MARKED_FOR_RECONCILIATION,
+    line_items_or_why,
+    registry,
+    won_opportunity_id,
+)
 from sf_edge.notifications.routing import HandlerResult, Services
 from sf_edge.observability import build_tracer
 from sf_edge.order_system.customer_repository import CustomerRepository
 from sf_edge.order_system.key_registry import KeyRegistry
 from sf_edge.order_system.order_repository import OrderRepository
-from sf_edge.salesforce.line_items import (
-    LineItem,
-    OpportunityNotFoundError,
-    RememberedLineItems,
-    SalesforceLineItems,
-)
+from sf_edge.salesforce.line_items import LineItem, RememberedLineItems, SalesforceLineItems
 from sf_edge.salesforce.outbound_messages import NotificationMessage
 from sf_edge.salesforce.relayed_events import RelayedEvent, is_relayed_event, notifications_of
-from sf_edge.salesforce.rest_client import SalesforceError
 from sf_edge.settings import CompositionRoot, Required, at_least
 from sf_edge.write_back.messages import WriteBack
 from sf_edge.write_back.rules import DECLARED_RULES, WriteBackRules
@@ -206,19 +205,12 @@ def publish_change(message: NotificationMessage) -> bool:
 
 
 def lines_for_hub(message: NotificationMessage) -> list[LineItem] | None:
-    """A won Opportunity's lines for its event; None when not read (no Salesforce, or Salesforce refused)."""
+    """A won Opportunity's lines for its event (the read the Order then uses); None when there are none to be had."""
     opportunity_id = won_opportunity_id(message)
-    reader = worker().line_items
-    if opportunity_id is None or reader is None:
+    if opportunity_id is None:
         return None
-    try:
-        return reader.line_items(opportunity_id)
-    except OpportunityNotFoundError:
-        return None
-    except SalesforceError as refused:
-        if refused.retryable:
-            raise
-        return None
+    items = line_items_or_why(opportunity_id, worker().services)
+    return None if isinstance(items, str) else items
 
 
 def apply_notification(message: NotificationMessage) -> HandlerResult:

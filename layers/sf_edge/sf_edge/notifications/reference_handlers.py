@@ -33,7 +33,7 @@ from sf_edge.order_system.order_lines import (
     unavailable,
 )
 from sf_edge.salesforce.ids import to_18
-from sf_edge.salesforce.line_items import OpportunityNotFoundError
+from sf_edge.salesforce.line_items import LineItem, OpportunityNotFoundError
 from sf_edge.salesforce.outbound_messages import NotificationMessage
 from sf_edge.salesforce.relayed_events import EVENT_RELAY_LISTENER
 from sf_edge.salesforce.rest_client import SalesforceError
@@ -164,20 +164,25 @@ def create_order(message: NotificationMessage, opportunity: _OpportunityFields, 
     return {**order_result("order_created", order, opportunity_id), "customerId": link.customer_id}
 
 
-def read_lines(opportunity_id: str, services: Services) -> LinePlan:
-    """The Opportunity's lines as Order_Details, read in one call (a transient failure raises: the notification
-    is retried); without Salesforce, or when Salesforce refuses the read for good, none, and why."""
+def line_items_or_why(opportunity_id: str, services: Services) -> list[LineItem] | str:
+    """The Opportunity's lines, read in one call (a transient failure raises: the notification is retried), or
+    why there are none to be had: no Salesforce, the Opportunity gone, Salesforce refusing the read for good."""
     if services.line_items is None:
-        return unavailable(services.lines_not_read)
+        return services.lines_not_read
     try:
-        items = services.line_items.line_items(opportunity_id)
+        return services.line_items.line_items(opportunity_id)
     except OpportunityNotFoundError:
-        return unavailable("line items not read: the Opportunity is no longer in Salesforce")
+        return "line items not read: the Opportunity is no longer in Salesforce"
     except SalesforceError as refused:
         if refused.retryable:
             raise
-        return unavailable(f"line items could not be read: {refused}"[:1000])
-    return plan_lines(items, services.product_codes)
+        return f"line items could not be read: {refused}"[:1000]
+
+
+def read_lines(opportunity_id: str, services: Services) -> LinePlan:
+    """The Opportunity's lines as Order_Details, or none and why."""
+    items = line_items_or_why(opportunity_id, services)
+    return unavailable(items) if isinstance(items, str) else plan_lines(items, services.product_codes)
 
 
 def _order_exists(order: Order, opportunity_id: str, services: Services) -> HandlerResult:
