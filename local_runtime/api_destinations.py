@@ -20,7 +20,7 @@ import urllib.request
 from dataclasses import dataclass, field
 from typing import Any
 
-from local_runtime.background_poller import BackgroundPoller
+from local_runtime.background_poller import BackgroundPoller, drain_rounds
 from local_runtime.template import Template
 
 log = logging.getLogger("local_runtime.api_destinations")
@@ -121,13 +121,7 @@ class ApiDestinationDelivery:
 
     def drain(self, rounds: int = 20) -> int:
         """Deliver until a round finds nothing visible (tests)."""
-        total = 0
-        for _ in range(rounds):
-            done = self.poll_once()
-            total += done
-            if not done:
-                return total
-        return total
+        return drain_rounds(self.poll_once, rounds)
 
     def start(self) -> None:
         self._poller = BackgroundPoller(f"api-destination-{self.name}", lambda: self.poll_once(wait_seconds=1))

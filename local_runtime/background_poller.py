@@ -48,3 +48,14 @@ class BackgroundPoller:
                     return
                 log.exception("polling %s failed", self.name)
                 self._stop.wait(1)
+
+
+def drain_rounds(poll_round: Callable[[], int], rounds: int) -> int:
+    """Run rounds until one delivers nothing, at most `rounds` (tests); the total delivered."""
+    total = 0
+    for _ in range(rounds):
+        delivered = poll_round()
+        total += delivered
+        if not delivered:
+            return total
+    return total

@@ -13,7 +13,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-from local_runtime.background_poller import BackgroundPoller
+from local_runtime.background_poller import BackgroundPoller, drain_rounds
 from local_runtime.lambda_host import LocalFunction
 
 log = logging.getLogger("local_runtime.streams")
@@ -119,13 +119,7 @@ class StreamEventSource:
 
     def drain(self, rounds: int = 50) -> int:
         """Poll until a round delivers nothing (tests); return the records delivered."""
-        total = 0
-        for _ in range(rounds):
-            delivered = self.poll_once()
-            total += delivered
-            if not delivered:
-                return total
-        return total
+        return drain_rounds(self.poll_once, rounds)
 
     def start(self) -> None:
         """Poll in a background thread until stop()."""
