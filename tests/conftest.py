@@ -11,6 +11,7 @@ import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -90,6 +91,8 @@ class Stack:
 
     def name(self, logical_id: str) -> str:
         return self.template.physical[logical_id]["Ref"]
+
+    physical = name  # as LocalStack names it, so helpers take either
 
     @property
     def queue_url(self) -> str:
@@ -323,6 +326,17 @@ def run_worker_until_empty(source, max_polls: int = 200) -> tuple[int, int]:  # 
         succeeded += result.succeeded
         failed += result.failed
     raise AssertionError("queue did not drain")
+
+
+def orders_of(stack: Any, opportunity_id: str) -> list[dict[str, Any]]:
+    """The Orders of one Opportunity, in a Stack's or a LocalStack's OrdersTable."""
+    from sf_edge.aws.clients import dynamodb
+
+    table = dynamodb().Table(stack.physical("OrdersTable"))
+    found = table.scan(
+        FilterExpression="SalesforceOpportunityId = :o", ExpressionAttributeValues={":o": opportunity_id}
+    )
+    return list(found["Items"])
 
 
 def wait_for(predicate, timeout: float = 15.0):  # type: ignore[no-untyped-def]

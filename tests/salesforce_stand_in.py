@@ -156,6 +156,11 @@ class SalesforceStandIn:
             "salesforce_private_key": private_key,
         }
 
+    def environment(self, private_key: str, username: str | None = None) -> dict[str, str]:
+        """The same sign-in as SALESFORCE_* environment variables (the key on one line, as pasted into one)."""
+        settings = self.sign_in(private_key, username or next(iter(self.users)))
+        return {name.upper(): value.replace("\n", "\\n") for name, value in settings.items()}
+
     def add(self, sobject: str, record_id: str, **fields: Any) -> None:
         """A record the org has (only existing records can be updated by id)."""
         self.records[(sobject, record_id)] = dict(fields)

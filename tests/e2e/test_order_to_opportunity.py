@@ -6,11 +6,10 @@ as one Order_Status__e (published to the stand-in) and on the Opportunity's fiel
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 
-from conftest import LISTENER_WSDLS, TOKEN, serving, wait_for
+from conftest import LISTENER_WSDLS, TOKEN, orders_of, serving, wait_for
 from local_runtime.aws_local import LocalAws
 from salesforce_sender import SalesforceSender
 from salesforce_stand_in import SalesforceStandIn, key_pair
@@ -19,25 +18,6 @@ from test_odata_feed import get, send
 
 OPPORTUNITY = to_18("0065g00000LoOp1")
 PRIVATE_KEY, PUBLIC_KEY = key_pair()
-
-
-def salesforce_env(org: SalesforceStandIn) -> dict[str, str]:
-    """The SALESFORCE_* settings of the integration user signing in to the stand-in."""
-    return {
-        "SALESFORCE_LOGIN_URL": org.url,
-        "SALESFORCE_CLIENT_ID": org.consumer_key,
-        "SALESFORCE_USERNAME": next(iter(org.users)),
-        "SALESFORCE_PRIVATE_KEY": PRIVATE_KEY.replace("\n", "\\n"),
-    }
-
-
-def orders_of(stack: Any, opportunity_id: str) -> list[dict[str, Any]]:
-    from sf_edge.aws.clients import dynamodb
-
-    table = dynamodb().Table(stack.physical("OrdersTable"))
-    return table.scan(
-        FilterExpression="SalesforceOpportunityId = :o", ExpressionAttributeValues={":o": opportunity_id}
-    )["Items"]
 
 
 @pytest.fixture
@@ -51,7 +31,7 @@ def test_a_won_opportunity_becomes_a_complete_order_everywhere_and_its_shipping_
     local_aws: LocalAws, org: SalesforceStandIn
 ) -> None:
     org.add_opportunity(OPPORTUNITY, [("NW-001", 10, 18.0, None), ("NW-011", 4, 21.0, 15.0), ("NW-060", 2, 34.0, 0)])
-    with serving(local_aws, salesforce_env(org), worker=True) as stack:
+    with serving(local_aws, org.environment(PRIVATE_KEY), worker=True) as stack:
         assert stack.webhook is not None
         sender = SalesforceSender(
             LISTENER_WSDLS / "opportunity.wsdl", f"{stack.url}/outbound/opportunity?token={TOKEN}"

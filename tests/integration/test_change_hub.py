@@ -10,9 +10,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from test_write_back import PUBLIC_KEY, orders_of, salesforce_env, send_won_opportunity
+from test_write_back import PUBLIC_KEY, salesforce_env, send_won_opportunity
 
-from conftest import serving
+from conftest import orders_of, serving
 from local_runtime.aws_local import LocalAws
 from local_runtime.stack import LocalStack
 from salesforce_stand_in import SalesforceStandIn

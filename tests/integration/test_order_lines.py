@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from conftest import ROOT, Stack, run_worker_until_empty, seed_customers, worker_source
+from conftest import ROOT, Stack, orders_of, run_worker_until_empty, seed_customers, worker_source
 from salesforce_stand_in import SalesforceStandIn, key_pair
 from sf_edge.order_system.order_lines import LINES_COMPLETE, LINES_UNAVAILABLE, LINES_UNMAPPED, NOT_CONFIGURED
 from sf_edge.order_system.product_codes import ProductCodes, declared_codes
@@ -40,12 +40,6 @@ def org(stack: Stack) -> Iterator[tuple[SalesforceStandIn, Any]]:
         stand_in.stop()
 
 
-def orders_of(stack: Stack, opportunity_id: str = OPPORTUNITY) -> list[dict[str, Any]]:
-    return stack.table("OrdersTable").scan(
-        FilterExpression="SalesforceOpportunityId = :o", ExpressionAttributeValues={":o": opportunity_id}
-    )["Items"]
-
-
 def lines_of(stack: Stack, order_id: int) -> list[dict[str, Any]]:
     from boto3.dynamodb.conditions import Key
 
@@ -64,7 +58,7 @@ def test_a_won_opportunity_with_three_lines_becomes_one_order_with_three_order_d
     stand_in.add_opportunity(OPPORTUNITY, THREE_LINES)
     enqueue(stack, won(opportunity_id=OPPORTUNITY))
     assert run_worker_until_empty(source) == (1, 0)
-    [order] = orders_of(stack)
+    [order] = orders_of(stack, OPPORTUNITY)
     assert (order["LinesStatus"], order.get("LinesProblem")) == (LINES_COMPLETE, None)
     lines = lines_of(stack, int(order["OrderID"]))
     assert [(int(li["ProductID"]), int(li["Quantity"]), li["UnitPrice"], li["Discount"]) for li in lines] == [
@@ -90,7 +84,7 @@ def test_redelivered_and_reordered_with_its_account_it_is_still_one_order_with_i
     assert run_worker_until_empty(source) == (1, 0)
     enqueue(stack, account, again, first)
     assert run_worker_until_empty(source) == (3, 0)
-    [order] = orders_of(stack)
+    [order] = orders_of(stack, OPPORTUNITY)
     assert order["CustomerID"] == "ALFKI"
     assert len(lines_of(stack, int(order["OrderID"]))) == 3
     # Read for each notification's hub event (the first's duplicate reads nothing): the Order, complete, once.
@@ -106,7 +100,7 @@ def test_an_unknown_product_code_is_reported_and_no_line_is_written_until_it_is_
     stand_in.add_opportunity(OPPORTUNITY, [*THREE_LINES, ("ACME-42", 1, 99.0, None)])
     enqueue(stack, won("04l000000000001AAA", OPPORTUNITY))
     assert run_worker_until_empty(source) == (1, 0)
-    [order] = orders_of(stack)
+    [order] = orders_of(stack, OPPORTUNITY)
     assert order["LinesStatus"] == LINES_UNMAPPED
     assert order["LinesProblem"] == "unknown product codes: ACME-42"
     assert lines_of(stack, int(order["OrderID"])) == []  # never half an Order
@@ -118,7 +112,7 @@ def test_an_unknown_product_code_is_reported_and_no_line_is_written_until_it_is_
     notification_worker.worker().services = replace(services, product_codes=codes)
     enqueue(stack, won("04l000000000009AAA", OPPORTUNITY))
     assert run_worker_until_empty(source) == (1, 0)
-    [order] = orders_of(stack)
+    [order] = orders_of(stack, OPPORTUNITY)
     assert (order["LinesStatus"], order.get("LinesProblem")) == (LINES_COMPLETE, None)
     assert [int(li["ProductID"]) for li in lines_of(stack, int(order["OrderID"]))] == [1, 11, 42, 60]
     [queued] = stack.drain(stack.name("WriteBackQueue"))
@@ -130,7 +124,7 @@ def test_without_salesforce_the_order_is_created_with_its_lines_marked_unavailab
     source = worker_source(stack)
     enqueue(stack, won(opportunity_id=OPPORTUNITY))
     assert run_worker_until_empty(source) == (1, 0)
-    [order] = orders_of(stack)
+    [order] = orders_of(stack, OPPORTUNITY)
     assert (order["LinesStatus"], order["LinesProblem"]) == (LINES_UNAVAILABLE, NOT_CONFIGURED)
     assert lines_of(stack, int(order["OrderID"])) == []
     [queued] = stack.drain(stack.name("WriteBackQueue"))
@@ -143,7 +137,7 @@ def test_lines_beyond_one_page_of_the_sub_query_are_followed(stack: Stack, org: 
     stand_in.add_opportunity(OPPORTUNITY, [(f"NW-{n:03d}", n, 1.0, None) for n in range(1, 6)])
     enqueue(stack, won(opportunity_id=OPPORTUNITY))
     assert run_worker_until_empty(source) == (1, 0)
-    [order] = orders_of(stack)
+    [order] = orders_of(stack, OPPORTUNITY)
     assert [int(li["Quantity"]) for li in lines_of(stack, int(order["OrderID"]))] == [1, 2, 3, 4, 5]
     assert len(queries(stand_in)) == 3  # the query, then two pages of its children
 
@@ -160,7 +154,7 @@ def test_an_order_of_more_lines_than_one_transaction_holds_is_written_whole(
     stand_in.add_opportunity(OPPORTUNITY, [(f"P-{n}", 1, 2.5, None) for n in range(1, 151)])
     enqueue(stack, won(opportunity_id=OPPORTUNITY))
     assert run_worker_until_empty(source) == (1, 0)
-    [order] = orders_of(stack)
+    [order] = orders_of(stack, OPPORTUNITY)
     assert order["LinesStatus"] == LINES_COMPLETE
     assert len(lines_of(stack, int(order["OrderID"]))) == 150
 
@@ -174,9 +168,9 @@ def test_a_transient_failure_reading_the_lines_is_retried_and_the_order_made_onc
     enqueue(stack, won(opportunity_id=OPPORTUNITY))
     first = source.poll_once()
     assert (first.succeeded, first.failed) == (0, 1)  # all four of the client's attempts answered 503
-    assert orders_of(stack) == []
+    assert orders_of(stack, OPPORTUNITY) == []
     assert run_worker_until_empty(source) == (1, 0)  # SQS redelivers it
-    [order] = orders_of(stack)
+    [order] = orders_of(stack, OPPORTUNITY)
     assert len(lines_of(stack, int(order["OrderID"]))) == 3
 
 
@@ -186,7 +180,7 @@ def test_an_opportunity_gone_from_salesforce_still_gets_its_order_saying_so(
     _, source = org
     enqueue(stack, won(opportunity_id=OPPORTUNITY))  # the stand-in has no such Opportunity
     assert run_worker_until_empty(source) == (1, 0)
-    [order] = orders_of(stack)
+    [order] = orders_of(stack, OPPORTUNITY)
     assert order["LinesStatus"] == LINES_UNAVAILABLE
     assert "no longer in Salesforce" in order["LinesProblem"]
 

@@ -15,7 +15,7 @@ from typing import Any
 import jwt
 import pytest
 
-from conftest import LISTENER_WSDLS, TOKEN, Stack, serving, wait_for
+from conftest import LISTENER_WSDLS, TOKEN, Stack, orders_of, serving, wait_for
 from local_runtime.aws_local import LocalAws
 from salesforce_sender import SalesforceSender
 from salesforce_stand_in import SalesforceStandIn, key_pair
@@ -783,24 +783,7 @@ def send_won_opportunity(url: str, notification: str, opportunity_id: str, accou
 
 
 def salesforce_env(org: SalesforceStandIn) -> dict[str, str]:
-    return {
-        "SALESFORCE_LOGIN_URL": org.url,
-        "SALESFORCE_CLIENT_ID": org.consumer_key,
-        "SALESFORCE_USERNAME": USER,
-        "SALESFORCE_PRIVATE_KEY": PRIVATE_KEY.replace("\n", "\\n"),  # as pasted into one environment line
-    }
-
-
-def orders_of(stack: Any, opportunity_id: str) -> list[dict[str, Any]]:
-    from sf_edge.aws.clients import dynamodb
-
-    return (
-        dynamodb()
-        .Table(stack.physical("OrdersTable"))
-        .scan(FilterExpression="SalesforceOpportunityId = :o", ExpressionAttributeValues={":o": opportunity_id})[
-            "Items"
-        ]
-    )
+    return org.environment(PRIVATE_KEY, USER)
 
 
 def test_a_won_opportunity_ends_with_its_order_number_on_the_opportunity(
