@@ -133,7 +133,7 @@ def won_opportunities_to_orders(messages: Sequence[NotificationMessage], service
             continue
         if opportunity.IsDeleted or account_id is None or opportunity_id in rows:
             slow.append(index)
-        elif not (opportunity.IsWon or opportunity.StageName == CLOSED_WON):
+        elif not opportunity.won:
             results[index] = {"action": "ignored", "reason": f"stage {opportunity.StageName!r} is not {CLOSED_WON}"}
         else:
             rows[opportunity_id] = (index, opportunity)

@@ -63,6 +63,11 @@ class _OpportunityFields(BaseModel):
     CloseDate: date | None = None
     IsDeleted: bool | None = None  # the bulk sync reads deleted records too (queryAll)
 
+    @property
+    def won(self) -> bool:
+        """Closed Won (IsWon, or the stage by name when the message carries no IsWon)."""
+        return bool(self.IsWon or self.StageName == CLOSED_WON)
+
 
 class _AccountFields(BaseModel):
     model_config = ConfigDict(extra="ignore")
@@ -102,7 +107,7 @@ def opportunity_closed_won(message: NotificationMessage, services: Services) -> 
     opportunity = _OpportunityFields.model_validate(message.fields)
     if opportunity.IsDeleted:
         return mark_order_deleted(to_18(opportunity.Id), services)
-    if not (opportunity.IsWon or opportunity.StageName == CLOSED_WON):
+    if not opportunity.won:
         return {"action": "ignored", "reason": f"stage {opportunity.StageName!r} is not {CLOSED_WON}"}
     return create_order(message, opportunity, services)
 
@@ -119,8 +124,7 @@ def won_opportunity_id(message: NotificationMessage) -> str | None:
         return None
     try:
         opportunity = _OpportunityFields.model_validate(message.fields)
-        won = not opportunity.IsDeleted and (opportunity.IsWon or opportunity.StageName == CLOSED_WON)
-        return to_18(opportunity.Id) if won else None
+        return to_18(opportunity.Id) if opportunity.won and not opportunity.IsDeleted else None
     except (ValidationError, ValueError):
         return None
 
