@@ -18,7 +18,7 @@ SAM_PATH := $(dir $(PYTHON313)):$(PATH)
 STACK ?= salesforce-integration-edge
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: help run test lint validate build deploy deploy-guided deploy-check bench mutate redrive soak sync events openapi tables backfill invoke clean check-python lock
+.PHONY: help run test lint validate build deploy deploy-guided deploy-check bench mutate redrive soak sync events openapi tables backfill invoke clean check-python lock salesforce salesforce-secrets
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -44,8 +44,22 @@ $(SAM_VENV)/.installed: | check-python
 run: $(VENV)/.installed  ## serve every endpoint on http://127.0.0.1:3000 over an embedded moto (PORT, MOTO_PORT, WORKER=0)
 	$(PY) -m local_runtime
 
-test: $(VENV)/.installed  ## run the whole test suite
+# The Lightning web component's linters (Salesforce's LWC ESLint configuration), pinned by salesforce/package-lock.json;
+# installed when npm is on this machine (without it, that one test says it is skipped and why).
+LWC_LINT := $(if $(shell command -v npm 2>/dev/null),salesforce/node_modules/.installed)
+salesforce/node_modules/.installed: salesforce/package-lock.json
+	@echo "==> installing the LWC linters into salesforce/node_modules (npm ci)"
+	@cd salesforce && npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+test: $(VENV)/.installed $(LWC_LINT)  ## run the whole test suite
 	$(PY) -m pytest
+
+salesforce: $(VENV)/.installed  ## render the Salesforce project: salesforce/ for make run, or build/salesforce/<STACK>/ with STACK=
+	$(PY) -m salesforce_project $(if $(filter command line environment,$(origin STACK)),--stack $(STACK))
+
+salesforce-secrets: $(VENV)/.installed  ## after the Salesforce deploy: put the stack's secrets into its credentials (STACK, ORG=<sf alias>)
+	$(PY) -m salesforce_project.credentials --stack $(STACK) $(if $(ORG),--org $(ORG))
 
 lint: $(VENV)/.installed  ## ruff and mypy
 	$(PY) -m ruff check .

@@ -398,6 +398,10 @@ class _OrderRequestFields(BaseModel):
     Name__c: str | None = None
 
 
+# The fields of the Order_Request__e Platform Event the handler reads (what the Salesforce project declares).
+ORDER_REQUEST_FIELDS = list(_OrderRequestFields.model_fields)
+
+
 @registry.register("Order_Request__e", listener=EVENT_RELAY_LISTENER)
 def order_request_to_order(message: NotificationMessage, services: Services) -> HandlerResult:
     """A Flow's Order_Request__e Platform Event: the same Order a won Opportunity's Outbound Message creates (one

@@ -68,6 +68,9 @@ class ListenerConfig:
 
     include_session_id: bool = False
     description: str = ""
+    # Whether `make salesforce` renders this listener's Outbound Message and Flow (false: its object is not one a
+    # new org has, such as a sample WSDL's custom object; set the message up in that org by hand).
+    outbound_message: bool = True
 
 
 class Listener:
@@ -95,6 +98,12 @@ class Listener:
         self.field_names: tuple[str, ...] = tuple(
             name for name, _ in sobject_type.elements if name not in ("fieldsToNull",)
         )
+        # Each field's XML Schema type (`string`, `double`, `ID`...): what `make salesforce` renders a custom one as.
+        self.field_types: dict[str, str] = {
+            name: getattr(getattr(e.type, "qname", None), "localname", "string")
+            for name, e in sobject_type.elements
+            if name != "fieldsToNull"
+        }
         self._known_tags = {f"{{{sobject_ns}}}{name}": name for name, _ in sobject_type.elements}
         self._values = ValueChecker(
             {
