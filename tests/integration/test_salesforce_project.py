@@ -39,6 +39,7 @@ DEFAULT = COMMITTED / "force-app" / "main" / "default"
 # forcedotcom/source-deploy-retrieve's src/registry/metadataRegistry.json declares them (directoryName, suffix;
 # fields are CustomObject's child type in objects/<Object>/fields/, lwc a bundle folder per component).
 SOURCE_FORMAT = {
+    "classes": ("cls", "ApexClass"),
     "dataSources": ("dataSource", "ExternalDataSource"),
     "eventRelays": ("eventRelay", "EventRelayConfig"),
     "externalClientApps": ("eca", "ExternalClientApplication"),
@@ -475,18 +476,45 @@ def test_secrets_refused_clearly(local_aws: LocalAws, org: NamedCredentialsStand
 # --- the component -------------------------------------------------------------------------------------------------
 
 
-def _eslint(target: Path) -> subprocess.CompletedProcess[str]:
-    eslint = COMMITTED / "node_modules" / ".bin" / "eslint"
-    if not eslint.exists():
+def _node_tool(*command: str) -> subprocess.CompletedProcess[str]:
+    if not (COMMITTED / "node_modules" / ".installed").exists() or shutil.which("node") is None:
         pytest.skip("salesforce/node_modules is not installed (make test installs it with npm when npm is present)")
     return subprocess.run(
-        [str(eslint), "--max-warnings", "0", "--no-warn-ignored", str(target)],
+        list(command),
         cwd=COMMITTED,
         capture_output=True,
         text=True,
         timeout=120,
         check=False,
     )
+
+
+def _eslint(target: Path) -> subprocess.CompletedProcess[str]:
+    eslint = COMMITTED / "node_modules" / ".bin" / "eslint"
+    return _node_tool(str(eslint), "--max-warnings", "0", "--no-warn-ignored", str(target))
+
+
+def _apex_parser(*files: Path) -> subprocess.CompletedProcess[str]:
+    return _node_tool("node", "scripts/check-apex.js", *map(str, files))
+
+
+def test_the_apex_classes_parse_with_the_apex_grammar() -> None:
+    classes = sorted((DEFAULT / "classes").glob("*.cls"))
+    assert [c.name for c in classes] == ["EdgeCallouts.cls", "EdgeCalloutsTest.cls"]
+    done = _apex_parser(*classes)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.count(": parsed") == 2
+    client = classes[0].read_text(encoding="utf-8")
+    assert "NAMED_CREDENTIAL = 'Edge_Callouts'" in client  # the Named Credential the project declares
+
+
+def test_the_apex_parser_refuses_what_the_compiler_would(tmp_path: Path) -> None:
+    broken = tmp_path / "Broken.cls"
+    text = (DEFAULT / "classes" / "EdgeCallouts.cls").read_text(encoding="utf-8")
+    broken.write_text(text.replace("request.setMethod(method);", "request.setMethod(method)"), encoding="utf-8")
+    done = _apex_parser(broken)
+    assert done.returncode == 1
+    assert "missing ';'" in done.stdout
 
 
 def test_the_component_passes_salesforce_lwc_eslint() -> None:
