@@ -124,7 +124,9 @@ deploy: deploy-check build  ## sam deploy with samconfig.toml (ALLOWED_ORG_IDS=0
 		--parameter-overrides AllowedOrgIds=$(ALLOWED_ORG_IDS) $(PARAMS)
 
 deploy-guided: build  ## sam deploy --guided (asks every parameter; answer y to the "no authentication" prompts: see samconfig.toml)
-	PATH="$(SAM_PATH)" $(SAM) deploy --guided --stack-name $(STACK)
+	@# Its answers go to samconfig.local.toml (git-ignored), not over the shipped defaults.
+	@[ -f samconfig.local.toml ] || cp samconfig.toml samconfig.local.toml
+	PATH="$(SAM_PATH)" $(SAM) deploy --guided --stack-name $(STACK) --config-file samconfig.local.toml
 
 clean:  ## remove virtualenvs and build output
 	rm -rf $(VENV) $(SAM_VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache
