@@ -546,3 +546,39 @@ def test_the_component_reads_the_declared_channel_and_fields() -> None:
         assert f"'{name}'" in js
     for name in ("ERP_Order_Id__c", "ERP_Order_Status__c", "ERP_Shipped_Date__c", "ERP_Freight__c"):
         assert f"'Opportunity.{name}'" in js
+
+
+# --- the command ---------------------------------------------------------------------------------------------------
+
+
+def test_make_salesforce_for_a_stack_and_its_check(
+    local_aws: LocalAws, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from salesforce_project.__main__ import main
+
+    _deployed_stack(
+        "sf-edge-cli",
+        {"CalloutAuth": "ApiKey", "ODataAuth": "ApiKey", "SalesforceUsername": "int@acme.example"},
+        {"OutboundTokenSecretArn": "cli-token"},
+    )
+    out = tmp_path / "project"
+    assert main(["--stack", "sf-edge-cli", "--out", str(out)]) == 0
+    said = capsys.readouterr().out
+    assert "sf project deploy start" in said
+    assert "make salesforce-secrets STACK=sf-edge-cli" in said
+    assert "token=cli-token" in (out / "force-app/main/default/workflows/Lead.workflow-meta.xml").read_text()
+    assert main(["--check"]) == 0  # the committed project
+    assert main(["--check", "--out", str(out)]) == 1  # a stack's rendering is not make run's
+    assert "drift: force-app/main/default/workflows/Lead.workflow-meta.xml" in capsys.readouterr().err
+    assert main(["--stack", "no-such-stack", "--out", str(out)]) == 2
+    assert "could not be described" in capsys.readouterr().err
+
+
+def test_callout_jwt_is_refused_with_the_way_out(local_aws: LocalAws, capsys: pytest.CaptureFixture[str]) -> None:
+    from salesforce_project.__main__ import main
+
+    _deployed_stack(
+        "sf-edge-jwt", {"CalloutAuth": "Jwt", "SalesforceUsername": "int@acme.example"}, {"OutboundTokenSecretArn": "t"}
+    )
+    assert main(["--stack", "sf-edge-jwt"]) == 2
+    assert "CalloutAuth=Jwt is not rendered" in capsys.readouterr().err
