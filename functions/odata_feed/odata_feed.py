@@ -119,7 +119,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
                 "ServiceUnavailable" if transient else "InternalError",
                 "The store did not answer; retry shortly" if transient else "Something went wrong",
             )
-        response = dialect.negotiate(request.headers, request.query).error(error)
+        response = dialect.negotiate(request.headers, request.format_option).error(error)
         if transient:
             response.headers["Retry-After"] = "1"
     metrics.add_metric(name="ODataRequests", unit=MetricUnit.Count, value=1)

@@ -109,3 +109,26 @@ def test_every_read_answers_the_same_when_dynamodb_pages_and_throttles(
     stingy = StingyDynamoDB(dynamodb_client())
     assert answer(feed(tables, stingy), path, query) == expected
     assert sum(stingy.calls.values()) > 1, stingy.calls  # it really was served in pieces
+
+
+@pytest.mark.parametrize(
+    ("flipped", "written"),
+    [
+        ("'SAVEA' ne CustomerID", "CustomerID ne 'SAVEA'"),  # `ne` had no flip in the store's own table: a 500
+        ("100 lt Freight", "Freight gt 100"),
+        ("10 ge EmployeeID and 'VINET' eq CustomerID", "EmployeeID le 10 and CustomerID eq 'VINET'"),
+    ],
+)
+def test_a_literal_on_the_left_is_pushed_down_as_its_flip(tables: Stack, flipped: str, written: str) -> None:
+    from sf_edge.aws.clients import dynamodb_client
+    from sf_edge.odata.planner import plan
+    from sf_edge.odata.request import bind_options, parse_query_string
+    from sf_edge.odata.schema import BY_NAME
+
+    served = feed(tables, dynamodb_client())
+    query = "$select=OrderID&$count=true&$filter="
+    expected = answer(served, "/Orders", query + written)
+    assert expected["value"]
+    assert answer(served, "/Orders", query + flipped) == expected
+    options = bind_options(BY_NAME["Orders"], parse_query_string(query + flipped))
+    assert plan(BY_NAME["Orders"], options).pushed  # DynamoDB filtered it, not only the engine

@@ -20,7 +20,6 @@ from typing import TYPE_CHECKING, Any
 from sf_edge.aws.update_expressions import set_or_remove
 from sf_edge.domain_errors import Conflict, NotFound, PreconditionFailed
 from sf_edge.odata.engine import Limit, ReadStats
-from sf_edge.odata.expressions import Binary, Call, In, Literal, Node, Property
 from sf_edge.odata.indexing import (
     SEP,
     count_item_key,
@@ -30,6 +29,7 @@ from sf_edge.odata.indexing import (
 )
 from sf_edge.odata.planner import IndexRead
 from sf_edge.odata.schema import BUCKET, EntitySet
+from sf_edge.odata.tree import FLIPPED, FUNCTIONS, OPERATORS, Binary, Call, In, Literal, Node, Property, fold
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
@@ -38,8 +38,6 @@ if TYPE_CHECKING:
 BATCH_GET_LIMIT = 100
 MAX_SEGMENTS = 8
 ROWS_PER_SEGMENT = 5000
-_COMPARISONS = {"eq": "=", "ne": "<>", "gt": ">", "ge": ">=", "lt": "<", "le": "<="}
-_FLIPPED = {"gt": "lt", "ge": "le", "lt": "gt", "le": "ge", "eq": "eq"}
 
 
 @cache
@@ -460,34 +458,37 @@ def _condition(node: Node, names: dict[str, str], values: dict[str, Any]) -> str
         values[alias] = _value(value)
         return alias
 
-    match node:
-        case Binary(op="and" | "or", left=left, right=right):
-            joiner = " AND " if node.op == "and" else " OR "
-            return f"({_condition(left, names, values)}){joiner}({_condition(right, names, values)})"
-        case Binary(op="eq", left=Call() as call, right=Literal(value=True)):
-            return _condition(call, names, values)
-        case Call(name=function, args=(Property(path=(attribute,)), Literal(value=text))):
-            operation = "begins_with" if function == "startswith" else "contains"
-            return f"{operation}({name_of(attribute)}, {value_of(text)})"
-        case In(left=Property(path=(attribute,)), items=items):
-            return f"{name_of(attribute)} IN ({', '.join(value_of(item.value) for item in items)})"
-        case Binary(op=op, left=left, right=right):
-            if isinstance(left, Literal) and isinstance(right, Property):
-                left, right, op = right, left, _FLIPPED[op]
-            assert isinstance(left, Property)
-            assert isinstance(right, Literal)
-            attribute = name_of(left.path[0])
-            if right.value is None:
-                null = value_of(None)  # placeholder for attribute_type's argument below
-                values[null] = {"S": "NULL"}
-                if op == "eq":
-                    return f"attribute_not_exists({attribute}) OR attribute_type({attribute}, {null})"
-                return f"attribute_exists({attribute}) AND NOT attribute_type({attribute}, {null})"
-            literal = value_of(right.value)
-            if op == "ne":  # OData: a missing value is "not equal"; DynamoDB: a comparison with nothing is false
-                return f"attribute_not_exists({attribute}) OR {attribute} <> {literal}"
-            return f"{attribute} {_COMPARISONS[op]} {literal}"
-    raise ValueError(f"not a pushable condition: {node!r}")
+    def leave(current: Node, inside: list[str]) -> str:
+        match current:
+            case Binary(op="and" | "or"):
+                joiner = " AND " if current.op == "and" else " OR "
+                return f"({inside[0]}){joiner}({inside[1]})"
+            case Binary(op="eq", left=Call() as function, right=Literal(value=True)):
+                return leave(function, [])
+            case Call(name=name, args=(Property(path=(attribute,)), Literal(value=text))):
+                return f"{FUNCTIONS[name].dynamo}({name_of(attribute)}, {value_of(text)})"
+            case In(left=Property(path=(attribute,)), items=items):
+                return f"{name_of(attribute)} IN ({', '.join(value_of(item.value) for item in items)})"
+            case Binary(op=op, left=left, right=right):
+                if isinstance(left, Literal) and isinstance(right, Property):
+                    left, right, op = right, left, FLIPPED[op]
+                assert isinstance(left, Property)
+                assert isinstance(right, Literal)
+                attribute = name_of(left.path[0])
+                if right.value is None:
+                    null = value_of(None)  # placeholder for attribute_type's argument below
+                    values[null] = {"S": "NULL"}
+                    if op == "eq":
+                        return f"attribute_not_exists({attribute}) OR attribute_type({attribute}, {null})"
+                    return f"attribute_exists({attribute}) AND NOT attribute_type({attribute}, {null})"
+                literal = value_of(right.value)
+                if op == "ne":  # OData: a missing value is "not equal"; DynamoDB: a comparison with nothing is false
+                    return f"attribute_not_exists({attribute}) OR {attribute} <> {literal}"
+                return f"{attribute} {OPERATORS[op].dynamo} {literal}"
+        raise ValueError(f"not a pushable condition: {current!r}")
+
+    # The table's DynamoDB rendering of each node planner.pushable chose; only `and` / `or` are walked into.
+    return fold(node, leave, lambda current: isinstance(current, Binary) and current.op in ("and", "or"))
 
 
 class EntityWrites:

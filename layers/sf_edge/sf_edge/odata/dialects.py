@@ -15,13 +15,13 @@ from dataclasses import dataclass
 from decimal import Decimal
 from functools import cache
 from typing import Any, Protocol
-from urllib.parse import quote, unquote
+from urllib.parse import quote
 
 from sf_edge.headers import Headers
 from sf_edge.odata import v2
 from sf_edge.odata.csdl import metadata_xml, service_document
 from sf_edge.odata.engine import Page, context_url, project, project_all
-from sf_edge.odata.request import ODataError, QueryOptions, bind_options, parse_query_string
+from sf_edge.odata.request import ODataError, QueryOptions, bind_options
 from sf_edge.odata.schema import NAMESPACE, EntitySet
 from sf_edge.odata.writes import etag
 
@@ -29,18 +29,6 @@ V4_JSON = "application/json;odata.metadata=minimal;odata.streaming=true;IEEE754C
 METADATA_LEVELS = ("minimal", "full", "none")
 # Types a JSON value already says (OData JSON 4.0 §4.5.3): every other one is annotated in full metadata.
 _SELF_DESCRIBING = frozenset({"String", "Boolean", "Double"})
-
-
-def format_option(query: str) -> str | None:
-    """The request's `$format`, for negotiating the answer's format (both versions). A query that names no format
-    is not parsed here (the feed parses it once it reads); a malformed one is reported later, in the format
-    negotiated without it."""
-    if "format" not in unquote(query).lower():  # however it is escaped; most requests carry none
-        return None
-    try:
-        return parse_query_string(query).get("$format")
-    except ODataError:
-        return None
 
 
 def metadata_level(accept: str | None, format_option: str | None) -> str:
@@ -89,7 +77,7 @@ class Dialect(Protocol):
         """Whether rows must carry decimals as Decimal (2.0 writes them as strings) rather than stored text."""
         ...
 
-    def negotiate(self, headers: Mapping[str, str], query: str) -> Dialect: ...
+    def negotiate(self, headers: Mapping[str, str], format_option: str | None) -> Dialect: ...
 
     def method(self, method: str, headers: Mapping[str, str]) -> str: ...
 
@@ -187,8 +175,8 @@ class V4:
     exact_numbers: bool = False
     level: str = "minimal"  # odata.metadata
 
-    def negotiate(self, headers: Mapping[str, str], query: str) -> V4:
-        level = metadata_level(Headers(headers).get("accept"), format_option(query))
+    def negotiate(self, headers: Mapping[str, str], format_option: str | None) -> V4:
+        level = metadata_level(Headers(headers).get("accept"), format_option)
         return self if level == self.level else dataclasses.replace(self, level=level)
 
     def method(self, method: str, headers: Mapping[str, str]) -> str:
@@ -322,10 +310,10 @@ class V2:
     write_methods: frozenset[str] = frozenset({"POST", "PUT", "PATCH", "MERGE", "DELETE"})
     exact_numbers: bool = True
 
-    def negotiate(self, headers: Mapping[str, str], query: str) -> V2:
+    def negotiate(self, headers: Mapping[str, str], format_option: str | None) -> V2:
         accept = Headers(headers).get("accept")
         try:
-            atom = v2.wants_atom(accept, format_option(query))
+            atom = v2.wants_atom(accept, format_option)
         except ODataError:
             atom = False
         return dataclasses.replace(self, atom=atom)

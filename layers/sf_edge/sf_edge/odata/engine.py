@@ -24,11 +24,12 @@ from typing import Any, Protocol
 from urllib.parse import quote
 
 from sf_edge.odata import search as free_text
-from sf_edge.odata.expressions import Binary, Call, In, Node, Property, Unary, compile_expression
+from sf_edge.odata.expressions import compile_expression
 from sf_edge.odata.indexing import key_from_row_key
 from sf_edge.odata.planner import IndexRead, Plan
 from sf_edge.odata.request import ODataError, QueryOptions, encode_skiptoken
 from sf_edge.odata.schema import EntitySet
+from sf_edge.odata.tree import Node, Property, fits, walk
 
 MAX_PAGE_SIZE = 2000
 Limit = Callable[[], int | None]
@@ -192,18 +193,7 @@ def computed(entity_set: EntitySet, options: QueryOptions) -> frozenset[str]:
 
 
 def _properties(node: Node) -> set[str]:
-    match node:
-        case Property(path=(name, *_)):
-            return {name}
-        case Binary(left=left, right=right):
-            return _properties(left) | _properties(right)
-        case Unary(operand=operand):
-            return _properties(operand)
-        case In(left=left):
-            return _properties(left)
-        case Call(args=args):
-            return set().union(*(_properties(arg) for arg in args)) if args else set()
-    return set()
+    return {current.path[0] for current in walk(node) if isinstance(current, Property)}
 
 
 def count_matches(entity_set: EntitySet, options: QueryOptions, plan: Plan, store: Store) -> int:
@@ -405,7 +395,7 @@ def _fits(entity_set: EntitySet, plan: Plan, position: Any) -> bool:
         if read.encoded:
             return isinstance(position, str)
         prop = entity_set.property(read.sort_attribute)
-        return prop is not None and _typed(prop.type, position)
+        return prop is not None and fits(prop.type, position, key=True)
     if not isinstance(position, dict):
         return False
     expected = set(entity_set.key) | ({read.partition_attribute} if read is not None else set())
@@ -413,16 +403,9 @@ def _fits(entity_set: EntitySet, plan: Plan, position: Any) -> bool:
         return False
     for name, value in position.items():
         prop = entity_set.property(name)
-        if prop is None or not _typed(prop.type, value):
+        if prop is None or not fits(prop.type, value, key=True):
             return False
     return True
-
-
-def _typed(edm_type: str, value: Any) -> bool:
-    """A key value of its declared type (keys are strings or integers)."""
-    if edm_type == "String":
-        return isinstance(value, str) and value != ""
-    return edm_type in ("Int16", "Int32", "Int64") and isinstance(value, int) and not isinstance(value, bool)
 
 
 def _plain(value: Any) -> Any:

@@ -12,9 +12,50 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from typing import Any
 from uuid import UUID
+
+from sf_edge.odata.tree import (
+    FUNCTIONS,
+    OPERATORS,
+    UNARY,
+    UNSUPPORTED_FUNCTIONS,
+    Binary,
+    Call,
+    In,
+    Literal,
+    Node,
+    Property,
+    Unary,
+    as_temporal,
+    call,
+    chain,
+    equal,
+    evaluate,
+    fold,
+    group,
+    walk,
+)
+
+__all__ = [
+    "Binary",
+    "Call",
+    "In",
+    "Literal",
+    "Node",
+    "NotSupported",
+    "ODataSyntaxError",
+    "OrderItem",
+    "Property",
+    "Unary",
+    "compile_expression",
+    "depth",
+    "evaluate",
+    "expression_size",
+    "parse_filter",
+    "parse_orderby",
+]
 
 
 class ODataSyntaxError(ValueError):
@@ -28,47 +69,6 @@ class ODataSyntaxError(ValueError):
 class NotSupported(Exception):  # noqa: N818 - an answer (501), not a failure of ours
     """Valid OData that this service does not implement: a 501."""
 
-
-# ---- AST ---------------------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Literal:
-    value: Any
-    type: str  # Edm type name: String, Int64, Decimal, Double, Boolean, Date, DateTimeOffset, TimeOfDay, Guid, Null
-
-
-@dataclass(frozen=True)
-class Property:
-    path: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class Call:
-    name: str
-    args: tuple[Node, ...]
-
-
-@dataclass(frozen=True)
-class Binary:
-    op: str  # eq ne gt ge lt le and or add sub mul div divby mod
-    left: Node
-    right: Node
-
-
-@dataclass(frozen=True)
-class Unary:
-    op: str  # not, -
-    operand: Node
-
-
-@dataclass(frozen=True)
-class In:
-    left: Node
-    items: tuple[Literal, ...]
-
-
-Node = Literal | Property | Call | Binary | Unary | In
 
 # ---- tokens ------------------------------------------------------------------------------------------------------
 
@@ -99,52 +99,11 @@ _TOKEN_RE = re.compile(
     re.VERBOSE,
 )
 
-COMPARISON = {"eq", "ne", "gt", "ge", "lt", "le", "has"}
-ADDITIVE = {"add", "sub"}
-MULTIPLICATIVE = {"mul", "div", "divby", "mod"}
+# The parser's precedence groups, from the operator table (`has` parses, and is answered 501).
+COMPARISON = group("comparison") | {"has"}
+ADDITIVE = group("additive")
+MULTIPLICATIVE = group("multiplicative")
 KEYWORDS = COMPARISON | ADDITIVE | MULTIPLICATIVE | {"and", "or", "not", "in", "asc", "desc"}
-
-# name → (min args, max args)
-FUNCTIONS: dict[str, tuple[int, int]] = {
-    "contains": (2, 2),
-    "startswith": (2, 2),
-    "endswith": (2, 2),
-    "length": (1, 1),
-    "indexof": (2, 2),
-    "substring": (2, 3),
-    "tolower": (1, 1),
-    "toupper": (1, 1),
-    "trim": (1, 1),
-    "concat": (2, 2),
-    "year": (1, 1),
-    "month": (1, 1),
-    "day": (1, 1),
-    "hour": (1, 1),
-    "minute": (1, 1),
-    "second": (1, 1),
-    "round": (1, 1),
-    "floor": (1, 1),
-    "ceiling": (1, 1),
-}
-UNSUPPORTED_FUNCTIONS = {
-    "matchespattern",
-    "fractionalseconds",
-    "totalseconds",
-    "date",
-    "time",
-    "totaloffsetminutes",
-    "now",
-    "maxdatetime",
-    "mindatetime",
-    "cast",
-    "isof",
-    "geo.distance",
-    "geo.intersects",
-    "geo.length",
-    "hassubset",
-    "hassubsequence",
-    "case",
-}
 
 
 @dataclass(frozen=True)
@@ -355,7 +314,7 @@ class _Parser:
                 self._next()
                 args.append(self.expression())
         self._expect(")")
-        low, high = FUNCTIONS[name]
+        low, high = FUNCTIONS[name].arity
         if not low <= len(args) <= high:
             raise ODataSyntaxError(f"{name} takes {low if low == high else f'{low} to {high}'} argument(s)", offset)
         return Call(name, tuple(args))
@@ -420,28 +379,9 @@ def _balanced(op: str, operands: list[Node]) -> Node:
     return operands[0]
 
 
-def operands(node: Node) -> tuple[Node, ...]:
-    """The expressions directly inside a node (an `in` list's literals are not: they are values)."""
-    match node:
-        case Binary(left=left, right=right):
-            return (left, right)
-        case Unary(operand=operand):
-            return (operand,)
-        case In(left=left):
-            return (left,)
-        case Call(args=args):
-            return args
-    return ()
-
-
 def depth(node: Node) -> int:
-    """The levels of an expression (iterative)."""
-    deepest, pending = 0, [(node, 1)]
-    while pending:
-        current, level = pending.pop()
-        deepest = max(deepest, level)
-        pending += [(operand, level + 1) for operand in operands(current)]
-    return deepest
+    """The levels of an expression."""
+    return fold(node, lambda _node, levels: 1 + max(levels, default=0))
 
 
 def _too_deep() -> ODataSyntaxError:
@@ -499,168 +439,20 @@ def parse_orderby(text: str, *, v2: bool = False) -> tuple[OrderItem, ...]:
     return tuple(items)
 
 
-# ---- evaluation --------------------------------------------------------------------------------------------------
-
-
-def evaluate(node: Node, row: dict[str, Any]) -> Any:
-    """The value of an expression for one row; null propagates as OData says (comparisons with null are false)."""
-    match node:
-        case Literal(value=value):
-            return value
-        case Property(path=path):
-            current: Any = row
-            for segment in path:
-                current = current.get(segment) if isinstance(current, dict) else None
-            return current
-        case Unary(op="not", operand=operand):
-            inner = evaluate(operand, row)
-            return None if inner is None else not inner
-        case Unary(operand=operand):
-            inner = evaluate(operand, row)
-            return None if inner is None else -inner
-        case In(left=left, items=items):
-            needle = evaluate(left, row)
-            return needle is not None and any(_equal(needle, item.value) for item in items)
-        case Binary(op="and", left=left, right=right):
-            return _and(evaluate(left, row), evaluate(right, row))
-        case Binary(op="or", left=left, right=right):
-            return _or(evaluate(left, row), evaluate(right, row))
-        case Binary(op=op, left=left, right=right):
-            return _binary(op, evaluate(left, row), evaluate(right, row))
-        case Call(name=name, args=args):
-            return _call(name, [evaluate(arg, row) for arg in args])
-    raise TypeError(f"not an expression: {node!r}")
-
-
-def _and(left: Any, right: Any) -> Any:
-    if left is False or right is False:
-        return False
-    return None if left is None or right is None else True
-
-
-def _or(left: Any, right: Any) -> Any:
-    if left is True or right is True:
-        return True
-    return None if left is None or right is None else False
-
-
-def _comparable(left: Any, right: Any) -> tuple[Any, Any]:
-    """Bring numbers, dates and date-times to a common type."""
-    if {type(left), type(right)} == {Decimal, float}:
-        return float(left), float(right)
-    if isinstance(left, str) and isinstance(right, datetime | date):
-        return _as_temporal(left, right), right
-    if isinstance(right, str) and isinstance(left, datetime | date):
-        return left, _as_temporal(right, left)
-    if isinstance(left, datetime) and isinstance(right, date) and not isinstance(right, datetime):
-        return left.date(), right
-    if isinstance(right, datetime) and isinstance(left, date) and not isinstance(left, datetime):
-        return left, right.date()
-    return left, right
-
-
-def _as_temporal(text: str, like: date) -> Any:
-    """Stored ISO strings compared with date or date-time literals."""
-    try:
-        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        return text
-    if isinstance(like, datetime):
-        return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-    return parsed.date()
-
-
-def _equal(left: Any, right: Any) -> bool:
-    left, right = _comparable(left, right)
-    return bool(left == right)
-
-
-def _binary(op: str, left: Any, right: Any) -> Any:
-    if op == "eq":
-        return (left is None and right is None) or (left is not None and right is not None and _equal(left, right))
-    if op == "ne":
-        return not _binary("eq", left, right)
-    if left is None or right is None:
-        return None if op in ADDITIVE | MULTIPLICATIVE else False
-    left, right = _comparable(left, right)
-    try:
-        match op:
-            case "gt":
-                return left > right
-            case "ge":
-                return left >= right
-            case "lt":
-                return left < right
-            case "le":
-                return left <= right
-            case "add":
-                return left + right
-            case "sub":
-                return left - right
-            case "mul":
-                return left * right
-            case "div" | "divby":  # by zero: an ArithmeticError below, so null
-                if isinstance(left, int) and isinstance(right, int) and op == "div":
-                    return int(left / right)
-                return Decimal(left) / Decimal(right) if not isinstance(left, float) else left / right
-            case "mod":
-                return left % right
-    except (TypeError, ArithmeticError):
-        return None  # values of different types, or a number past Decimal's range: no match, never a crash
-    raise ValueError(op)
-
-
-def _call(name: str, args: list[Any]) -> Any:
-    if any(a is None for a in args):
-        return None
-    match name, args:
-        case "contains", [text, part]:
-            return str(part) in str(text)
-        case "startswith", [text, part]:
-            return str(text).startswith(str(part))
-        case "endswith", [text, part]:
-            return str(text).endswith(str(part))
-        case "length", [text]:
-            return len(text)
-        case "indexof", [text, part]:
-            return str(text).find(str(part))
-        case "substring", [text, start]:
-            return str(text)[max(0, int(start)) :]
-        case "substring", [text, start, length]:
-            begin = max(0, int(start))
-            return str(text)[begin : begin + max(0, int(length))]
-        case "tolower", [text]:
-            return str(text).lower()
-        case "toupper", [text]:
-            return str(text).upper()
-        case "trim", [text]:
-            return str(text).strip()
-        case "concat", [left, right]:
-            return f"{left}{right}"
-        case (("year" | "month" | "day" | "hour" | "minute" | "second"), [value]):
-            moment = _as_temporal(value, datetime.now(UTC)) if isinstance(value, str) else value
-            return getattr(moment, name, None)
-        case (("round" | "floor" | "ceiling"), [number]):
-            try:
-                value = Decimal(str(number))
-                if name == "round":
-                    return value.to_integral_value(rounding=ROUND_HALF_UP)
-                return value.to_integral_value(rounding="ROUND_FLOOR" if name == "floor" else "ROUND_CEILING")
-            except ArithmeticError:  # past what Decimal's context holds (round(1e308)): no value, no crash
-                return None
-    raise NotSupported(f"{name} with {len(args)} argument(s)")
-
-
-# ---- compiled evaluation -----------------------------------------------------------------------------------------
+# ---- compiled evaluation ----------------------------------------------------------------------------------------
 
 Evaluator = Callable[[dict[str, Any]], Any]
 _FAST_TYPES = (str, int, Decimal)
 
 
 def compile_expression(node: Node) -> Evaluator:
-    """`evaluate` as a function of the row, built once per request: the same primitives and null semantics,
-    without walking the tree for every row. `and`/`or` chains are flattened (no recursion per term, however
-    long the chain) and an `or` of equalities of one property with literals is a set lookup."""
+    """`evaluate` as a function of the row, built once per request (a fold over the tree): the same primitives and
+    null semantics, without walking the tree for every row. `and`/`or` chains are flat (one loop over the terms,
+    however the chain nests) and an `or` of equalities of one property with literals is a set lookup."""
+    return fold(node, _compiled)
+
+
+def _compiled(node: Node, inside: list[Evaluator]) -> Evaluator:
     match node:
         case Literal(value=value):
             return lambda row: value
@@ -669,63 +461,52 @@ def compile_expression(node: Node) -> Evaluator:
         case Property():
             return lambda row: evaluate(node, row)
         case Binary(op="and" | "or"):
-            return _compile_chain(node)
-        case Unary(op="not", operand=operand):
-            inner = compile_expression(operand)
-
-            def negated(row: dict[str, Any]) -> Any:
-                value = inner(row)
-                return None if value is None else not value
-
-            return negated
-        case In(left=left, items=items):
-            return _compile_in(compile_expression(left), [item.value for item in items])
-        case Binary(op=op, left=left, right=right) if op in COMPARISON:
-            return _compile_comparison(op, left, right)
+            return _compile_chain(node, inside)
+        case Unary(op=op):
+            operand, apply = inside[0], UNARY[op].evaluate
+            return lambda row: apply(operand(row))
+        case In(items=items):
+            return _compile_in(inside[0], [item.value for item in items])
+        case Binary(op=op, left=left, right=right) if OPERATORS[op].group == "comparison":
+            return _compile_comparison(op, left, right, inside)
+        case Binary(op=op):
+            get_left, get_right = inside
+            apply_operator = OPERATORS[op].evaluate
+            return lambda row: apply_operator(get_left(row), get_right(row))
         case Call(name=name, args=args):
-            return _compile_call(name, args)
+            return _compile_call(name, args, inside)
     return lambda row: evaluate(node, row)
 
 
-def _compile_chain(node: Binary) -> Evaluator:
+class _Chain:
+    """An `and` / `or` over its terms' evaluators, in one loop (a nested chain's terms are merged into it)."""
+
+    def __init__(self, op: str, terms: list[Evaluator]) -> None:
+        self.op = op
+        self.terms = terms
+
+    def __call__(self, row: dict[str, Any]) -> Any:
+        unknown = False
+        stop = self.op == "or"  # `or` stops at the first true, `and` at the first false
+        for term in self.terms:
+            value = term(row)
+            if value is stop:
+                return stop
+            unknown = unknown or value is None
+        return None if unknown else not stop
+
+
+def _compile_chain(node: Binary, inside: list[Evaluator]) -> Evaluator:
     op = node.op
-    terms: list[Node] = []
-    pending: list[Node] = [node]
-    while pending:  # flatten without recursion: a 1,000-term chain is one list
-        current = pending.pop()
-        if isinstance(current, Binary) and current.op == op:
-            pending += [current.right, current.left]
-        else:
-            terms.append(current)
     if op == "or":
-        same = _equalities_of_one_property(terms)
+        same = _equalities_of_one_property(chain(node, "or"))
         if same is not None:
             name, values = same
             return _compile_in(lambda row: row.get(name), values)
-    compiled = [compile_expression(term) for term in terms]
-    if op == "and":
-
-        def every(row: dict[str, Any]) -> Any:
-            unknown = False
-            for term in compiled:
-                value = term(row)
-                if value is False:
-                    return False
-                unknown = unknown or value is None
-            return None if unknown else True
-
-        return every
-
-    def some(row: dict[str, Any]) -> Any:
-        unknown = False
-        for term in compiled:
-            value = term(row)
-            if value is True:
-                return True
-            unknown = unknown or value is None
-        return None if unknown else False
-
-    return some
+    terms: list[Evaluator] = []
+    for term in inside:
+        terms += term.terms if isinstance(term, _Chain) and term.op == op else [term]
+    return _Chain(op, terms)
 
 
 def _equalities_of_one_property(terms: list[Node]) -> tuple[str, list[Any]] | None:
@@ -756,27 +537,28 @@ def _compile_in(needle: Evaluator, values: list[Any]) -> Evaluator:
         value = needle(row)
         if value is None:
             return False
-        # Only which of two paths answers (the set lookup, or `_equal` item by item, the differential tests hold them
+        # Only which of two paths answers (the set lookup, or `equal` item by item, the differential tests hold them
         # to the same answers): this guard's mutants cannot be told apart, so it is not mutated.
         if type(value) is str or type(value) is int:  # pragma: no mutate
             if value in fast:
                 return True
             if len(fast) == len(plain):
                 return False
-        return any(_equal(value, item) for item in plain)
+        return any(equal(value, item) for item in plain)
 
     return member
 
 
-def _compile_comparison(op: str, left: Node, right: Node) -> Evaluator:
-    get_left, get_right = compile_expression(left), compile_expression(right)
+def _compile_comparison(op: str, left: Node, right: Node, inside: list[Evaluator]) -> Evaluator:
+    get_left, get_right = inside
+    compare = OPERATORS[op].evaluate
     if isinstance(left, Property) and isinstance(right, Literal) and type(right.value) in _FAST_TYPES:
         literal, kind = right.value, type(right.value)
         numeric = kind is not str
 
         def against_literal(row: dict[str, Any]) -> Any:
             value = get_left(row)
-            # As above: a direct comparison of like types, else the general `_binary`; not mutated.
+            # As above: a direct comparison of like types, else the table's evaluator; not mutated.
             like = type(value) is kind or (numeric and type(value) in (int, Decimal))  # pragma: no mutate
             if value is not None and like:  # pragma: no mutate
                 match op:
@@ -792,7 +574,7 @@ def _compile_comparison(op: str, left: Node, right: Node) -> Evaluator:
                         return value < literal
                     case "le":
                         return value <= literal
-            return _binary(op, value, literal)
+            return compare(value, literal)
 
         return against_literal
     if isinstance(right, Literal) and isinstance(right.value, datetime | date):
@@ -803,16 +585,15 @@ def _compile_comparison(op: str, left: Node, right: Node) -> Evaluator:
             value = get_left(row)
             if isinstance(value, str):
                 if value not in parsed:
-                    parsed[value] = _as_temporal(value, literal_moment)
+                    parsed[value] = as_temporal(value, literal_moment)
                 value = parsed[value]
-            return _binary(op, value, literal_moment)
+            return compare(value, literal_moment)
 
         return against_moment
-    return lambda row: _binary(op, get_left(row), get_right(row))
+    return lambda row: compare(get_left(row), get_right(row))
 
 
-def _compile_call(name: str, args: tuple[Node, ...]) -> Evaluator:
-    compiled = [compile_expression(arg) for arg in args]
+def _compile_call(name: str, args: tuple[Node, ...], compiled: list[Evaluator]) -> Evaluator:
     if (
         name in ("contains", "startswith", "endswith")
         and isinstance(args[1], Literal)
@@ -826,17 +607,12 @@ def _compile_call(name: str, args: tuple[Node, ...]) -> Evaluator:
                 if name == "contains":
                     return part in text
                 return text.startswith(part) if name == "startswith" else text.endswith(part)
-            return _call(name, [text, part])
+            return call(name, [text, part])
 
         return text_test
-    return lambda row: _call(name, [arg(row) for arg in compiled])
+    return lambda row: call(name, [arg(row) for arg in compiled])
 
 
 def expression_size(node: Node) -> int:
-    """The number of nodes in an expression (iterative: a filter may nest deeply)."""
-    size, pending = 0, [node]
-    while pending:
-        current = pending.pop()
-        size += 1 + (len(current.items) if isinstance(current, In) else 0)
-        pending += operands(current)
-    return size
+    """The number of nodes in an expression, an `in` list's values included."""
+    return sum(1 + (len(current.items) if isinstance(current, In) else 0) for current in walk(node))

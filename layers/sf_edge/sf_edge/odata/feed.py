@@ -12,7 +12,9 @@ import hmac
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, Protocol
+from urllib.parse import unquote
 
 from sf_edge.domain_errors import DomainError
 from sf_edge.headers import Headers
@@ -53,6 +55,30 @@ class FeedRequest:
     headers: Mapping[str, str]
     service_root: str  # absolute, ending in "/"
     body: bytes = b""
+
+    @cached_property
+    def _parsed_query(self) -> dict[str, str] | ODataError:
+        # Parsed once per request, whoever asks first (negotiation, the read, the error answer), malformed or not.
+        try:
+            return parse_query_string(self.query)
+        except ODataError as error:
+            return error
+
+    def query_options(self) -> dict[str, str]:
+        """The query string's options, name -> value (a malformed query string raises its ODataError)."""
+        parsed = self._parsed_query
+        if isinstance(parsed, ODataError):
+            raise parsed
+        return parsed
+
+    @property
+    def format_option(self) -> str | None:
+        """The `$format` asked for, for negotiating the answer's format: None when the query string names none,
+        and for a malformed one (it is refused later, in the format negotiated without it)."""
+        if "format" not in unquote(self.query).lower():  # however it is escaped; most requests carry none
+            return None
+        parsed = self._parsed_query
+        return None if isinstance(parsed, ODataError) else parsed.get("$format")
 
     def header(self, name: str) -> str | None:
         found: str | None = Headers(self.headers).get(name)
@@ -117,7 +143,7 @@ class Feed:
 
     def handle(self, request: FeedRequest, version: Dialect | None = None) -> FeedResponse:
         """Answer one request in the version's dialect (4.0 unless given); never raises for bad input."""
-        dialect = (version or V4()).negotiate(request.headers, request.query)
+        dialect = (version or V4()).negotiate(request.headers, request.format_option)
         try:
             if not self.auth.allows(request.headers):
                 response = dialect.error(ODataError(401, "Unauthorized", "Missing or invalid credentials"))
@@ -154,7 +180,7 @@ class Feed:
             return dialect.metadata(self.entity_sets)
         entity_set = self.by_name[resource.entity_set or ""]
         store = self.stores(entity_set, stats)
-        raw = parse_query_string(request.query)
+        raw = request.query_options()
         if resource.kind == "entity":
             options = dialect.entity_options(entity_set, raw)
             row = store.get(resource.key or {})

@@ -21,13 +21,26 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sf_edge.odata.expressions import Binary, Call, In, Literal, Node, OrderItem, Property
+from sf_edge.odata.expressions import OrderItem
 from sf_edge.odata.indexing import MAX_SORT_CHARS, SortRange, prefix_range, range_for
 from sf_edge.odata.request import QueryOptions
 from sf_edge.odata.schema import BUCKET, EntitySet, SortOrder
 from sf_edge.odata.search import SearchNode
+from sf_edge.odata.tree import (
+    FLIPPED,
+    FUNCTIONS,
+    OPERATORS,
+    Binary,
+    Call,
+    In,
+    Literal,
+    Node,
+    Property,
+    chain,
+    fits,
+    fold,
+)
 
-_FLIPPED = {"gt": "lt", "ge": "le", "lt": "gt", "le": "ge", "eq": "eq", "ne": "ne"}
 MAX_PARTITIONS = 100  # values of an `or` / `in` read as one Query each
 _RANGE_LITERALS = {
     "String": {"String"},
@@ -320,11 +333,11 @@ def _startswith(node: Node) -> tuple[str, str] | None:
 
 
 def _comparison(node: Node) -> tuple[str, str, Literal] | None:
-    if not (isinstance(node, Binary) and node.op in _FLIPPED):
+    if not (isinstance(node, Binary) and node.op in FLIPPED):
         return None
     left, right, op = node.left, node.right, node.op
     if isinstance(left, Literal) and isinstance(right, Property):
-        left, right, op = right, left, _FLIPPED[op]
+        left, right, op = right, left, FLIPPED[op]
     if isinstance(left, Property) and len(left.path) == 1 and isinstance(right, Literal):
         return left.path[0], op, right
     return None
@@ -339,65 +352,50 @@ def _pushable(entity_set: EntitySet, conjuncts: list[Node]) -> tuple[Node, ...]:
     return tuple(conjunct for conjunct in conjuncts if pushable(entity_set, conjunct))
 
 
-_PUSHED_TYPES = {"String", "Int16", "Int32", "Int64", "Decimal", "Boolean"}
-
-
 def pushable(entity_set: EntitySet, node: Node) -> bool:
     """Whether sf_edge.aws.odata_store can state the node as a DynamoDB condition that holds whenever the node is
-    true: a comparison of a string, integer, decimal or boolean property with a literal of its type (`ne` as
-    "absent or different"), `eq null` / `ne null`, `in (...)`, `startswith` / `contains` on strings (also as
-    `... eq true`), and `and` / `or` of those. Dates are not pushed: stored texts may be written another way."""
-    match node:
-        case Binary(op="and" | "or", left=left, right=right):
-            return pushable(entity_set, left) and pushable(entity_set, right)
-        case Binary(op="eq", left=Call() as call, right=Literal(value=True)):
-            return pushable(entity_set, call)
-        case Call(name="startswith" | "contains", args=(Property(path=(name,)), Literal(value=str() as text))):
-            prop = entity_set.property(name)
-            return prop is not None and prop.type == "String" and text != ""
-        case In(left=Property(path=(name,)), items=items):
-            return 0 < len(items) <= 100 and all(_literal_fits(entity_set, name, i.value) for i in items)
-    comparison = _comparison(node)
-    if comparison is None:
-        return False
-    name, op, literal = comparison
-    if literal.value is None:
-        return op in ("eq", "ne") and entity_set.property(name) is not None
-    return _literal_fits(entity_set, name, literal.value)
+    true: the table's rows with a DynamoDB rendering (comparisons, `startswith` / `contains`) over a property and a
+    literal DynamoDB compares as OData does (`tree.fits`; `ne` as "absent or different"), `eq null` / `ne null`,
+    `in (...)`, a pushable call `eq true`, and `and` / `or` of those. Dates are not pushed: stored texts may be
+    written another way."""
+
+    def leave(current: Node, inside: list[bool]) -> bool:
+        match current:
+            case Binary(op="and" | "or"):
+                return all(inside)
+            case Binary(op="eq", left=Call() as function, right=Literal(value=True)):
+                return leave(function, [])
+            case Call(name=name, args=(Property(path=(prop_name,)), Literal(value=str() as text))):
+                prop = entity_set.property(prop_name)
+                return FUNCTIONS[name].dynamo is not None and prop is not None and prop.type == "String" and text != ""
+            case In(left=Property(path=(name,)), items=items):
+                return 0 < len(items) <= 100 and all(_literal_fits(entity_set, name, i.value) for i in items)
+        comparison = _comparison(current)
+        if comparison is None or OPERATORS[comparison[1]].dynamo is None:
+            return False
+        name, op, literal = comparison
+        if literal.value is None:
+            return op in ("eq", "ne") and entity_set.property(name) is not None
+        return _literal_fits(entity_set, name, literal.value)
+
+    # Only `and` / `or` are walked into: anything else is judged whole, as the store renders it.
+    return fold(node, leave, lambda current: isinstance(current, Binary) and current.op in ("and", "or"))
 
 
 def _literal_fits(entity_set: EntitySet, name: str, value: Any) -> bool:
     """A literal DynamoDB compares with the stored attribute exactly as OData compares it."""
     prop = entity_set.property(name)
-    if prop is None or prop.type not in _PUSHED_TYPES:
-        return False
-    if prop.type == "String":
-        return isinstance(value, str)
-    if prop.type == "Boolean":
-        return isinstance(value, bool)
-    if prop.type == "Decimal":
-        from decimal import Decimal
-
-        return isinstance(value, int | Decimal) and not isinstance(value, bool)
-    return isinstance(value, int) and not isinstance(value, bool) and abs(value) < 10**38
+    return prop is not None and fits(prop.type, value)
 
 
 def _fits(entity_set: EntitySet, name: str, value: Any) -> bool:
-    """Whether DynamoDB can compare the value with the attribute (a mistyped key would be an error, not a miss)."""
+    """Whether DynamoDB can look the value up as the attribute (a mistyped key would be an error, not a miss)."""
     prop = entity_set.property(name)
-    if prop is None:
-        return False
-    if prop.type == "String":
-        return isinstance(value, str) and value != ""  # DynamoDB refuses empty key values
-    if prop.type in ("Int16", "Int32", "Int64"):
-        return isinstance(value, int) and not isinstance(value, bool) and abs(value) < 10**38
-    return False
+    return prop is not None and fits(prop.type, value, key=True)
 
 
 def _conjuncts(node: Node) -> list[Node]:
-    if isinstance(node, Binary) and node.op == "and":
-        return _conjuncts(node.left) + _conjuncts(node.right)
-    return [node]
+    return chain(node, "and")
 
 
 def _equality(node: Node) -> tuple[str | None, Any]:
@@ -415,10 +413,13 @@ def _equality(node: Node) -> tuple[str | None, Any]:
 
 def _key_alternatives(node: Node, key: str) -> list[Any] | None:
     """Values of `key eq a or key eq b ...` or `key in (a, b)`; None when the node is anything else."""
-    if isinstance(node, In) and node.left == Property((key,)):
-        return [item.value for item in node.items if item.value is not None]
-    if isinstance(node, Binary) and node.op == "or":
-        left, right = _key_alternatives(node.left, key), _key_alternatives(node.right, key)
-        return None if left is None or right is None else left + right
-    name, value = _equality(node)
-    return [value] if name == key else None
+    values: list[Any] = []
+    for term in chain(node, "or"):
+        if isinstance(term, In) and term.left == Property((key,)):
+            values += [item.value for item in term.items if item.value is not None]
+            continue
+        name, value = _equality(term)
+        if name != key:
+            return None
+        values.append(value)
+    return values

@@ -16,23 +16,25 @@ from typing import Any
 from urllib.parse import unquote
 
 from sf_edge.domain_errors import Conflict, DomainError, Invalid, NotFound, PreconditionFailed, Unavailable
-from sf_edge.odata.expressions import (
+from sf_edge.odata.expressions import NotSupported, ODataSyntaxError, OrderItem, parse_filter, parse_orderby
+from sf_edge.odata.schema import EntitySet
+from sf_edge.odata.search import SearchNode, SearchSyntaxError, parse_search
+from sf_edge.odata.tree import (
+    FUNCTIONS,
+    LITERAL_KINDS,
+    OPERATORS,
+    PROPERTY_KINDS,
+    UNARY,
     Binary,
     Call,
     In,
     Literal,
     Node,
-    NotSupported,
-    ODataSyntaxError,
-    OrderItem,
     Property,
     Unary,
-    operands,
-    parse_filter,
-    parse_orderby,
+    fits,
+    fold,
 )
-from sf_edge.odata.schema import EntitySet
-from sf_edge.odata.search import SearchNode, SearchSyntaxError, parse_search
 
 MAX_TOP = 1_000_000
 
@@ -161,107 +163,47 @@ def _parsed(parser: Any, options: dict[str, str], name: str) -> Any:
 
 def _bind(entity_set: EntitySet, node: Node, option: str) -> str:
     """Every property an expression names must be declared (a typo is a 400, not an empty result), and every
-    operator and function must get operands of a kind it takes (`length(OrderID)`, `-CompanyName` are 400s, not
-    errors while rows are read). Returns the expression's kind: string, number, boolean, date, other, or any."""
-    pending: list[tuple[Node, bool]] = [(node, False)]
-    kinds: dict[int, str] = {}
-    while pending:  # iterative: a filter may nest a thousand levels deep
-        current, visited = pending.pop()
-        children = operands(current)
-        if not visited:
-            pending.append((current, True))
-            pending += [(child, False) for child in children]
-            continue
-        kinds[id(current)] = _kind(entity_set, current, [kinds[id(c)] for c in children], option)
-    return kinds[id(node)]
+    operator and function must get operands of a kind it takes, as its row of the tables says (`length(OrderID)`,
+    `-CompanyName` are 400s, not errors while rows are read). Returns the expression's kind: string, number,
+    boolean, date, other, or any."""
 
-
-_LITERAL_KINDS = {
-    "String": "string",
-    "Int64": "number",
-    "Decimal": "number",
-    "Double": "number",
-    "Boolean": "boolean",
-    "Date": "date",
-    "DateTimeOffset": "date",
-    "Null": "any",
-}
-_PROPERTY_KINDS = {
-    "String": "string",
-    "Int16": "number",
-    "Int32": "number",
-    "Int64": "number",
-    "Decimal": "number",
-    "Double": "number",
-    "Single": "number",
-    "Boolean": "boolean",
-    "DateTimeOffset": "date",
-}
-# function: (kinds of its arguments, kind of its result)
-_SIGNATURES: dict[str, tuple[tuple[str, ...], str]] = {
-    "contains": (("string", "string"), "boolean"),
-    "startswith": (("string", "string"), "boolean"),
-    "endswith": (("string", "string"), "boolean"),
-    "substringof": (("string", "string"), "boolean"),
-    "indexof": (("string", "string"), "number"),
-    "concat": (("string", "string"), "string"),
-    "length": (("string",), "number"),
-    "tolower": (("string",), "string"),
-    "toupper": (("string",), "string"),
-    "trim": (("string",), "string"),
-    "substring": (("string", "number", "number"), "string"),
-    "year": (("date",), "number"),
-    "month": (("date",), "number"),
-    "day": (("date",), "number"),
-    "hour": (("date",), "number"),
-    "minute": (("date",), "number"),
-    "second": (("date",), "number"),
-    "round": (("number",), "number"),
-    "floor": (("number",), "number"),
-    "ceiling": (("number",), "number"),
-}
-
-
-def _kind(entity_set: EntitySet, node: Node, operands: list[str], option: str) -> str:
     def refuse(why: str) -> ODataError:
         return ODataError(400, "InvalidExpression", f"{option}: {why}", option)
 
-    def takes(kind: str, given: str, what: str) -> None:
-        if given not in (kind, "any"):
+    def takes(kind: str | None, given: str, what: str) -> None:
+        if kind is not None and given not in (kind, "any"):
             raise refuse(f"{what} takes a {kind}, not a {given}")
 
-    match node:
-        case Property(path=path):
-            if len(path) > 1:
-                raise ODataError(501, "NotImplemented", f"Navigation {'/'.join(path)} is not supported", option)
-            prop = entity_set.property(path[0])
-            if prop is None:
-                raise ODataError(400, "UnknownProperty", f"{entity_set.name} has no property {path[0]}", option)
-            return _PROPERTY_KINDS.get(prop.type, "other")
-        case Literal(type=type_):
-            return _LITERAL_KINDS.get(type_, "other")
-        case Unary(op="not"):
-            takes("boolean", operands[0], "not")
-            return "boolean"
-        case Unary():
-            takes("number", operands[0], "negation (-)")
-            return "number"
-        case Binary(op="and" | "or"):
-            for operand in operands:
-                takes("boolean", operand, node.op)
-            return "boolean"
-        case Binary(op=op) if op in ("add", "sub", "mul", "div", "divby", "mod"):
-            for operand in operands:
-                takes("number", operand, op)
-            return "number"
-        case Binary() | In():
-            return "boolean"
-        case Call(name=name):
-            kinds, result = _SIGNATURES.get(name, ((), "any"))
-            for position, (kind, given) in enumerate(zip(kinds, operands, strict=False)):
-                takes(kind, given, f"{name}() argument {position + 1}")
-            return result
-    return "any"
+    def kind_of(current: Node, operands: list[str]) -> str:
+        match current:
+            case Property(path=path):
+                if len(path) > 1:
+                    raise ODataError(501, "NotImplemented", f"Navigation {'/'.join(path)} is not supported", option)
+                prop = entity_set.property(path[0])
+                if prop is None:
+                    raise ODataError(400, "UnknownProperty", f"{entity_set.name} has no property {path[0]}", option)
+                return PROPERTY_KINDS.get(prop.type, "other")
+            case Literal(type=type_):
+                return LITERAL_KINDS.get(type_, "other")
+            case Unary(op=op):
+                unary = UNARY[op]
+                takes(unary.operand, operands[0], unary.says)
+                return unary.result
+            case Binary(op=op):
+                operator = OPERATORS[op]
+                for operand in operands:
+                    takes(operator.operands, operand, op)
+                return operator.result
+            case In():
+                return "boolean"
+            case Call(name=name):
+                function = FUNCTIONS[name]
+                for position, (kind, given) in enumerate(zip(function.arguments, operands, strict=False)):
+                    takes(kind, given, f"{name}() argument {position + 1}")
+                return function.result
+        return "any"
+
+    return fold(node, kind_of)
 
 
 def _select(entity_set: EntitySet, value: str | None) -> tuple[str, ...] | None:
@@ -321,7 +263,8 @@ def encode_skiptoken(served: int, position: Any = None, signature: str | None = 
 
 
 def _scalar(value: Any) -> bool:
-    return isinstance(value, str) or (isinstance(value, int) and not isinstance(value, bool) and abs(value) < 10**38)
+    """A resume position's value: what a key or a sort value may be (a string, or an integer DynamoDB holds)."""
+    return fits("String", value) or fits("Int64", value)
 
 
 def decode_skiptoken(token: str) -> SkipToken:
@@ -414,18 +357,10 @@ def parse_key(entity_set: EntitySet, text: str) -> dict[str, Any]:
             raise ODataError(400, "InvalidKey", f"{literal_text!r} is not a literal") from None
         prop = entity_set.property(name)
         assert prop is not None
-        if not isinstance(literal, Literal) or not _fits(prop.type, literal):
+        if not isinstance(literal, Literal) or not fits(prop.type, literal.value):  # an empty key: a 404 later
             raise ODataError(400, "InvalidKey", f"{name} must be an {prop.edm_type} literal, not {literal_text!r}")
         key[name] = literal.value
     return key
-
-
-def _fits(edm_type: str, literal: Literal) -> bool:
-    if edm_type == "String":
-        return literal.type == "String"
-    if edm_type in ("Int16", "Int32", "Int64"):
-        return literal.type == "Int64"
-    return literal.type != "Null"
 
 
 _DOMAIN_ERRORS: dict[type[DomainError], tuple[int, str]] = {

@@ -73,10 +73,43 @@ def parse_search(text: str) -> SearchNode | None:
     if not items:
         return None
     parser = _Parser(items)
-    node = parser.expression()
+    try:
+        node = parser.expression()
+    except RecursionError:  # nesting past what the recursive-descent parser follows: the same refusal as depth
+        raise _too_deep() from None
     if parser.position != len(items):
         raise SearchSyntaxError("unbalanced parenthesis")
+    if _depth(node) > MAX_DEPTH:
+        raise _too_deep()
     return node
+
+
+MAX_DEPTH = 100  # levels of a search expression: matching and planning walk it recursively, far from the limit
+
+
+def _too_deep() -> SearchSyntaxError:
+    return SearchSyntaxError(f"the expression is nested too deeply: at most {MAX_DEPTH} levels are allowed")
+
+
+def _depth(node: SearchNode) -> int:
+    deepest, pending = 0, [(node, 1)]
+    while pending:
+        current, level = pending.pop()
+        deepest = max(deepest, level)
+        match current:
+            case Not(operand=operand):
+                pending.append((operand, level + 1))
+            case And(left=left, right=right) | Or(left=left, right=right):
+                pending += [(left, level + 1), (right, level + 1)]
+    return deepest
+
+
+def _balanced(join: type[And] | type[Or], operands: list[SearchNode]) -> SearchNode:
+    """An AND / OR chain as a balanced tree (both are associative): a chain of any length is log2(terms) deep."""
+    while len(operands) > 1:
+        paired: list[SearchNode] = [join(operands[i], operands[i + 1]) for i in range(0, len(operands) - 1, 2)]
+        operands = paired + operands[len(operands) - len(operands) % 2 :]
+    return operands[0]
 
 
 class _Parser:
@@ -97,22 +130,23 @@ class _Parser:
         return item == ("word", word) and self._starts_term(1)
 
     def expression(self) -> SearchNode:
-        node = self._and()
+        operands = [self._and()]
         while self._operator("OR"):
             self.position += 1
-            node = Or(node, self._and())
-        return node
+            operands.append(self._and())
+        return _balanced(Or, operands)
 
     def _and(self) -> SearchNode:
-        node = self._unary()
+        operands = [self._unary()]
         while True:
             if self._operator("OR"):
-                return node
+                break
             if self._operator("AND"):
                 self.position += 1
             elif not self._starts_term(0):
-                return node
-            node = And(node, self._unary())
+                break
+            operands.append(self._unary())
+        return _balanced(And, operands)
 
     def _unary(self) -> SearchNode:
         if self._operator("NOT"):
