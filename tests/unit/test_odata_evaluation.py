@@ -25,6 +25,7 @@ from sf_edge.odata.expressions import (
     parse_filter,
     parse_orderby,
 )
+from sf_edge.odata.tree import FUNCTIONS
 
 BOTH = ("interpreted", "compiled")
 
@@ -257,13 +258,16 @@ def test_the_compiled_filter_answers_as_the_interpreter(
     assert same(compile_expression(node)(row), expected), text
 
 
-ARITY = {
+# OData 4.01 Part 2 §5.1.1 (canonical functions): the arity the standard gives each one, served or not. The
+# served ones are the rows of sf_edge.odata.tree.FUNCTIONS; each must take what the standard says.
+STANDARD_ARITY = {
     "contains": (2, 2),
     "startswith": (2, 2),
     "endswith": (2, 2),
     "length": (1, 1),
     "indexof": (2, 2),
     "substring": (2, 3),
+    "matchespattern": (2, 2),
     "tolower": (1, 1),
     "toupper": (1, 1),
     "trim": (1, 1),
@@ -274,10 +278,26 @@ ARITY = {
     "hour": (1, 1),
     "minute": (1, 1),
     "second": (1, 1),
+    "fractionalseconds": (1, 1),
+    "totalseconds": (1, 1),
+    "date": (1, 1),
+    "time": (1, 1),
+    "totaloffsetminutes": (1, 1),
+    "mindatetime": (0, 0),
+    "maxdatetime": (0, 0),
+    "now": (0, 0),
     "round": (1, 1),
     "floor": (1, 1),
     "ceiling": (1, 1),
+    "hassubset": (2, 2),
+    "hassubsequence": (2, 2),
 }
+ARITY = {name: STANDARD_ARITY[name] for name in FUNCTIONS}
+
+
+def test_every_served_function_is_a_canonical_one() -> None:
+    assert set(FUNCTIONS) <= set(STANDARD_ARITY)
+    assert {name: function.arity for name, function in FUNCTIONS.items()} == ARITY
 
 
 @pytest.mark.parametrize(("name", "arity"), sorted(ARITY.items()))
