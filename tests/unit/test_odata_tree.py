@@ -241,3 +241,16 @@ def test_the_query_string_is_parsed_once_per_request(query: str, status: int, mo
     answered, _body = _answer("/Orders", query)
     assert answered == status
     assert calls == [query]
+
+
+@pytest.mark.parametrize(
+    ("stored", "expected"),
+    [("1996-07-04T10:20:30.25Z", Decimal("0.25")), ("1996-07-04T00:00:00Z", Decimal(0)), (None, None)],
+)
+def test_fractionalseconds_is_one_row(stored: str | None, expected: Decimal | None) -> None:
+    """The row added to show what a function costs (see the tree's docstring): parsed, bound, evaluated."""
+    node = parse_filter("fractionalseconds(OrderDate) gt 0.1")
+    bind_options(ORDERS, {"$filter": "fractionalseconds(OrderDate) gt 0.1"})
+    assert isinstance(node, Binary)
+    assert evaluate(node.left, {"OrderDate": stored}) == expected
+    assert compile_expression(node)({"OrderDate": stored}) is (expected is not None and expected > Decimal("0.1"))

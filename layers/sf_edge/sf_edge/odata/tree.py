@@ -324,6 +324,11 @@ def _part_of(moment_part: str, value: Any) -> Any:
     return getattr(moment, moment_part, None)
 
 
+def _fractional_seconds(value: Any) -> Any:
+    moment = as_temporal(value, datetime.now(UTC)) if isinstance(value, str) else value
+    return Decimal(moment.microsecond) / 1_000_000 if isinstance(moment, datetime) else None
+
+
 def _integral(rounding: str, number: Any) -> Any:
     try:
         return Decimal(str(number)).to_integral_value(rounding=rounding)
@@ -346,6 +351,7 @@ FUNCTIONS: dict[str, Function] = {
     "concat": Function(("string", "string"), "string", lambda a, b: f"{a}{b}"),
     **{part: Function(("date",), "number", partial(_part_of, part)) for part in ("year", "month", "day")},
     **{part: Function(("date",), "number", partial(_part_of, part)) for part in ("hour", "minute", "second")},
+    "fractionalseconds": Function(("date",), "number", _fractional_seconds),
     "round": Function(("number",), "number", partial(_integral, ROUND_HALF_UP)),
     "floor": Function(("number",), "number", partial(_integral, "ROUND_FLOOR")),
     "ceiling": Function(("number",), "number", partial(_integral, "ROUND_CEILING")),
@@ -354,7 +360,6 @@ FUNCTIONS: dict[str, Function] = {
 UNSUPPORTED_FUNCTIONS = frozenset(
     {
         "matchespattern",
-        "fractionalseconds",
         "totalseconds",
         "date",
         "time",
