@@ -449,7 +449,14 @@ def compile_expression(node: Node) -> Evaluator:
     """`evaluate` as a function of the row, built once per request (a fold over the tree): the same primitives and
     null semantics, without walking the tree for every row. `and`/`or` chains are flat (one loop over the terms,
     however the chain nests) and an `or` of equalities of one property with literals is a set lookup."""
-    return fold(node, _compiled)
+    chains: dict[Evaluator, tuple[str, list[Evaluator]]] = {}  # a chain's evaluator -> its op and terms
+
+    def leave(current: Node, inside: list[Evaluator]) -> Evaluator:
+        if isinstance(current, Binary) and current.op in ("and", "or"):
+            return _compile_chain(current, inside, chains)
+        return _compiled(current, inside)
+
+    return fold(node, leave)
 
 
 def _compiled(node: Node, inside: list[Evaluator]) -> Evaluator:
@@ -460,8 +467,14 @@ def _compiled(node: Node, inside: list[Evaluator]) -> Evaluator:
             return lambda row: row.get(name)
         case Property():
             return lambda row: evaluate(node, row)
-        case Binary(op="and" | "or"):
-            return _compile_chain(node, inside)
+        case Unary(op="not"):
+            inner = inside[0]
+
+            def negated(row: dict[str, Any]) -> Any:
+                value = inner(row)
+                return None if value is None else not value
+
+            return negated
         case Unary(op=op):
             operand, apply = inside[0], UNARY[op].evaluate
             return lambda row: apply(operand(row))
@@ -478,25 +491,9 @@ def _compiled(node: Node, inside: list[Evaluator]) -> Evaluator:
     return lambda row: evaluate(node, row)
 
 
-class _Chain:
-    """An `and` / `or` over its terms' evaluators, in one loop (a nested chain's terms are merged into it)."""
-
-    def __init__(self, op: str, terms: list[Evaluator]) -> None:
-        self.op = op
-        self.terms = terms
-
-    def __call__(self, row: dict[str, Any]) -> Any:
-        unknown = False
-        stop = self.op == "or"  # `or` stops at the first true, `and` at the first false
-        for term in self.terms:
-            value = term(row)
-            if value is stop:
-                return stop
-            unknown = unknown or value is None
-        return None if unknown else not stop
-
-
-def _compile_chain(node: Binary, inside: list[Evaluator]) -> Evaluator:
+def _compile_chain(
+    node: Binary, inside: list[Evaluator], chains: dict[Evaluator, tuple[str, list[Evaluator]]]
+) -> Evaluator:
     op = node.op
     if op == "or":
         same = _equalities_of_one_property(chain(node, "or"))
@@ -504,9 +501,35 @@ def _compile_chain(node: Binary, inside: list[Evaluator]) -> Evaluator:
             name, values = same
             return _compile_in(lambda row: row.get(name), values)
     terms: list[Evaluator] = []
-    for term in inside:
-        terms += term.terms if isinstance(term, _Chain) and term.op == op else [term]
-    return _Chain(op, terms)
+    for term in inside:  # a nested chain of the same op: its terms join this one's loop
+        nested = chains.get(term)
+        terms += nested[1] if nested is not None and nested[0] == op else [term]
+    if op == "and":
+
+        def every(row: dict[str, Any]) -> Any:
+            unknown = False
+            for term in terms:
+                value = term(row)
+                if value is False:
+                    return False
+                unknown = unknown or value is None
+            return None if unknown else True
+
+        evaluator = every
+    else:
+
+        def some(row: dict[str, Any]) -> Any:
+            unknown = False
+            for term in terms:
+                value = term(row)
+                if value is True:
+                    return True
+                unknown = unknown or value is None
+            return None if unknown else False
+
+        evaluator = some
+    chains[evaluator] = (op, terms)
+    return evaluator
 
 
 def _equalities_of_one_property(terms: list[Node]) -> tuple[str, list[Any]] | None:
