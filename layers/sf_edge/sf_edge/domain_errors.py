@@ -21,6 +21,11 @@ class Conflict(DomainError):  # noqa: N818
     """The record exists already, or the change clashes with one made meanwhile."""
 
 
+class ConditionNotMet(Conflict):
+    """A conditional write's condition did not hold (the item exists already, changed since it was read, or is
+    gone): said once by the AWS adapters (sf_edge.aws.faults.conditional); a Conflict wherever it is not handled."""
+
+
 class PreconditionFailed(DomainError):  # noqa: N818
     """The record changed since the caller read it (its version no longer matches)."""
 

@@ -3,6 +3,11 @@ retrying can never succeed), rather than ours (a 500)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
+from sf_edge.domain_errors import ConditionNotMet
+
 # AWS error codes that say "not now": throttling, capacity, a service having a bad moment.
 TRANSIENT_CODES = frozenset(
     {
@@ -68,3 +73,17 @@ def is_client_fault(error: BaseException) -> bool:
     if isinstance(error, ClientError):
         return _code(error)[0] in CLIENT_FAULT_CODES
     return error.__cause__ is not None and is_client_fault(error.__cause__)
+
+
+def conditional[T](write: Callable[..., T], **arguments: Any) -> T:
+    """One conditional DynamoDB write (a Table's or a client's put, update or delete): its failed condition as the
+    domain's ConditionNotMet, the one place ConditionalCheckFailedException is recognised; any other error as it
+    is (a transaction's cancellation reasons are batch_items' to read)."""
+    from botocore.exceptions import ClientError
+
+    try:
+        return write(**arguments)
+    except ClientError as exc:
+        if _code(exc)[0] == "ConditionalCheckFailedException":
+            raise ConditionNotMet("the write's condition did not hold") from exc
+        raise

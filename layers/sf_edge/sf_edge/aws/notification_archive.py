@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from sf_edge.aws.faults import conditional
+from sf_edge.domain_errors import ConditionNotMet
 from sf_edge.notifications.routing import ReconcileMark
 from sf_edge.salesforce.outbound_messages import NotificationMessage
 
@@ -106,19 +108,17 @@ class NotificationArchive:
 
     def clear(self, marks: Sequence[ReconcileMark]) -> int:
         """Remove marks a sync has applied, each only if it was not marked again since (a newer gap stays)."""
-        from botocore.exceptions import ClientError
 
         cleared = 0
         for mark in marks:
             try:
-                self.table.delete_item(
+                conditional(
+                    self.table.delete_item,
                     Key={"NotificationKey": mark.key},
                     ConditionExpression="MarkedAt = :at",
                     ExpressionAttributeValues={":at": mark.marked_at},
                 )
-            except ClientError as exc:
-                if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
-                    raise
+            except ConditionNotMet:
                 continue
             cleared += 1
         return cleared

@@ -24,6 +24,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from sf_edge.aws.faults import conditional
+from sf_edge.domain_errors import ConditionNotMet
 from sf_edge.odata.indexing import (
     IndexState,
     counter_item_key,
@@ -105,7 +107,8 @@ class IndexMaintainer:
                 values[f":s{i}"] = _value(image[name])
                 conditions.append(f"#s{i} = :s{i}")
         try:
-            self.client.update_item(
+            conditional(
+                self.client.update_item,
                 TableName=self.tables[entity_set.name],
                 Key={name: _value(image[name]) for name in entity_set.key},
                 UpdateExpression="SET " + ", ".join(f"#a{i} = :a{i}" for i in range(len(wanted))),
@@ -113,7 +116,7 @@ class IndexMaintainer:
                 ExpressionAttributeNames=names,
                 ExpressionAttributeValues=values,
             )
-        except self.client.exceptions.ConditionalCheckFailedException:
+        except ConditionNotMet:
             return False  # changed or deleted since this image: its own record annotates the newer state
         return True
 

@@ -17,8 +17,9 @@ from decimal import Decimal
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
+from sf_edge.aws.faults import conditional
 from sf_edge.aws.update_expressions import set_or_remove
-from sf_edge.domain_errors import Conflict, NotFound, PreconditionFailed
+from sf_edge.domain_errors import ConditionNotMet, Conflict, NotFound, PreconditionFailed
 from sf_edge.odata.engine import Limit, ReadStats
 from sf_edge.odata.indexing import (
     SEP,
@@ -501,22 +502,19 @@ class EntityWrites:
 
     def create(self, values: dict[str, Any]) -> dict[str, Any]:
         """Insert a new entity (Conflict when the key exists)."""
-        from botocore.exceptions import ClientError
-
         from sf_edge.row_version import VERSION
 
         item = {k: v for k, v in values.items() if v is not None} | {VERSION: 1}
         item |= index_attributes(self.entity_set, item)
         try:
-            self.table.put_item(
+            conditional(
+                self.table.put_item,
                 Item=item,
                 ConditionExpression="attribute_not_exists(#k)",
                 ExpressionAttributeNames={"#k": self.entity_set.key[0]},
             )
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
-                raise Conflict(f"{self.entity_set.entity_type} already exists") from None
-            raise
+        except ConditionNotMet:
+            raise Conflict(f"{self.entity_set.entity_type} already exists") from None
         return item
 
     def update(self, key: dict[str, Any], values: dict[str, Any], expected: int | None) -> dict[str, Any]:
@@ -559,7 +557,6 @@ class EntityWrites:
         self._conditional(key, expected, "delete")
 
     def _conditional(self, key: dict[str, Any], expected: int | None, action: str, **kwargs: Any) -> dict[str, Any]:
-        from botocore.exceptions import ClientError
 
         from sf_edge.row_version import VERSION
 
@@ -580,10 +577,8 @@ class EntityWrites:
         if values:
             arguments["ExpressionAttributeValues"] = values
         try:
-            response = call(**arguments)
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
-                raise
+            response = conditional(call, **arguments)
+        except ConditionNotMet:
             if self.table.get_item(Key=key, ConsistentRead=True).get("Item") is None:
                 return self._missing(key)
             raise _precondition_failed() from None

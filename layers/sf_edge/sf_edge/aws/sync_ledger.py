@@ -12,10 +12,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from contextlib import suppress
 from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from sf_edge.aws.faults import conditional
+from sf_edge.domain_errors import ConditionNotMet
 from sf_edge.sync.runs import Page, Run
 
 if TYPE_CHECKING:
@@ -42,17 +45,15 @@ class DynamoDbSyncLedger:
         return Run(**json.loads(str(item["Run"]))) if item else None
 
     def open(self, run: Run) -> Run:
-        from botocore.exceptions import ClientError
 
         try:
-            self.table.put_item(
+            conditional(
+                self.table.put_item,
                 Item=self._run_item(run),
                 ConditionExpression="attribute_not_exists(#o)",
                 ExpressionAttributeNames={"#o": "Object"},
             )
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
-                raise
+        except ConditionNotMet:
             kept = self.run(run.sobject)
             if kept is None:  # closed in between: open ours
                 return self.open(run)
@@ -67,17 +68,13 @@ class DynamoDbSyncLedger:
 
     def applied(self, page: Page) -> None:
         """Record what applying the page did, the first time only (applied again, it finds its rows there)."""
-        from botocore.exceptions import ClientError
-
-        try:
-            self.table.put_item(
+        with suppress(ConditionNotMet):  # applied before: its first record stands
+            conditional(
+                self.table.put_item,
                 Item=self._page_item(page),
                 ConditionExpression="attribute_not_exists(Applied) OR Applied = :no",
                 ExpressionAttributeValues={":no": False},
             )
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
-                raise
 
     def pages(self, sobject: str, job_id: str) -> list[Page]:
         from boto3.dynamodb.conditions import Key
@@ -106,27 +103,22 @@ class DynamoDbSyncLedger:
             arguments["ExclusiveStartKey"] = response["LastEvaluatedKey"]
 
     def close(self, run: Run, report: Mapping[str, Any]) -> str:
-        from botocore.exceptions import ClientError
 
-        try:
-            self.table.update_item(
+        with suppress(ConditionNotMet):  # a later window was applied already: the watermark stays where it is
+            conditional(
+                self.table.update_item,
                 Key={"Object": run.sobject, "Item": "watermark"},
                 UpdateExpression="SET Watermark = :w, Report = :r, UpdatedAt = :now",
                 ConditionExpression="attribute_not_exists(Watermark) OR Watermark < :w",
                 ExpressionAttributeValues={":w": run.high, ":r": json.dumps(report, default=str), ":now": _now()},
             )
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
-                raise  # a later window was applied already: the watermark stays where it is
-        try:
-            self.table.delete_item(
+        with suppress(ConditionNotMet):  # another run holds the slot now: not ours to clear
+            conditional(
+                self.table.delete_item,
                 Key={"Object": run.sobject, "Item": "run"},
                 ConditionExpression="JobId = :j",
                 ExpressionAttributeValues={":j": run.job_id},
             )
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
-                raise
         with self.table.batch_writer() as batch:
             for page in self.pages(run.sobject, run.job_id):
                 batch.delete_item(Key={"Object": run.sobject, "Item": _page_sort_key(page)})

@@ -8,6 +8,8 @@ from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from sf_edge.aws.faults import conditional
+from sf_edge.domain_errors import ConditionNotMet
 from sf_edge.write_back.messages import IN_BULK, PARKED, PENDING, RECORDED, SENT, ParkedWriteBack, WriteBack
 
 PARKED_INDEX = "Parked"  # sparse: only parked write-backs carry BulkGroup (template.yaml)
@@ -68,10 +70,9 @@ class DynamoDbWriteBackLedger:
         """Make the write-back the record's latest: when newer than what is there (and saying something else than
         what was already sent or recorded: the same fields again, from a redelivered notification or a sync
         reading the record back, change nothing), or this very write-back again when it was not delivered yet."""
-        from botocore.exceptions import ClientError
-
         try:
-            self.table.update_item(
+            conditional(
+                self.table.update_item,
                 Key={"RecordKey": write_back.key},
                 UpdateExpression=(
                     "SET Stamp = :stamp, #status = :pending, SObject = :sobject, RecordId = :record, "
@@ -96,10 +97,8 @@ class DynamoDbWriteBackLedger:
                     ":key": write_back.external_id_field or "Id",
                 },
             )
-        except ClientError as error:
-            if error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
-                return False
-            raise
+        except ConditionNotMet:
+            return False
         return True
 
     def park(self, write_back: WriteBack) -> bool:
@@ -182,20 +181,18 @@ class DynamoDbWriteBackLedger:
         )
 
     def _conditional_update(self, key: str, update: str, condition: str, values: dict[str, Any]) -> bool:
-        from botocore.exceptions import ClientError
 
         try:
-            self.table.update_item(
+            conditional(
+                self.table.update_item,
                 Key={"RecordKey": key},
                 UpdateExpression=update,
                 ConditionExpression=condition,
                 ExpressionAttributeNames={"#status": "Status"},
                 ExpressionAttributeValues=values | {":now": _now()},
             )
-        except ClientError as error:
-            if error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
-                return False
-            raise
+        except ConditionNotMet:
+            return False
         return True
 
     def settle(self, write_back: WriteBack, status: str, detail: str = "") -> None:

@@ -9,9 +9,12 @@ does not depend on which notification came first.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from sf_edge.aws.faults import conditional
+from sf_edge.domain_errors import ConditionNotMet
 from sf_edge.order_system.entities import AccountLink, Customer
 from sf_edge.order_system.key_registry import KeyRegistry
 from sf_edge.row_version import VERSION, read_condition, version_of
@@ -63,18 +66,15 @@ class CustomerRepository:
 
     def confirm_link(self, account_id: str, customer_id: str) -> AccountLink:
         """Turn a placeholder link into the real one (idempotent); a link already confirmed is left as it is."""
-        from botocore.exceptions import ClientError
-
         try:
-            self.keys.table.update_item(
+            conditional(
+                self.keys.table.update_item,
                 Key={"Key": f"account#{account_id}"},
                 UpdateExpression="SET CustomerID = :c REMOVE Placeholder",
                 ConditionExpression="attribute_exists(Placeholder) OR CustomerID = :c",
                 ExpressionAttributeValues={":c": customer_id},
             )
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
-                raise
+        except ConditionNotMet:
             current = self.account_link(account_id)
             assert current is not None  # a link is never deleted
             return current
@@ -86,23 +86,18 @@ class CustomerRepository:
 
     def remove_placeholder(self, customer_id: str) -> bool:
         """Delete the Customer if it is (still) a placeholder; True when one was deleted."""
-        from botocore.exceptions import ClientError
-
         try:
-            self.table.delete_item(
+            conditional(
+                self.table.delete_item,
                 Key={"CustomerID": customer_id},
                 ConditionExpression="attribute_exists(Placeholder)",
             )
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
-                raise
+        except ConditionNotMet:
             return False
         return True
 
     def upsert(self, customer_id: str, changes: dict[str, Any], *, modstamp: str | None) -> None:
         """Set (or, for None values, remove) attributes; refuse a change older than the stored one."""
-        from botocore.exceptions import ClientError
-
         from sf_edge.aws.update_expressions import set_or_remove
 
         update = set_or_remove(
@@ -121,11 +116,9 @@ class CustomerRepository:
             kwargs["ConditionExpression"] = "attribute_not_exists(#ms) OR #ms <= :ms"
             kwargs["ExpressionAttributeValues"][":ms"] = modstamp
         try:
-            self.table.update_item(**kwargs)
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
-                raise StaleUpdate(customer_id) from None
-            raise
+            conditional(self.table.update_item, **kwargs)
+        except ConditionNotMet:
+            raise StaleUpdate(customer_id) from None
 
     def merge(self, customer_id: str, changes: Mapping[str, Any], *, stamp: str | Mapping[str, str]) -> list[str]:
         """Apply the changes that win over what is stored (`winning_changes`: a change event carries only the
@@ -134,8 +127,6 @@ class CustomerRepository:
 
         Optimistic: the write is conditional on the row's version as read, and read again when another write
         landed in between."""
-        from botocore.exceptions import ClientError
-
         stamp_of = stamps_of(stamp)
         for _ in range(_MERGE_ATTEMPTS):
             item = self.table.get_item(Key={"CustomerID": customer_id}, ConsistentRead=True).get("Item") or {}
@@ -143,10 +134,10 @@ class CustomerRepository:
             if not applied:
                 return []
             try:
-                self.table.update_item(Key={"CustomerID": customer_id}, **merge_update(item, applied, stamp_of))
-            except ClientError as exc:
-                if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
-                    raise
+                conditional(
+                    self.table.update_item, Key={"CustomerID": customer_id}, **merge_update(item, applied, stamp_of)
+                )
+            except ConditionNotMet:
                 continue
             return sorted(applied)
         raise ConcurrentChange(customer_id)
@@ -214,22 +205,18 @@ class CustomerRepository:
 
     def ensure(self, customer_id: str, account_id: str, *, placeholder: bool = False) -> None:
         """A Customer for the Account, named after it until its Name arrives; kept if present."""
-        from botocore.exceptions import ClientError
-
         item: dict[str, Any] = {
             "CustomerID": customer_id,
             "CompanyName": f"Salesforce Account {account_id}",
             "SalesforceAccountId": account_id,
             VERSION: 1,
         }
-        try:
-            self.table.put_item(
+        with suppress(ConditionNotMet):  # the customer is there already (created meanwhile): it stands
+            conditional(
+                self.table.put_item,
                 Item=item | ({"Placeholder": True} if placeholder else {}),
                 ConditionExpression="attribute_not_exists(CustomerID)",
             )
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
-                raise
 
 
 _MERGE_ATTEMPTS = 8

@@ -8,7 +8,11 @@ hands out OrderIDs.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from contextlib import suppress
 from typing import TYPE_CHECKING, Any
+
+from sf_edge.aws.faults import conditional
+from sf_edge.domain_errors import ConditionNotMet
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.service_resource import Table
@@ -27,17 +31,14 @@ class KeyRegistry:
 
     def claim(self, key: str, attributes: dict[str, Any]) -> dict[str, Any]:
         """Store `attributes` under `key` unless someone already did; return whichever claim won."""
-        from botocore.exceptions import ClientError
-
         try:
-            self.table.put_item(
+            conditional(
+                self.table.put_item,
                 Item={"Key": key, **attributes},
                 ConditionExpression="attribute_not_exists(#k)",
                 ExpressionAttributeNames={"#k": "Key"},
             )
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
-                raise
+        except ConditionNotMet:
             existing = self.get(key)
             if existing is None:  # pragma: no cover - a claim is never deleted
                 raise
@@ -88,16 +89,12 @@ class KeyRegistry:
 
     def ensure_sequence_at_least(self, sequence: str, value: int) -> None:
         """Raise the sequence to `value` if it is lower (seeding after loading existing rows)."""
-        from botocore.exceptions import ClientError
-
-        try:
-            self.table.update_item(
+        with suppress(ConditionNotMet):  # a higher value is there already: the sequence only grows
+            conditional(
+                self.table.update_item,
                 Key={"Key": f"sequence#{sequence}"},
                 UpdateExpression="SET #v = :v",
                 ConditionExpression="attribute_not_exists(#v) OR #v < :v",
                 ExpressionAttributeNames={"#v": "Value"},
                 ExpressionAttributeValues={":v": value},
             )
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
-                raise

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from sf_edge.aws.faults import conditional
+from sf_edge.domain_errors import ConditionNotMet
 from sf_edge.order_system.entities import Customer, Order, OrderDetail, ship_to
 from sf_edge.order_system.key_registry import KeyRegistry
 from sf_edge.row_version import VERSION
@@ -78,17 +80,13 @@ class OrderRepository:
 
     def _put_new(self, order: Order, details: Sequence[OrderDetail]) -> bool:
         """Write a new Order and its lines; False when the Order exists (nothing written)."""
-        from botocore.exceptions import ClientError
-
         from sf_edge.aws.batch_items import MAX_TRANSACTION, write_conditionally
 
         item = order.model_dump(exclude_none=True) | {VERSION: 1}
         if not details:
             try:
-                self.table.put_item(Item=item, ConditionExpression="attribute_not_exists(OrderID)")
-            except ClientError as exc:
-                if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
-                    raise
+                conditional(self.table.put_item, Item=item, ConditionExpression="attribute_not_exists(OrderID)")
+            except ConditionNotMet:
                 return False
             return True
         details_table = self._details_table()
@@ -177,27 +175,22 @@ class OrderRepository:
 
     def mark_deleted(self, order_id: int) -> bool:
         """Mark the Order as deleted in Salesforce (its Opportunity was); True when this call marked it."""
-        from botocore.exceptions import ClientError
-
         try:
-            self.table.update_item(
+            conditional(
+                self.table.update_item,
                 Key={"OrderID": order_id},
                 UpdateExpression="SET SalesforceDeleted = :yes, #v = if_not_exists(#v, :zero) + :one",
                 ConditionExpression="attribute_exists(OrderID) AND attribute_not_exists(SalesforceDeleted)",
                 ExpressionAttributeNames={"#v": VERSION},
                 ExpressionAttributeValues={":yes": True, ":zero": 0, ":one": 1},
             )
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
-                raise
+        except ConditionNotMet:
             return False
         return True
 
     def follow_customer(self, order: Order, customer: Customer) -> bool:
         """Point an unshipped Order that came from Salesforce at `customer` and its current ship-to; an Order
         that shipped keeps where it went. True when something changed."""
-        from botocore.exceptions import ClientError
-
         from sf_edge.aws.update_expressions import set_or_remove
 
         wanted: dict[str, Any] = {"CustomerID": customer.CustomerID, **ship_to(customer)}
@@ -207,16 +200,15 @@ class OrderRepository:
             return False
         update = set_or_remove(wanted, more_sets=["#v = if_not_exists(#v, :zero) + :one"])
         try:
-            self.table.update_item(
+            conditional(
+                self.table.update_item,
                 Key={"OrderID": order.OrderID},
                 UpdateExpression=update.expression,
                 ConditionExpression="attribute_exists(OrderID) AND attribute_not_exists(ShippedDate)",
                 ExpressionAttributeNames=update.names | {"#v": VERSION},
                 ExpressionAttributeValues=update.values | {":zero": 0, ":one": 1},
             )
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
-                raise
+        except ConditionNotMet:
             return False  # shipped meanwhile: where it went is history
         return True
 

@@ -1,0 +1,59 @@
+"""A failed DynamoDB condition is said once, in the AWS adapters (sf_edge.aws.faults.conditional), as the domain's
+ConditionNotMet; the repositories and stores catch that, never an error code string."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+
+from conftest import ROOT
+from sf_edge.aws.faults import conditional
+from sf_edge.domain_errors import ConditionNotMet, Conflict, DomainError
+from sf_edge.odata.request import ODataError
+
+LAYER = ROOT / "layers" / "sf_edge" / "sf_edge"
+
+
+def _failing(code: str) -> Any:
+    def write(**_arguments: Any) -> Any:
+        raise ClientError({"Error": {"Code": code, "Message": "no"}}, "PutItem")
+
+    return write
+
+
+def test_a_failed_condition_is_the_domains_condition_not_met() -> None:
+    with pytest.raises(ConditionNotMet) as failed:
+        conditional(_failing("ConditionalCheckFailedException"), Item={})
+    assert isinstance(failed.value.__cause__, ClientError)  # the AWS error stays as the cause, for the log
+    assert isinstance(failed.value, Conflict)
+    assert isinstance(failed.value, DomainError)
+    assert ODataError.of(failed.value).status == 409  # unhandled, it is a conflict, not a 500
+
+
+@pytest.mark.parametrize("code", ["ValidationException", "ProvisionedThroughputExceededException", "Other"])
+def test_every_other_error_passes_as_it_is(code: str) -> None:
+    with pytest.raises(ClientError) as raised:
+        conditional(_failing(code), Item={})
+    assert raised.value.response["Error"]["Code"] == code
+
+
+def test_the_write_and_its_answer_pass_through() -> None:
+    seen: dict[str, Any] = {}
+
+    def write(**arguments: Any) -> dict[str, Any]:
+        seen.update(arguments)
+        return {"Attributes": {"v": 2}}
+
+    assert conditional(write, Key={"k": 1}, ConditionExpression="attribute_exists(k)") == {"Attributes": {"v": 2}}
+    assert seen == {"Key": {"k": 1}, "ConditionExpression": "attribute_exists(k)"}
+
+
+def test_the_error_code_is_read_in_one_place() -> None:
+    readers = sorted(
+        path.relative_to(LAYER).as_posix()
+        for path in LAYER.rglob("*.py")
+        if "ConditionalCheckFailedException" in path.read_text(encoding="utf-8")
+    )
+    assert readers == ["aws/faults.py"]
