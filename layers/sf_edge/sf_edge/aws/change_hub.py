@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from sf_edge.aws import AdapterError
 from sf_edge.hub.change_events import ChangeEvent
 
 
-class HubPublishError(RuntimeError):
+class HubPublishError(AdapterError, RuntimeError):
     """EventBridge did not take the event (the record fails and SQS redelivers it)."""
 
 

@@ -16,6 +16,8 @@ from __future__ import annotations
 import json
 from typing import Any, Protocol
 
+from sf_edge.aws import AdapterError
+
 POINTER_CLASS = "software.amazon.payloadoffloading.PayloadS3Pointer"
 LEGACY_POINTER_CLASS = "com.amazon.sqs.javamessaging.MessageS3Pointer"
 SIZE_ATTRIBUTE = "ExtendedPayloadSize"
@@ -24,7 +26,7 @@ LEGACY_SIZE_ATTRIBUTE = "SQSLargePayloadSize"
 MAX_MESSAGE_BYTES = 256 * 1024
 
 
-class PayloadError(Exception):
+class PayloadError(AdapterError):
     """A pointer that is not ours to follow, or a payload that is gone."""
 
 

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from sf_edge.aws import AdapterError
 from sf_edge.aws.faults import conditional
 from sf_edge.domain_errors import ConditionNotMet
 from sf_edge.odata.indexing import (
@@ -42,7 +43,7 @@ if TYPE_CHECKING:
 MAX_ATTEMPTS = 8
 
 
-class IndexConflict(Exception):  # noqa: N818 - an outcome worth retrying, not a bug
+class IndexConflict(AdapterError):  # noqa: N818 - an outcome worth retrying, not a bug
     """The row's index state kept changing under us; the stream retries the record."""
 
 

@@ -9,6 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from typing import Any, Protocol
 
+from sf_edge.aws import AdapterError
 from sf_edge.aws.large_payloads import MAX_MESSAGE_BYTES, SIZE_ATTRIBUTE, LargePayloads, message_bytes
 from sf_edge.salesforce.outbound_messages import QueuedNotification
 
@@ -22,7 +23,7 @@ _S3_POOL = ThreadPoolExecutor(max_workers=4, thread_name_prefix="s3-put")
 POINTER_DELAY_SECONDS = 2
 
 
-class EnqueueError(Exception):
+class EnqueueError(AdapterError):
     """Some notifications could not be enqueued; the caller must not acknowledge the message."""
 
 

@@ -16,6 +16,7 @@ from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
+from sf_edge.odata import ODataEngineError
 from sf_edge.odata.tree import (
     FUNCTIONS,
     OPERATORS,
@@ -58,7 +59,7 @@ __all__ = [
 ]
 
 
-class ODataSyntaxError(ValueError):
+class ODataSyntaxError(ODataEngineError, ValueError):
     """Malformed expression: a 400 with the offset where parsing failed."""
 
     def __init__(self, message: str, offset: int) -> None:
@@ -66,7 +67,7 @@ class ODataSyntaxError(ValueError):
         self.offset = offset
 
 
-class NotSupported(Exception):  # noqa: N818 - an answer (501), not a failure of ours
+class NotSupported(ODataEngineError):  # noqa: N818 - an answer (501), not a failure of ours
     """Valid OData that this service does not implement: a 501."""
 
 

@@ -16,6 +16,7 @@ from typing import Any
 from urllib.parse import unquote
 
 from sf_edge.domain_errors import Conflict, DomainError, Invalid, NotFound, PreconditionFailed, Unavailable
+from sf_edge.odata import ODataEngineError
 from sf_edge.odata.expressions import NotSupported, ODataSyntaxError, OrderItem, parse_filter, parse_orderby
 from sf_edge.odata.schema import EntitySet
 from sf_edge.odata.search import SearchNode, SearchSyntaxError, parse_search
@@ -39,7 +40,7 @@ from sf_edge.odata.tree import (
 MAX_TOP = 1_000_000
 
 
-class ODataError(Exception):
+class ODataError(ODataEngineError):
     """An error answered as OData error JSON: {"error": {"code", "message", "target"}}."""
 
     @classmethod

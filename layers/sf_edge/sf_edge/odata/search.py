@@ -18,10 +18,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from sf_edge.odata import ODataEngineError
 from sf_edge.odata.indexing import tokens
 
 
-class SearchSyntaxError(ValueError):
+class SearchSyntaxError(ODataEngineError, ValueError):
     """A malformed search expression (unbalanced parentheses or quotes): a 400."""
 
 

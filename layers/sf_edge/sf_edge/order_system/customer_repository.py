@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from sf_edge.aws.faults import conditional
 from sf_edge.domain_errors import ConditionNotMet
+from sf_edge.order_system import OrderSystemError
 from sf_edge.order_system.entities import AccountLink, Customer
 from sf_edge.order_system.key_registry import KeyRegistry
 from sf_edge.row_version import VERSION, read_condition, version_of
@@ -23,7 +24,7 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb.service_resource import Table
 
 
-class StaleUpdate(Exception):  # noqa: N818 - an outcome, not a failure
+class StaleUpdate(OrderSystemError):  # noqa: N818 - an outcome, not a failure
     """The stored Customer reflects a newer Salesforce change than the one being applied."""
 
 
@@ -304,7 +305,7 @@ def _created(
     }
 
 
-class ConcurrentChange(Exception):  # noqa: N818 - SQS retries the notification
+class ConcurrentChange(OrderSystemError):  # noqa: N818 - SQS retries the notification
     """Other writes kept landing on the Customer between a merge's read and its write."""
 
 

@@ -9,10 +9,12 @@ from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 
+from sf_edge.order_system import OrderSystemError
+
 DECLARED_CODES = Path(__file__).with_name("product_codes.toml")
 
 
-class ProductCodesError(ValueError):
+class ProductCodesError(OrderSystemError, ValueError):
     """The product code file is not what this module reads (raised at load: a bad file fails the cold start)."""
 
 

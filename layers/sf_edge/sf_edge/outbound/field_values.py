@@ -21,6 +21,8 @@ from typing import Any
 
 from lxml import etree
 
+from sf_edge.outbound import OutboundError
+
 XSD_NS = "http://www.w3.org/2001/XMLSchema"
 _XSI_TYPE = "{http://www.w3.org/2001/XMLSchema-instance}type"
 _XSI_NIL = "{http://www.w3.org/2001/XMLSchema-instance}nil"
@@ -36,7 +38,7 @@ _TIME = re.compile(rf"(\d{{2}}):(\d{{2}}):(\d{{2}})(?:\.\d+)?{_OFFSET}?", re.ASC
 _BOUNDS = {"int": 2**31, "long": 2**63, "short": 2**15, "byte": 2**7}
 
 
-class InvalidValue(ValueError):  # noqa: N818 - names the outcome, like Rejection
+class InvalidValue(OutboundError, ValueError):  # noqa: N818 - names the outcome, like Rejection
     """A value its declared type cannot hold; the message says why, for the Fault."""
 
 

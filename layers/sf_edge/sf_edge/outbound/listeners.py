@@ -20,6 +20,7 @@ from typing import Any, cast
 from lxml import etree
 from pydantic import ValidationError
 
+from sf_edge.outbound import OutboundError
 from sf_edge.outbound.field_values import InvalidValue, ValueChecker, check_id, field_type
 from sf_edge.outbound.soap import (
     BODY_TAG,
@@ -58,7 +59,7 @@ def _zeep_errors() -> tuple[type[Exception], ...]:
 _ZEEP_ERRORS = _zeep_errors()
 
 
-class UnknownListener(LookupError):  # noqa: N818 - the name says what was not found
+class UnknownListener(OutboundError, LookupError):  # noqa: N818 - the name says what was not found
     """No WSDL for this listener name."""
 
 

@@ -11,6 +11,8 @@ from typing import Final
 
 from lxml import etree
 
+from sf_edge.outbound import OutboundError
+
 SOAP11_ENV: Final = "http://schemas.xmlsoap.org/soap/envelope/"
 SOAP12_ENV: Final = "http://www.w3.org/2003/05/soap-envelope"
 OUTBOUND_NS: Final = "http://soap.sforce.com/2005/09/outbound"
@@ -29,7 +31,7 @@ _FORBIDDEN_MARKUP: Final = (b"<!DOCTYPE", b"<!ENTITY", b"<!doctype")
 
 
 @dataclass(frozen=True)
-class Rejection(Exception):  # noqa: N818 - a rejection is an outcome, not an error of ours
+class Rejection(OutboundError):  # noqa: N818 - a rejection is an outcome, not an error of ours
     """Why a request is refused: a metric reason, an HTTP status, a SOAP faultcode and a clear faultstring."""
 
     reason: str

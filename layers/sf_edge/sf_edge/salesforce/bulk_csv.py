@@ -20,12 +20,14 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from sf_edge.salesforce import SalesforceCallError
+
 CHUNK_BYTES = 64 * 1024
 NULL = "#N/A"
 _BOM = "\ufeff"
 
 
-class CsvError(ValueError):
+class CsvError(SalesforceCallError, ValueError):
     """The CSV as a whole is unusable (no header, a header field twice, not UTF-8)."""
 
 

@@ -9,6 +9,7 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict
 
+from sf_edge.salesforce import SalesforceCallError
 from sf_edge.salesforce.ids import is_salesforce_id
 
 # The child sub-query: each line's product code, quantity, price and discount, in the Opportunity's order.
@@ -37,7 +38,7 @@ class QueryClient(Protocol):
     def query_more(self, next_records_url: str) -> dict[str, Any]: ...
 
 
-class OpportunityNotFoundError(LookupError):
+class OpportunityNotFoundError(SalesforceCallError, LookupError):
     """Salesforce has no such Opportunity (deleted since the notification, or not visible to the user)."""
 
 

@@ -32,6 +32,7 @@ from urllib.parse import urlencode, urlsplit
 from pydantic import BaseModel, ConfigDict, field_validator
 
 from sf_edge.headers import Headers
+from sf_edge.salesforce import SalesforceCallError
 from sf_edge.salesforce.instances import is_loopback
 
 DEFAULT_API_VERSION = "65.0"
@@ -46,7 +47,7 @@ RETRYABLE_CODES = frozenset({"REQUEST_LIMIT_EXCEEDED", "SERVER_UNAVAILABLE", "UN
 _LIMIT_INFO = re.compile(r"api-usage=(\d+)/(\d+)")
 
 
-class SalesforceError(Exception):
+class SalesforceError(SalesforceCallError):
     """A call Salesforce refused or could not answer; `retryable` says whether trying later can succeed."""
 
     def __init__(self, message: str, *, status: int = 0, code: str = "", retryable: bool = False) -> None:

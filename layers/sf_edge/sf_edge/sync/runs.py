@@ -37,6 +37,7 @@ from sf_edge.salesforce.bulk_api import BulkApi, BulkJob, SchemaDriftError
 from sf_edge.salesforce.ids import is_salesforce_id, to_18
 from sf_edge.salesforce.outbound_messages import NotificationMessage
 from sf_edge.salesforce.rest_client import SalesforceError
+from sf_edge.sync import SyncError
 from sf_edge.sync.declarations import BY_NAME, MAX_RECONCILE_IDS, SYNC_OBJECTS, SyncObject, Window, soql, soql_time
 from sf_edge.write_back.messages import WriteBack
 from sf_edge.write_back.rules import WriteBackRules
@@ -52,7 +53,7 @@ APPLIED_ACTIONS = frozenset({"customer_upserted", "order_created", "order_marked
 FAILED_ACTIONS = frozenset({INVALID, "archived"})
 
 
-class SyncFailed(Exception):  # noqa: N818 - the workflow's error name: the execution fails
+class SyncFailed(SyncError):  # noqa: N818 - the workflow's error name: the execution fails
     """The sync cannot go on (a field the org no longer has, a job that failed every attempt, no Salesforce)."""
 
 

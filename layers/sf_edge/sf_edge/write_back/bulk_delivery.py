@@ -31,6 +31,7 @@ from sf_edge.domain_errors import RetryLater
 from sf_edge.salesforce import bulk_csv
 from sf_edge.salesforce.bulk_api import MAX_UPLOAD_BYTES, BulkApi, BulkJob
 from sf_edge.salesforce.rest_client import RETRYABLE_CODES, SalesforceError
+from sf_edge.write_back import WriteBackError
 from sf_edge.write_back.messages import REJECTED, SENT, ParkedWriteBack, WriteBack
 
 logger = Logger(child=True)
@@ -42,7 +43,7 @@ RETRY_PAUSE_SECONDS = 60  # before a job of only rows returned by the last one (
 RETRYABLE_ROW_CODES = RETRYABLE_CODES | {"API_CURRENTLY_DISABLED", "TXN_SECURITY_METERING_ERROR", "UNKNOWN_EXCEPTION"}
 
 
-class BulkWriteBackFailed(Exception):  # noqa: N818 - the workflow's error name
+class BulkWriteBackFailed(WriteBackError):  # noqa: N818 - the workflow's error name
     """The bulk write-back cannot go on (no Salesforce, a job refused as a whole for good)."""
 
 

@@ -29,6 +29,7 @@ from typing import Any
 
 from sf_edge.salesforce.instances import instance_url_of
 from sf_edge.salesforce.outbound_messages import NotificationMessage
+from sf_edge.write_back import WriteBackError
 from sf_edge.write_back.messages import CallbackSession, FieldValue, WriteBack
 
 # The stack's declared write-backs, beside this module: the worker and the bulk sync plan from the same file.
@@ -39,7 +40,7 @@ _API_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,79}$")
 FAILED = "failed"
 
 
-class RulesError(ValueError):
+class RulesError(WriteBackError, ValueError):
     """The rules file is not what this module reads; raised at load, so a bad file fails the cold start."""
 
 
