@@ -254,3 +254,13 @@ def test_fractionalseconds_is_one_row(stored: str | None, expected: Decimal | No
     assert isinstance(node, Binary)
     assert evaluate(node.left, {"OrderDate": stored}) == expected
     assert compile_expression(node)({"OrderDate": stored}) is (expected is not None and expected > Decimal("0.1"))
+
+
+@pytest.mark.parametrize(
+    ("arguments", "expected"),
+    [((1, 0), ""), ((1, -2), ""), ((-5,), "abc"), ((-5, 2), "ab"), ((1, 1), "b"), ((1,), "bc")],
+)
+def test_substring_clamps_as_odata_says(arguments: tuple[int, ...], expected: str) -> None:
+    """A negative start counts from 0 and a negative or zero length takes nothing (the edges of the row's
+    evaluator, which the SQLite comparisons do not reach)."""
+    assert FUNCTIONS["substring"].evaluate("abc", *arguments) == expected
