@@ -30,7 +30,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 import callout_routers
 from callout_routers import CONTEXT_KEY, CalloutServices
 from sf_edge.aws.clients import dynamodb
-from sf_edge.aws.faults import is_client_fault, is_transient
+from sf_edge.aws.faults import triage
 from sf_edge.aws.secrets import secret_source
 from sf_edge.callouts.auth import CalloutAuthenticator
 from sf_edge.callouts.errors import ApiError, ApiProblem, FieldError
@@ -300,13 +300,14 @@ def _operations() -> list[tuple[re.Pattern[str], list[str]]]:
 def unexpected(error: Exception) -> Response[str]:
     """Our fault, never the caller's: logged with its stack, answered without internals. A store that did not
     answer (throttling, timeouts, 5xx) is a 503 with Retry-After, so Apex can retry rather than act on a guess."""
-    if is_client_fault(error):  # the store refused what the request carried: sending it again cannot succeed
+    found = triage(error)
+    if found.kind == "refused":  # the store refused what the request carried: sending it again cannot succeed
         logger.warning("Callout refused by the store", error=str(error))
         return error_response(400, "INVALID_REQUEST", "The order system cannot store or look up what was sent")
     logger.exception("Callout failed")
-    if is_transient(error):
+    if found.kind == "transient":
         response = error_response(503, "SERVICE_UNAVAILABLE", "The order system did not answer; retry shortly")
-        response.headers["Retry-After"] = "1"
+        response.headers["Retry-After"] = str(found.retry_after)
         return response
     return error_response(500, "INTERNAL_ERROR", "Something went wrong on our side; retry later")
 

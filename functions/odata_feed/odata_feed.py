@@ -16,7 +16,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from sf_edge.aws.entity_tables import EntityTableSettings
-from sf_edge.aws.faults import is_client_fault, is_transient
+from sf_edge.aws.faults import triage
 from sf_edge.aws.http_event import HttpEvent
 from sf_edge.aws.secrets import secret_source
 from sf_edge.observability import build_tracer
@@ -108,20 +108,21 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     try:
         response = service.feed.handle(request, dialect)
     except Exception as exc:  # storage trouble or a bug: never a bare 502, and a retry hint only when it helps
-        transient, refused = is_transient(exc), is_client_fault(exc)
-        if refused:  # DynamoDB refused what the request carried (an item too large, ...): retrying cannot help
+        found = triage(exc)
+        if found.kind == "refused":  # DynamoDB refused what the request carried (an item too large, ...)
             logger.warning("OData request refused by the store", error=str(exc))
             error = ODataError(400, "InvalidRequest", "The store cannot hold or look up what was sent")
         else:
             logger.exception("OData request failed")
+            transient = found.kind == "transient"
             error = ODataError(
-                503 if transient else 500,
+                found.status,
                 "ServiceUnavailable" if transient else "InternalError",
                 "The store did not answer; retry shortly" if transient else "Something went wrong",
             )
         response = dialect.negotiate(request.headers, request.format_option).error(error)
-        if transient:
-            response.headers["Retry-After"] = "1"
+        if found.retry_after is not None:
+            response.headers["Retry-After"] = str(found.retry_after)
     metrics.add_metric(name="ODataRequests", unit=MetricUnit.Count, value=1)
     metrics.add_metric(name="ODataItemsRead", unit=MetricUnit.Count, value=response.items_read)
     if response.unserved_index:

@@ -4,6 +4,7 @@ retrying can never succeed), rather than ours (a 500)."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from sf_edge.domain_errors import ConditionNotMet
@@ -87,3 +88,23 @@ def conditional[T](write: Callable[..., T], **arguments: Any) -> T:
         if _code(exc)[0] == "ConditionalCheckFailedException":
             raise ConditionNotMet("the write's condition did not hold") from exc
         raise
+
+
+@dataclass(frozen=True)
+class Triage:
+    """What an unexpected error means for an HTTP answer: `refused` (400: what the request carried cannot be
+    stored or looked up, never retried), `transient` (503 with Retry-After: the platform did not answer now) or
+    `ours` (500). Each endpoint family words it in its own error shape."""
+
+    kind: str
+    status: int
+    retry_after: int | None = None
+
+
+def triage(error: BaseException) -> Triage:
+    """The one answer to "whose fault, and worth a retry?" for an error an HTTP function did not expect."""
+    if is_client_fault(error):
+        return Triage("refused", 400)
+    if is_transient(error):
+        return Triage("transient", 503, retry_after=1)
+    return Triage("ours", 500)
