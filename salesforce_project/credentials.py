@@ -26,8 +26,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from salesforce_project.endpoints import API_VERSION
-from salesforce_project.render import CALLOUTS, ODATA, PRINCIPAL
+from salesforce_project.endpoints import API_VERSION, DeployedStack, StackNotReady, newest
+from salesforce_project.render import CALLOUTS, ODATA, PRINCIPAL, credential_protocols
 
 type Credentials = dict[str, dict[str, Any]]
 
@@ -59,20 +59,22 @@ def _value(value: str, encrypted: bool) -> dict[str, Any]:
 
 def stack_secrets(stack: str, cloudformation: Any, secrets: Any, environ: dict[str, str]) -> list[PrincipalSecret]:
     """What each External Credential of the stack's rendering needs, read from the stack."""
-    described = cloudformation.describe_stacks(StackName=stack)["Stacks"][0]
-    outputs = {o["OutputKey"]: o["OutputValue"] for o in described.get("Outputs", [])}
-    parameters = {p["ParameterKey"]: p.get("ParameterValue", "") for p in described.get("Parameters", [])}
+    described = DeployedStack.described(stack, cloudformation)
+    outputs, parameters = described.outputs, described.parameters
 
     def secret(output: str) -> str:
         if output not in outputs:
             raise CredentialError(f"stack {stack!r} has no {output} output")
-        text = str(secrets.get_secret_value(SecretId=outputs[output])["SecretString"])
-        return text.split(",")[-1].strip()  # the newest of a rotation
+        return newest(str(secrets.get_secret_value(SecretId=outputs[output])["SecretString"]))
 
     found = []
     callout_auth = parameters.get("CalloutAuth", "IAM")
+    odata_auth = parameters.get("ODataAuth", "Basic")
+    protocols = credential_protocols(callout_auth, odata_auth)  # what the rendered External Credentials declare
     if callout_auth == "ApiKey":
-        found.append(PrincipalSecret(CALLOUTS, "Custom", {"ApiKey": _value(secret("CalloutApiKeySecretArn"), True)}))
+        found.append(
+            PrincipalSecret(CALLOUTS, protocols[CALLOUTS], {"ApiKey": _value(secret("CalloutApiKeySecretArn"), True)})
+        )
     elif callout_auth == "IAM":
         key_id, key = environ.get("CALLOUT_ACCESS_KEY_ID"), environ.get("CALLOUT_SECRET_ACCESS_KEY")
         if not (key_id and key):
@@ -82,21 +84,24 @@ def stack_secrets(stack: str, cloudformation: Any, secrets: Any, environ: dict[s
             )
         found.append(
             PrincipalSecret(
-                CALLOUTS, "AwsSv4", {"awsAccessKeyId": _value(key_id, False), "awsSecretAccessKey": _value(key, True)}
+                CALLOUTS,
+                protocols[CALLOUTS],
+                {"awsAccessKeyId": _value(key_id, False), "awsSecretAccessKey": _value(key, True)},
             )
         )
-    odata_auth = parameters.get("ODataAuth", "Basic")
     if odata_auth == "Basic":
         username = parameters.get("ODataUsername", "salesforce")
         found.append(
             PrincipalSecret(
                 ODATA,
-                "Basic",
+                protocols[ODATA],
                 {"username": _value(username, False), "password": _value(secret("ODataCredentialSecretArn"), True)},
             )
         )
     elif odata_auth == "ApiKey":
-        found.append(PrincipalSecret(ODATA, "Custom", {"ApiKey": _value(secret("ODataCredentialSecretArn"), True)}))
+        found.append(
+            PrincipalSecret(ODATA, protocols[ODATA], {"ApiKey": _value(secret("ODataCredentialSecretArn"), True)})
+        )
     return found
 
 
@@ -186,7 +191,7 @@ def main(argv: list[str] | None = None) -> int:
             raise CredentialError("say which org: ORG=<sf alias> (or SF_INSTANCE_URL and SF_ACCESS_TOKEN)")
         for line in put_secrets(session, principals):
             print(line)
-    except CredentialError as exc:
+    except (CredentialError, StackNotReady) as exc:
         print(f"make salesforce-secrets: {exc}", file=sys.stderr)
         return 2
     return 0

@@ -116,8 +116,9 @@ def load() -> Declarations:
                 include_session_id=listener.config.include_session_id,
             )
         )
+    rules = WriteBackRules.load(DECLARED_RULES).rules.values()
     written: dict[str, set[str]] = {}
-    for rule in WriteBackRules.load(DECLARED_RULES).rules.values():
+    for rule in rules:
         names = {f for fields in rule.results.values() for f in fields} | set(rule.failed or {})
         if rule.external_id_field:
             names.add(rule.external_id_field)
@@ -128,7 +129,7 @@ def load() -> Declarations:
     status_fields = tuple(k for k in sample.platform_event() if k != "attributes")
     order_id_fields = [
         name
-        for rule in WriteBackRules.load(DECLARED_RULES).rules.values()
+        for rule in rules
         if rule.sobject == "Opportunity"
         for fields in rule.results.values()
         for name, value in fields.items()

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 # The Metadata API version the project is written for (the WSDL the tests validate against is 66.0).
@@ -20,6 +21,33 @@ _STACK_ARN = re.compile(r"^arn:aws[a-z-]*:cloudformation:(?P<region>[a-z0-9-]+):
 
 class StackNotReady(RuntimeError):  # noqa: N818 - names the state, like the Rejection of the listener
     """The stack cannot be rendered for (not found, an output missing, a choice the project does not render)."""
+
+
+def newest(tokens: str) -> str:
+    """The newest of a rotation: a secret may hold several, comma-separated, the one added last at the end."""
+    return tokens.split(",")[-1].strip()
+
+
+@dataclass(frozen=True)
+class DeployedStack:
+    """A stack's outputs and parameters, by name, as `make salesforce` and `make salesforce-secrets` read them."""
+
+    stack_id: str
+    outputs: dict[str, str]
+    parameters: dict[str, str]
+
+    @classmethod
+    def described(cls, stack: str, cloudformation: Any) -> DeployedStack:
+        """CloudFormation's description of the stack; StackNotReady when there is none to read."""
+        try:
+            found = cloudformation.describe_stacks(StackName=stack)["Stacks"][0]
+        except Exception as exc:  # botocore's ClientError or no credentials: both mean "not ready"
+            raise StackNotReady(f"stack {stack!r} could not be described: {exc}") from None
+        return cls(
+            stack_id=found["StackId"],
+            outputs={o["OutputKey"]: o["OutputValue"] for o in found.get("Outputs", [])},
+            parameters={p["ParameterKey"]: p.get("ParameterValue", "") for p in found.get("Parameters", [])},
+        )
 
 
 @dataclass(frozen=True)
@@ -46,7 +74,7 @@ class Endpoints:
         return cls(
             label="local",
             outbound_url=f"{LOCAL_URL}/outbound/",
-            outbound_token=defaults["OUTBOUND_TOKEN"].split(",")[-1],
+            outbound_token=newest(defaults["OUTBOUND_TOKEN"]),
             callout_url=LOCAL_URL,
             callout_auth=defaults["CALLOUT_AUTH"],
             odata_url=f"{LOCAL_URL}/odata/v4/",
@@ -61,12 +89,8 @@ class Endpoints:
     @classmethod
     def of_stack(cls, stack: str, cloudformation: Any, secrets: Any) -> Endpoints:
         """A deployed stack: its outputs, its parameters, and the Outbound Message token from its secret."""
-        try:
-            described = cloudformation.describe_stacks(StackName=stack)["Stacks"][0]
-        except Exception as exc:
-            raise StackNotReady(f"stack {stack!r} could not be described: {exc}") from None
-        outputs = {o["OutputKey"]: o["OutputValue"] for o in described.get("Outputs", [])}
-        parameters = {p["ParameterKey"]: p.get("ParameterValue", "") for p in described.get("Parameters", [])}
+        described = DeployedStack.described(stack, cloudformation)
+        outputs, parameters = described.outputs, described.parameters
         missing = [
             k
             for k in ("OutboundMessageEndpoint", "OutboundTokenSecretArn", "CalloutApiUrl", "ODataServiceUrl")
@@ -74,9 +98,9 @@ class Endpoints:
         ]
         if missing:
             raise StackNotReady(f"stack {stack!r} has no output {', '.join(missing)} (is it this project's stack?)")
-        arn = _STACK_ARN.match(described["StackId"])
+        arn = _STACK_ARN.match(described.stack_id)
         if arn is None:
-            raise StackNotReady(f"stack {stack!r}: unexpected StackId {described['StackId']}")
+            raise StackNotReady(f"stack {stack!r}: unexpected StackId {described.stack_id}")
         token = secrets.get_secret_value(SecretId=outputs["OutboundTokenSecretArn"])["SecretString"]
         user = os.environ.get("INTEGRATION_USER") or parameters.get("SalesforceUsername", "")
         if not user:
@@ -88,7 +112,7 @@ class Endpoints:
         return cls(
             label=stack,
             outbound_url=outputs["OutboundMessageEndpoint"],
-            outbound_token=token.split(",")[-1].strip(),  # the newest token of a rotation
+            outbound_token=newest(token),
             callout_url=outputs["CalloutApiUrl"],
             callout_auth=parameters.get("CalloutAuth", "IAM"),
             odata_url=outputs["ODataServiceUrl"],
@@ -98,5 +122,5 @@ class Endpoints:
             region=arn["region"],
             account_id=arn["account"],
             integration_user=user,
-            jwt_certificate=open(certificate_path, encoding="utf-8").read() if certificate_path else None,
+            jwt_certificate=Path(certificate_path).read_text(encoding="utf-8") if certificate_path else None,
         )

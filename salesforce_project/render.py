@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from itertools import chain
 
 from salesforce_project.declarations import Declarations, FieldType, OutboundMessageSource
 from salesforce_project.endpoints import API_VERSION, Endpoints
@@ -47,7 +48,7 @@ def render(declarations: Declarations, endpoints: Endpoints) -> dict[str, str]:
         + "\n",
         ".forceignore": _FORCEIGNORE,
     }
-    parts: Iterator[tuple[str, str]] = _chain(
+    parts = chain(
         _custom_fields(declarations),
         _platform_events(declarations),
         _outbound_messages(declarations, endpoints),
@@ -63,11 +64,6 @@ def render(declarations: Declarations, endpoints: Endpoints) -> dict[str, str]:
     for path, text in parts:
         files[f"{DEFAULT}/{path}"] = text
     return files
-
-
-def _chain(*iterators: Iterator[tuple[str, str]]) -> Iterator[tuple[str, str]]:
-    for iterator in iterators:
-        yield from iterator
 
 
 def api_name(listener: str) -> str:
@@ -269,12 +265,24 @@ def _named_credential(label: str, url: str, external_credential: str, descriptio
     )
 
 
-def credential_protocols(endpoints: Endpoints) -> dict[str, str]:
-    """The External Credentials the project declares and their protocol (what the secrets command fills in)."""
-    protocols = {CALLOUTS: "AwsSv4" if endpoints.callout_auth == "IAM" else "Custom"}
-    if endpoints.odata_auth != "None":
-        protocols[ODATA] = "Basic" if endpoints.odata_auth == "Basic" else "Custom"
+def credential_protocols(callout_auth: str, odata_auth: str) -> dict[str, str]:
+    """The External Credentials the project declares and their protocol, by the stack's CalloutAuth and ODataAuth
+    (what the secrets command fills in)."""
+    protocols = {CALLOUTS: "AwsSv4" if callout_auth == "IAM" else "Custom"}
+    if odata_auth != "None":
+        protocols[ODATA] = "Basic" if odata_auth == "Basic" else "Custom"
     return protocols
+
+
+def _credential(
+    name: str, label: str, protocol: str, parameters: list[Node], how: str, url: str, serves: str
+) -> Iterator[tuple[str, str]]:
+    """An External Credential and the SecuredEndpoint Named Credential of the same name that uses it."""
+    yield (
+        f"externalCredentials/{name}.externalCredential-meta.xml",
+        _external_credential(name, label, protocol, parameters, how),
+    )
+    yield f"namedCredentials/{name}.namedCredential-meta.xml", _named_credential(label, url, name, serves)
 
 
 def _credentials(endpoints: Endpoints) -> Iterator[tuple[str, str]]:
@@ -296,14 +304,15 @@ def _credentials(endpoints: Endpoints) -> Iterator[tuple[str, str]]:
         raise ValueError(
             "CalloutAuth=Jwt is not rendered: create its External Credential by hand (README, The callout API)"
         )
-    protocols = credential_protocols(endpoints)
-    yield (
-        f"externalCredentials/{CALLOUTS}.externalCredential-meta.xml",
-        _external_credential(CALLOUTS, "Edge callouts", protocols[CALLOUTS], callout_parameters, how),
-    )
-    yield (
-        f"namedCredentials/{CALLOUTS}.namedCredential-meta.xml",
-        _named_credential("Edge callouts", endpoints.callout_url, CALLOUTS, "The callout API (request and reply)"),
+    protocols = credential_protocols(endpoints.callout_auth, endpoints.odata_auth)
+    yield from _credential(
+        CALLOUTS,
+        "Edge callouts",
+        protocols[CALLOUTS],
+        callout_parameters,
+        how,
+        endpoints.callout_url,
+        "The callout API (request and reply)",
     )
     if endpoints.odata_auth != "None":
         if endpoints.odata_auth == "Basic":
@@ -312,13 +321,14 @@ def _credentials(endpoints: Endpoints) -> Iterator[tuple[str, str]]:
         else:
             odata_parameters = [principal, _parameter("X-API-Key", "AuthHeader", f"{{!$Credential.{ODATA}.ApiKey}}", 1)]
             how = "An API key in X-API-Key (ODataAuth=ApiKey)"
-        yield (
-            f"externalCredentials/{ODATA}.externalCredential-meta.xml",
-            _external_credential(ODATA, "Edge OData feed", protocols[ODATA], odata_parameters, how),
-        )
-        yield (
-            f"namedCredentials/{ODATA}.namedCredential-meta.xml",
-            _named_credential("Edge OData feed", endpoints.odata_url, ODATA, "The OData 4.0 feed (Salesforce Connect)"),
+        yield from _credential(
+            ODATA,
+            "Edge OData feed",
+            protocols[ODATA],
+            odata_parameters,
+            how,
+            endpoints.odata_url,
+            "The OData 4.0 feed (Salesforce Connect)",
         )
     # Event Relay's destination: a legacy Named Credential whose URL is the AWS account and Region.
     yield (
@@ -511,12 +521,17 @@ def _permission_sets(declarations: Declarations, endpoints: Endpoints) -> Iterat
         for sobject in sorted(written)
         for name in sorted(written[sobject])
     ]
-    listened = sorted({m.sobject for m in declarations.outbound_messages} | set(written) | set(LINE_ITEM_OBJECTS))
+    # Read on what it is told of and reads, Edit where it writes, Create on the event it publishes.
+    read = {m.sobject for m in declarations.outbound_messages} | set(written) | set(LINE_ITEM_OBJECTS)
     objects: list[tuple[str, Value]] = [
-        ("objectPermissions", _object_permissions(sobject, read=True, edit=sobject in written)) for sobject in listened
+        (
+            "objectPermissions",
+            _object_permissions(
+                sobject, read=True, edit=sobject in written, create=sobject == declarations.status_event
+            ),
+        )
+        for sobject in sorted(read | {declarations.status_event})
     ]
-    objects.append(("objectPermissions", _object_permissions(declarations.status_event, read=True, create=True)))
-    objects.sort(key=lambda entry: str(dict(entry[1])["object"]))  # type: ignore[arg-type]  # each is a Node
     yield (
         f"permissionsets/{INTEGRATION_PERMISSION_SET}.permissionset-meta.xml",
         metadata_file(
@@ -540,7 +555,7 @@ def _permission_sets(declarations: Declarations, endpoints: Endpoints) -> Iterat
             "externalCredentialPrincipalAccesses",
             [("enabled", True), ("externalCredentialPrincipal", f"{name}-{PRINCIPAL}")],
         )
-        for name in sorted(credential_protocols(endpoints))
+        for name in sorted(credential_protocols(endpoints.callout_auth, endpoints.odata_auth))
     ]
     yield (
         f"permissionsets/{USER_PERMISSION_SET}.permissionset-meta.xml",
