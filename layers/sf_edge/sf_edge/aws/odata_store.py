@@ -30,7 +30,19 @@ from sf_edge.odata.indexing import (
 )
 from sf_edge.odata.planner import IndexRead
 from sf_edge.odata.schema import BUCKET, EntitySet
-from sf_edge.odata.tree import FLIPPED, FUNCTIONS, OPERATORS, Binary, Call, In, Literal, Node, Property, fold
+from sf_edge.odata.tree import (
+    FLIPPED,
+    FUNCTIONS,
+    OPERATORS,
+    Binary,
+    Call,
+    In,
+    Literal,
+    Node,
+    Property,
+    fold,
+    is_logical,
+)
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
@@ -489,7 +501,7 @@ def _condition(node: Node, names: dict[str, str], values: dict[str, Any]) -> str
         raise ValueError(f"not a pushable condition: {current!r}")
 
     # The table's DynamoDB rendering of each node planner.pushable chose; only `and` / `or` are walked into.
-    return fold(node, leave, lambda current: isinstance(current, Binary) and current.op in ("and", "or"))
+    return fold(node, leave, is_logical)
 
 
 class EntityWrites:

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from decimal import Decimal
+from functools import partial
 from typing import Any
 from uuid import UUID
 
@@ -30,6 +31,7 @@ from sf_edge.odata.tree import (
     Property,
     Unary,
     as_temporal,
+    balanced,
     call,
     chain,
     equal,
@@ -167,14 +169,14 @@ class _Parser:
         while self._is_word("or"):
             self._next()
             operands.append(self._and())
-        return _balanced("or", operands)
+        return balanced(partial(Binary, "or"), operands)
 
     def _and(self) -> Node:
         operands = [self._not()]
         while self._is_word("and"):
             self._next()
             operands.append(self._not())
-        return _balanced("and", operands)
+        return balanced(partial(Binary, "and"), operands)
 
     def _not(self) -> Node:
         if self._is_word("not"):
@@ -371,15 +373,6 @@ def _v2_literal(kind: str, token: _Token) -> Literal:
 MAX_DEPTH = 100  # levels of a parsed expression: every walk over the tree stays far from Python's recursion limit
 
 
-def _balanced(op: str, operands: list[Node]) -> Node:
-    """An `and`/`or` chain as a balanced tree (both are associative in OData's three-valued logic): a chain of
-    any length is log2(terms) deep, so Salesforce's long `Id eq ... or Id eq ...` lists never nest deeply."""
-    while len(operands) > 1:
-        paired = [Binary(op, operands[i], operands[i + 1]) for i in range(0, len(operands) - 1, 2)]
-        operands = paired + operands[len(operands) - len(operands) % 2 :]
-    return operands[0]
-
-
 def depth(node: Node) -> int:
     """The levels of an expression."""
     return fold(node, lambda _node, levels: 1 + max(levels, default=0))
@@ -505,30 +498,17 @@ def _compile_chain(
     for term in inside:  # a nested chain of the same op: its terms join this one's loop
         nested = chains.get(term)
         terms += nested[1] if nested is not None and nested[0] == op else [term]
-    if op == "and":
+    stop = op == "or"  # `or` is decided by the first true term, `and` by the first false one
 
-        def every(row: dict[str, Any]) -> Any:
-            unknown = False
-            for term in terms:
-                value = term(row)
-                if value is False:
-                    return False
-                unknown = unknown or value is None
-            return None if unknown else True
+    def evaluator(row: dict[str, Any]) -> Any:
+        unknown = False
+        for term in terms:
+            value = term(row)
+            if value is stop:
+                return stop
+            unknown = unknown or value is None
+        return None if unknown else not stop
 
-        evaluator = every
-    else:
-
-        def some(row: dict[str, Any]) -> Any:
-            unknown = False
-            for term in terms:
-                value = term(row)
-                if value is True:
-                    return True
-                unknown = unknown or value is None
-            return None if unknown else False
-
-        evaluator = some
     chains[evaluator] = (op, terms)
     return evaluator
 

@@ -39,6 +39,7 @@ from sf_edge.odata.tree import (
     chain,
     fits,
     fold,
+    is_logical,
 )
 
 MAX_PARTITIONS = 100  # values of an `or` / `in` read as one Query each
@@ -379,7 +380,7 @@ def pushable(entity_set: EntitySet, node: Node) -> bool:
         return _literal_fits(entity_set, name, literal.value)
 
     # Only `and` / `or` are walked into: anything else is judged whole, as the store renders it.
-    return fold(node, leave, lambda current: isinstance(current, Binary) and current.op in ("and", "or"))
+    return fold(node, leave, is_logical)
 
 
 def _literal_fits(entity_set: EntitySet, name: str, value: Any) -> bool:

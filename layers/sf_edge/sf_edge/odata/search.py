@@ -20,6 +20,7 @@ from typing import Any
 
 from sf_edge.odata import ODataEngineError
 from sf_edge.odata.indexing import tokens
+from sf_edge.odata.tree import balanced
 
 
 class SearchSyntaxError(ODataEngineError, ValueError):
@@ -105,14 +106,6 @@ def _depth(node: SearchNode) -> int:
     return deepest
 
 
-def _balanced(join: type[And] | type[Or], operands: list[SearchNode]) -> SearchNode:
-    """An AND / OR chain as a balanced tree (both are associative): a chain of any length is log2(terms) deep."""
-    while len(operands) > 1:
-        paired: list[SearchNode] = [join(operands[i], operands[i + 1]) for i in range(0, len(operands) - 1, 2)]
-        operands = paired + operands[len(operands) - len(operands) % 2 :]
-    return operands[0]
-
-
 class _Parser:
     def __init__(self, items: list[tuple[str, str]]) -> None:
         self.items = items
@@ -135,7 +128,7 @@ class _Parser:
         while self._operator("OR"):
             self.position += 1
             operands.append(self._and())
-        return _balanced(Or, operands)
+        return balanced(Or, operands)
 
     def _and(self) -> SearchNode:
         operands = [self._unary()]
@@ -147,7 +140,7 @@ class _Parser:
             elif not self._starts_term(0):
                 break
             operands.append(self._unary())
-        return _balanced(And, operands)
+        return balanced(And, operands)
 
     def _unary(self) -> SearchNode:
         if self._operator("NOT"):

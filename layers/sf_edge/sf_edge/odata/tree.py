@@ -10,6 +10,7 @@ its evaluator; adding an operator is one row here plus, for the parser, its prec
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -98,6 +99,20 @@ def walk(node: Node) -> Iterator[Node]:
         current = pending.pop()
         yield current
         pending += reversed(children(current))
+
+
+def is_logical(node: Node) -> bool:
+    """An `and` or an `or`: what a pass that judges conditions whole walks into (an `enter` for `fold`)."""
+    return isinstance(node, Binary) and node.op in ("and", "or")
+
+
+def balanced[T](pair: Callable[[T, T], T], operands: list[T]) -> T:
+    """A chain of an associative operator as a balanced tree, `pair` joining two: a chain of any length is
+    log2(terms) deep (the filter's and the search's parsers build their `and`/`or` chains so)."""
+    while len(operands) > 1:
+        paired = [pair(operands[i], operands[i + 1]) for i in range(0, len(operands) - 1, 2)]
+        operands = paired + operands[len(operands) - len(operands) % 2 :]
+    return operands[0]
 
 
 def chain(node: Node, op: str) -> list[Node]:
@@ -250,8 +265,6 @@ class Operator:
 
 
 def _compare(name: str) -> Callable[[Any, Any], Any]:
-    import operator
-
     return _valued(getattr(operator, name), False)
 
 
@@ -272,12 +285,12 @@ OPERATORS: dict[str, Operator] = {
     "mod": Operator("multiplicative", "number", "number", _valued(lambda a, b: a % b, None)),
 }
 # The one flip table: `5 lt Price` is `Price gt 5`.
-FLIPPED = {name: operator.flipped for name, operator in OPERATORS.items() if operator.flipped}
+FLIPPED = {name: row.flipped for name, row in OPERATORS.items() if row.flipped}
 
 
 def group(name: str) -> frozenset[str]:
     """The operators of one parser group."""
-    return frozenset(op for op, operator in OPERATORS.items() if operator.group == name)
+    return frozenset(op for op, row in OPERATORS.items() if row.group == name)
 
 
 @dataclass(frozen=True)
@@ -319,13 +332,20 @@ def _substring(text: Any, start: Any, length: Any = None) -> str:
     return str(text)[begin:] if length is None else str(text)[begin : begin + max(0, int(length))]
 
 
+_A_MOMENT = datetime(2000, 1, 1, tzinfo=UTC)  # what `as_temporal` reads a stored text as: a date-time
+
+
+def _moment(value: Any) -> Any:
+    """A date or date-time value, a stored ISO text read as one."""
+    return as_temporal(value, _A_MOMENT) if isinstance(value, str) else value
+
+
 def _part_of(moment_part: str, value: Any) -> Any:
-    moment = as_temporal(value, datetime.now(UTC)) if isinstance(value, str) else value
-    return getattr(moment, moment_part, None)
+    return getattr(_moment(value), moment_part, None)
 
 
 def _fractional_seconds(value: Any) -> Any:
-    moment = as_temporal(value, datetime.now(UTC)) if isinstance(value, str) else value
+    moment = _moment(value)
     return Decimal(moment.microsecond) / 1_000_000 if isinstance(moment, datetime) else None
 
 
@@ -349,8 +369,10 @@ FUNCTIONS: dict[str, Function] = {
     "toupper": Function(("string",), "string", lambda t: str(t).upper()),
     "trim": Function(("string",), "string", lambda t: str(t).strip()),
     "concat": Function(("string", "string"), "string", lambda a, b: f"{a}{b}"),
-    **{part: Function(("date",), "number", partial(_part_of, part)) for part in ("year", "month", "day")},
-    **{part: Function(("date",), "number", partial(_part_of, part)) for part in ("hour", "minute", "second")},
+    **{
+        part: Function(("date",), "number", partial(_part_of, part))
+        for part in ("year", "month", "day", "hour", "minute", "second")
+    },
     "fractionalseconds": Function(("date",), "number", _fractional_seconds),
     "round": Function(("number",), "number", partial(_integral, ROUND_HALF_UP)),
     "floor": Function(("number",), "number", partial(_integral, "ROUND_FLOOR")),
