@@ -109,14 +109,16 @@ def plan(entity_set: EntitySet, options: QueryOptions) -> Plan:
     """The plan for a collection (or `/$count`) request."""
     conjuncts = _conjuncts(options.filter) if options.filter is not None else []
     count_key = _count_key(entity_set, conjuncts) if options.search is None else None
-    fixed = {name: value for name, value in map(_equality, conjuncts) if name and _fits(entity_set, name, value)}
+    fixed = {
+        name: value for name, value in map(_equality, conjuncts) if name and _fits(entity_set, name, value, key=True)
+    }
     if all(k in fixed for k in entity_set.key):
         return Plan("get", ({k: fixed[k] for k in entity_set.key},), ordered=False, residual=options.filter)
     match entity_set.key:
         case (key,):
             for conjunct in conjuncts:
                 values = _key_alternatives(conjunct, key)
-                if values is not None and all(_fits(entity_set, key, v) for v in values):
+                if values is not None and all(_fits(entity_set, key, v, key=True) for v in values):
                     keys = tuple({key: v} for v in dict.fromkeys(values))
                     return Plan("get", keys, ordered=False, residual=options.filter)
     if options.search is not None:
@@ -225,7 +227,7 @@ def _partition_alternatives(entity_set: EntitySet, conjuncts: list[Node]) -> dic
     for conjunct in conjuncts:
         for name in partitions:
             values = _key_alternatives(conjunct, name)
-            if values and len(values) <= MAX_PARTITIONS and all(_fits(entity_set, name, v) for v in values):
+            if values and len(values) <= MAX_PARTITIONS and all(_fits(entity_set, name, v, key=True) for v in values):
                 found[name] = list(dict.fromkeys(values))
     return found
 
@@ -279,7 +281,7 @@ def _count_key(entity_set: EntitySet, conjuncts: list[Node]) -> tuple[str, Any] 
         return ("", None)
     if len(conjuncts) == 1:
         name, value = _equality(conjuncts[0])
-        if name in entity_set.counted and _fits(entity_set, name, value):
+        if name in entity_set.counted and _fits(entity_set, name, value, key=True):
             return (name, value)
     return None
 
@@ -370,29 +372,24 @@ def pushable(entity_set: EntitySet, node: Node) -> bool:
                 prop = entity_set.property(prop_name)
                 return FUNCTIONS[name].dynamo is not None and prop is not None and prop.type == "String" and text != ""
             case In(left=Property(path=(name,)), items=items):
-                return 0 < len(items) <= 100 and all(_literal_fits(entity_set, name, i.value) for i in items)
+                return 0 < len(items) <= 100 and all(_fits(entity_set, name, i.value, key=False) for i in items)
         comparison = _comparison(current)
         if comparison is None or OPERATORS[comparison[1]].dynamo is None:
             return False
         name, op, literal = comparison
         if literal.value is None:
             return op in ("eq", "ne") and entity_set.property(name) is not None
-        return _literal_fits(entity_set, name, literal.value)
+        return _fits(entity_set, name, literal.value, key=False)
 
     # Only `and` / `or` are walked into: anything else is judged whole, as the store renders it.
     return fold(node, leave, is_logical)
 
 
-def _literal_fits(entity_set: EntitySet, name: str, value: Any) -> bool:
-    """A literal DynamoDB compares with the stored attribute exactly as OData compares it."""
+def _fits(entity_set: EntitySet, name: str, value: Any, *, key: bool) -> bool:
+    """Whether DynamoDB compares the value with the property's attribute exactly as OData does (`key`: looks it up
+    as a key value, where a mistyped or empty one would be an error, not a miss)."""
     prop = entity_set.property(name)
-    return prop is not None and fits(prop.type, value)
-
-
-def _fits(entity_set: EntitySet, name: str, value: Any) -> bool:
-    """Whether DynamoDB can look the value up as the attribute (a mistyped key would be an error, not a miss)."""
-    prop = entity_set.property(name)
-    return prop is not None and fits(prop.type, value, key=True)
+    return prop is not None and fits(prop.type, value, key=key)
 
 
 def _conjuncts(node: Node) -> list[Node]:
