@@ -26,20 +26,22 @@ SAMPLE = ROOT / "events" / "samples" / "opportunity_closed_won.xml"
 def _won(n: int, run: str) -> str:
     """A won Opportunity's notification as the listener queues it (a distinct notification and record each)."""
     from sf_edge.salesforce.ids import to_18
-    from sf_edge.salesforce.outbound_messages import NotificationMessage
+    from sf_edge.salesforce.notification_message import NotificationMessage, OutboundOrigin
 
     opportunity = to_18(f"0065g{run}{n:09d}")
     return NotificationMessage(
         listener="opportunity",
         organization_id="00D5g00000LoCaLAAA",
-        action_id="04k5g00000LoCaLAAA",
         notification_id=f"04l5g{run}{n:09d}AAA",
         sObjectType="Opportunity",
         record_id=opportunity,
         fields={"Id": opportunity, "AccountId": to_18("0015g00000ALFKI"), "StageName": "Closed Won", "IsWon": True},
-        enterprise_url="https://example.my.salesforce.com/services/Soap/c/62.0",
-        partner_url="https://example.my.salesforce.com/services/Soap/u/62.0",
         received_at=datetime.now(UTC),
+        origin=OutboundOrigin(
+            action_id="04k5g00000LoCaLAAA",
+            enterprise_url="https://example.my.salesforce.com/services/Soap/c/62.0",
+            partner_url="https://example.my.salesforce.com/services/Soap/u/62.0",
+        ),
     ).to_json()
 
 

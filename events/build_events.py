@@ -147,7 +147,7 @@ def relayed_events_batch() -> dict[str, Any]:
 def write_back_event() -> dict[str, Any]:
     """An SQS batch for the write-back function: what the worker queues after the sample's won Opportunity
     became Order 11078 (by the declared write_backs.toml)."""
-    from sf_edge.salesforce.outbound_messages import NotificationMessage
+    from sf_edge.salesforce.notification_message import NotificationMessage
     from sf_edge.write_back.rules import DECLARED_RULES, WriteBackRules
 
     rules = WriteBackRules.load(DECLARED_RULES)

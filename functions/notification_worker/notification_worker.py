@@ -54,7 +54,7 @@ from sf_edge.order_system.customer_repository import CustomerRepository
 from sf_edge.order_system.key_registry import KeyRegistry
 from sf_edge.order_system.order_repository import OrderRepository
 from sf_edge.salesforce.line_items import LineItem, RememberedLineItems, SalesforceLineItems
-from sf_edge.salesforce.outbound_messages import NotificationMessage
+from sf_edge.salesforce.notification_message import NotificationMessage
 from sf_edge.salesforce.relayed_events import RelayedEvent, is_relayed_event, notifications_of
 from sf_edge.settings import CompositionRoot, Required, at_least
 from sf_edge.write_back.messages import WriteBack

@@ -110,7 +110,7 @@ def test_a_long_text_at_salesforces_maximum_arrives_whole_through_make_run(runni
     """The real zeep client, over HTTP: a 393 KB long text area goes by claim check through moto's S3 (the bucket
     `make run` created from template.yaml) and the worker archives it character for character."""
     from sf_edge.aws.clients import s3_client
-    from sf_edge.salesforce.outbound_messages import NotificationMessage
+    from sf_edge.salesforce.notification_message import NotificationMessage
 
     text = "".join(chr(0x4E00 + (i * 7919) % 20_000) for i in range(131_072))
     lead = SalesforceSender(LISTENER_WSDLS / "lead.wsdl", f"{running.url}/outbound/lead?token={TOKEN}")

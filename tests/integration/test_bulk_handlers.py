@@ -12,7 +12,7 @@ from conftest import Stack, seed_customers, worker_services
 from sf_edge.notifications import bulk_handlers  # noqa: F401 - registers the batch handlers
 from sf_edge.notifications.reference_handlers import registry
 from sf_edge.salesforce.ids import to_18
-from sf_edge.salesforce.outbound_messages import NotificationMessage
+from sf_edge.salesforce.notification_message import NotificationMessage
 from sf_edge.sync.runs import bulk_message
 
 ORG = "00D000000000001"

@@ -255,21 +255,24 @@ def test_a_gap_overflow_makes_the_next_sync_a_full_re_read(stack: Stack, org: Bu
 
 
 def gap_message(record_id: str) -> Any:
-    from sf_edge.salesforce.outbound_messages import ChangeInfo, NotificationMessage
+    from sf_edge.salesforce.notification_message import ChangeInfo, NotificationMessage, RelayOrigin
 
     return NotificationMessage(
         listener="event-relay",
         organization_id="00D000000000001",
-        action_id="",
         notification_id=f"gap-{record_id or 'all'}",
         sObjectType="AccountChangeEvent",
         record_id=record_id,
         fields={},
-        enterprise_url="",
-        partner_url="",
         received_at=T0,
-        change=ChangeInfo(
-            change_type="GAP_UPDATE" if record_id else "GAP_OVERFLOW", entity="Account", stamp="", commit_timestamp=0
+        origin=RelayOrigin(
+            event_id=f"gap-{record_id or 'all'}",
+            change=ChangeInfo(
+                change_type="GAP_UPDATE" if record_id else "GAP_OVERFLOW",
+                entity="Account",
+                stamp="",
+                commit_timestamp=0,
+            ),
         ),
     )
 

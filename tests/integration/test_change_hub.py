@@ -18,8 +18,13 @@ from local_runtime.stack import LocalStack
 from salesforce_stand_in import SalesforceStandIn
 from sf_edge.hub.change_events import MAX_DETAIL_BYTES, change_event
 from sf_edge.salesforce.ids import to_18
-from sf_edge.salesforce.outbound_messages import ChangeInfo, NotificationMessage
-from sf_edge.salesforce.relayed_events import EVENT_RELAY_LISTENER
+from sf_edge.salesforce.notification_message import (
+    EVENT_RELAY_LISTENER,
+    ChangeInfo,
+    NotificationMessage,
+    OutboundOrigin,
+    RelayOrigin,
+)
 
 OPPORTUNITY = to_18("0065g00000HuB01")
 ACCOUNT = to_18("0015g00000ALFKI")
@@ -174,17 +179,23 @@ def message(**more: Any) -> NotificationMessage:
     base: dict[str, Any] = {
         "listener": "account",
         "organization_id": "00D000000000001EAA",
-        "action_id": "04k000000000001AAA",
         "notification_id": "04l000000000001AAA",
         "sObjectType": "Account",
         "record_id": ACCOUNT,
         "fields": {"Id": ACCOUNT, "Name": "Alfreds", "SystemModstamp": "2026-11-20T10:00:00+00:00"},
-        "enterprise_url": "https://example.my.salesforce.com/services/Soap/c/62.0",
-        "partner_url": "https://example.my.salesforce.com/services/Soap/u/62.0",
-        "session_id": "00D000000000001!AQ0AQsecret",
         "received_at": datetime(2026, 11, 20, 10, 0, 1, tzinfo=UTC),
+        "origin": OutboundOrigin(
+            action_id="04k000000000001AAA",
+            enterprise_url="https://example.my.salesforce.com/services/Soap/c/62.0",
+            partner_url="https://example.my.salesforce.com/services/Soap/u/62.0",
+            session_id="00D000000000001!AQ0AQsecret",
+        ),
     }
     return NotificationMessage(**{**base, **more})
+
+
+def relayed(change: ChangeInfo | None = None, **more: Any) -> NotificationMessage:
+    return message(listener=EVENT_RELAY_LISTENER, origin=RelayOrigin(event_id="e-1", change=change), **more)
 
 
 def test_an_outbound_message_is_a_notified_change_without_its_session() -> None:
@@ -198,11 +209,11 @@ def test_an_outbound_message_is_a_notified_change_without_its_session() -> None:
 def test_a_relayed_change_is_named_by_its_entity_and_change_type() -> None:
     change = ChangeInfo(change_type="UPDATE", entity="Account", stamp="2026-11-20T09:00:00+00:00#000000001",
                         commit_timestamp=1)  # fmt: skip
-    event = change_event(message(listener=EVENT_RELAY_LISTENER, sObjectType="AccountChangeEvent", change=change))
+    event = change_event(relayed(change, sObjectType="AccountChangeEvent"))
     assert (event.detail_type, event.channel, event.stamp) == ("Account.Update", "event_relay", change.stamp)
     gap = change.model_copy(update={"change_type": "GAP_OVERFLOW"})
-    assert change_event(message(listener=EVENT_RELAY_LISTENER, change=gap)).detail_type == "Account.Gap"
-    published = change_event(message(listener=EVENT_RELAY_LISTENER, sObjectType="Order_Request__e", session_id=None))
+    assert change_event(relayed(gap)).detail_type == "Account.Gap"
+    published = change_event(relayed(sObjectType="Order_Request__e"))
     assert published.detail_type == "Order_Request__e.Published"
 
 
@@ -231,7 +242,7 @@ def test_the_lines_are_read_for_a_won_opportunity_and_an_order_request_not_for_o
     assert won_opportunity_id(message(sObjectType="Opportunity", record_id=OPPORTUNITY, fields=open_)) is None
     deleted = {**won, "IsDeleted": True}
     assert won_opportunity_id(message(sObjectType="Opportunity", record_id=OPPORTUNITY, fields=deleted)) is None
-    request = message(listener=EVENT_RELAY_LISTENER, sObjectType="Order_Request__e", session_id=None,
+    request = relayed(sObjectType="Order_Request__e",
                       fields={"Opportunity_Id__c": "0065g00000HuB01", "Account_Id__c": ACCOUNT})  # fmt: skip
     assert won_opportunity_id(request) == OPPORTUNITY
     assert won_opportunity_id(message()) is None  # an Account

@@ -12,7 +12,7 @@ import pytest
 
 from conftest import ROOT, Stack, run_worker_until_empty, worker_source
 from sf_edge.salesforce.ids import to_18
-from sf_edge.salesforce.outbound_messages import NotificationMessage
+from sf_edge.salesforce.notification_message import NotificationMessage
 from test_worker import enqueue, message, won
 
 ALFKI: dict[str, Any] = next(

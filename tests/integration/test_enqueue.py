@@ -153,7 +153,8 @@ def test_oversize_notification_is_refused_before_sending() -> None:
 def test_queue_bodies_are_the_notification_message_contract() -> None:
     from datetime import UTC, datetime
 
-    from sf_edge.salesforce.outbound_messages import NotificationMessage, OutboundMessage
+    from sf_edge.salesforce.notification_message import NotificationMessage, OutboundOrigin
+    from sf_edge.salesforce.outbound_messages import OutboundMessage
 
     message = OutboundMessage(
         organization_id="00D000000000001EAA",
@@ -183,8 +184,10 @@ def test_queue_bodies_are_the_notification_message_contract() -> None:
         received,
     )
     assert json.loads(plain.body)["fields"]["CloseDate"] == "2024-06-30"
-    assert "sessionId" not in json.loads(plain.body)
-    assert NotificationMessage.model_validate_json(opted.body).session_id == "SESSION!secret"
+    assert "sessionId" not in json.loads(plain.body)["origin"]
+    opted_origin = NotificationMessage.model_validate_json(opted.body).origin
+    assert isinstance(opted_origin, OutboundOrigin)
+    assert opted_origin.session_id == "SESSION!secret"
     assert plain.idempotency_key == parsed.idempotency_key
 
 

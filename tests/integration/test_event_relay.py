@@ -18,6 +18,7 @@ import pytest
 from conftest import ROOT, Stack, run_worker_until_empty, seed_customers
 from salesforce_stand_in import SalesforceStandIn, key_pair
 from sf_edge.salesforce.ids import to_18
+from sf_edge.salesforce.notification_message import RelayOrigin
 from sf_edge.salesforce.relayed_events import RelayedEvent, notifications_of
 
 SAMPLES = {p.stem: json.loads(p.read_text()) for p in (ROOT / "events" / "samples" / "event_relay").glob("*.json")}
@@ -65,7 +66,10 @@ def test_relayed_events_become_notifications_keyed_and_stamped_as_documented() -
     received = datetime(2026, 11, 20, 9, 0, 1, tzinfo=UTC)
     [created] = notifications_of(RelayedEvent.model_validate(SAMPLES["account_create"]), received)
     assert created.notification_id == "c1a3f0de-7a4b-4c55-9b1e-0d5f6a7b8c01"  # one record: the event's own id
-    assert created.action_id == "5Bo2QANtgKOM2S5bVaTXAg"  # the schema the payload was written with
+    assert isinstance(created.origin, RelayOrigin)  # carried as what it is, no Outbound Message fields
+    assert created.origin.schema_id == "5Bo2QANtgKOM2S5bVaTXAg"  # the schema the payload was written with
+    assert created.origin.event_id == created.notification_id
+    assert created.origin.channel == SAMPLES["account_create"]["source"].rsplit("/", 1)[1]
     assert created.change is not None
     assert created.change.stamp == "2026-11-20T09:00:00+00:00#000000001"  # LastModifiedDate (epoch ms), sequence
     assert (created.fields["BillingCity"], created.fields["BillingStreet"]) == ("Mannheim", "Forsterstr. 57")

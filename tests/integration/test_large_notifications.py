@@ -13,7 +13,7 @@ from conftest import LISTENER_WSDLS, TOKEN, Stack, make_intake, run_worker_until
 from salesforce_sender import SalesforceSender, salesforce_layout
 from sf_edge.aws.large_payloads import POINTER_CLASS, SIZE_ATTRIBUTE, LargePayloads, PayloadError, pointer_key
 from sf_edge.outbound.intake import IntakeRequest
-from sf_edge.salesforce.outbound_messages import NotificationMessage
+from sf_edge.salesforce.notification_message import NotificationMessage
 
 LONG_TEXT = 131_072  # Salesforce's largest long text area, in characters
 

@@ -52,7 +52,8 @@ def test_mulesoft_opportunity_is_acked_and_enqueued(stack: Stack, fixture_listen
     [message] = queue_bodies(stack)
     assert message["listener"] == "opportunity_mulesoft"
     assert message["organizationId"] == "00DQ0000000EB93"
-    assert message["actionId"] == "04kV0000000CaSPIA0"
+    assert message["origin"]["kind"] == "outbound_message"
+    assert message["origin"]["actionId"] == "04kV0000000CaSPIA0"
     assert message["notificationId"] == "04lV0000001ALshIAG"
     assert message["sObjectType"] == "Opportunity"
     assert message["recordId"] == "006Q0000009N3gf"
@@ -62,7 +63,7 @@ def test_mulesoft_opportunity_is_acked_and_enqueued(stack: Stack, fixture_listen
         "Billing_Contact_Email__c": "Test email value",
     }
     assert message["unknownFields"] == []
-    assert "sessionId" not in message
+    assert "sessionId" not in message["origin"]
     assert message["receivedAt"].endswith("Z")
 
 
@@ -100,14 +101,14 @@ def test_contact_two_notifications_typed(stack: Stack, fixture_listeners: Path) 
     assert first["fields"]["Email"] == "drb24@cornell.edu"
     assert "Email" in second["nullFields"]
     assert "Email" not in second["fields"]
-    assert "sessionId" not in first  # the fixture carries one; listeners do not forward it by default
+    assert "sessionId" not in first["origin"]  # the fixture carries one; listeners do not forward it by default
 
 
 def test_account_session_id_only_when_the_listener_opts_in(stack: Stack, fixture_listeners: Path) -> None:
     body = fixture_request("Account__sessionid_standalone__abrarsheikhsony.xml")
     assert deliver(stack, fixture_listeners, "account_comsave", body).status == 200
     [plain] = queue_bodies(stack)
-    assert "sessionId" not in plain
+    assert "sessionId" not in plain["origin"]
     assert plain["fields"]["BillingPostalCode"] == "CA 94105"
     assert plain["fields"]["Name"] == "Salesforce.com Inc."
 
@@ -115,7 +116,7 @@ def test_account_session_id_only_when_the_listener_opts_in(stack: Stack, fixture
     config.write_text("[listeners.account_comsave]\ninclude_session_id = true\n")
     assert deliver(stack, fixture_listeners, "account_comsave", body, config).status == 200
     [opted_in] = queue_bodies(stack)
-    assert opted_in["sessionId"].startswith("ABC90000000gNcm!")
+    assert opted_in["origin"]["sessionId"].startswith("ABC90000000gNcm!")
 
 
 def test_lead_with_its_own_type_is_accepted(stack: Stack, fixture_listeners: Path) -> None:

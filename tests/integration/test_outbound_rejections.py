@@ -499,7 +499,7 @@ def test_fuzzed_typed_values_are_refused_or_queued_as_values_the_worker_applies(
     field: str, text: str, xsi_type: str | None
 ) -> None:
     """Whatever a sender puts in a typed field: a 400 Fault, or an Ack whose queued values all fit their types."""
-    from sf_edge.salesforce.outbound_messages import NotificationMessage
+    from sf_edge.salesforce.notification_message import NotificationMessage
 
     captured = FUZZ_INTAKE.publisher
     assert isinstance(captured, Captured)

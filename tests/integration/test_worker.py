@@ -11,7 +11,7 @@ import pytest
 from conftest import ROOT, Stack, run_worker_until_empty, seed_customers, worker_source
 from sf_edge.aws.clients import sqs_client
 from sf_edge.salesforce.ids import to_18
-from sf_edge.salesforce.outbound_messages import NotificationMessage
+from sf_edge.salesforce.notification_message import NotificationMessage, OutboundOrigin
 
 ORG = "00D000000000001EAA"
 
@@ -23,19 +23,24 @@ def message(
     *,
     listener: str | None = None,
     null_fields: list[str] | None = None,
+    session_id: str | None = None,
+    partner_url: str = "https://example.my.salesforce.com/services/Soap/u/62.0",
 ) -> NotificationMessage:
     return NotificationMessage(
         listener=listener or sobject_type.lower(),
         organization_id=ORG,
-        action_id="04k000000000001AAA",
         notification_id=notification_id,
         sObjectType=sobject_type,
         record_id=fields["Id"],
         fields=fields,
         null_fields=null_fields or [],
-        enterprise_url="https://example.my.salesforce.com/services/Soap/c/62.0",
-        partner_url="https://example.my.salesforce.com/services/Soap/u/62.0",
         received_at=datetime.now(UTC),
+        origin=OutboundOrigin(
+            action_id="04k000000000001AAA",
+            enterprise_url=partner_url.replace("/Soap/u/", "/Soap/c/"),
+            partner_url=partner_url,
+            session_id=session_id,
+        ),
     )
 
 

@@ -21,7 +21,7 @@ from salesforce_sender import SalesforceSender
 from salesforce_stand_in import SalesforceStandIn, key_pair
 from sf_edge.aws.salesforce_connection import SalesforceConnectionSettings
 from sf_edge.salesforce.ids import to_18
-from sf_edge.salesforce.outbound_messages import NotificationMessage
+from sf_edge.salesforce.notification_message import NotificationMessage
 from sf_edge.salesforce.rest_client import (
     ASSERTION_LIFETIME_SECONDS,
     JwtBearerSignIn,
@@ -261,10 +261,10 @@ def test_settings_accept_my_domain_loopback_and_a_v_prefix() -> None:
 # The rules.
 
 
-def won(result: dict[str, Any], record_id: str = OPP[0]) -> tuple[NotificationMessage, dict[str, Any]]:
+def won(result: dict[str, Any], record_id: str = OPP[0], **origin: str) -> tuple[NotificationMessage, dict[str, Any]]:
     from test_worker import message
 
-    return message("04l000000000001AAA", "Opportunity", {"Id": record_id}), result
+    return message("04l000000000001AAA", "Opportunity", {"Id": record_id}, **origin), result  # type: ignore[arg-type]
 
 
 def test_a_won_opportunitys_order_is_written_back_as_declared() -> None:
@@ -616,11 +616,14 @@ def test_the_function_reports_what_it_did_and_salesforces_api_usage(
 
 # The Outbound Message callback variant: the message's own SessionId and PartnerUrl.
 
+SESSION = "00Dx0000000BV7z!AR8AQP0jITN80ESEsj5EbaZTFG0RNBaT1cyWk7T"
+
 
 def test_a_forwarded_session_rides_with_the_write_back_but_is_never_shown() -> None:
     rules = WriteBackRules.load(WORKER_RULES)
-    message, result = won({"handler": "opportunity_closed_won", "action": "order_created", "orderId": 11078})
-    message = message.model_copy(update={"session_id": "00Dx0000000BV7z!AR8AQP0jITN80ESEsj5EbaZTFG0RNBaT1cyWk7T"})
+    message, result = won(
+        {"handler": "opportunity_closed_won", "action": "order_created", "orderId": 11078}, session_id=SESSION
+    )
     write_back = rules.after_result(message, result)
     assert write_back is not None
     assert write_back.session is not None
@@ -629,7 +632,7 @@ def test_a_forwarded_session_rides_with_the_write_back_but_is_never_shown() -> N
     assert "AR8AQP0j" not in str(write_back.without_session().model_dump(mode="json"))
     queued = WriteBack.model_validate_json(write_back.model_dump_json())  # on the queue it must travel
     assert queued.session is not None
-    assert queued.session.session_id.get_secret_value() == message.session_id
+    assert queued.session.session_id.get_secret_value() == SESSION
 
 
 @pytest.mark.parametrize(
@@ -638,9 +641,10 @@ def test_a_forwarded_session_rides_with_the_write_back_but_is_never_shown() -> N
 )
 def test_a_session_is_only_sent_back_to_a_salesforce_instance(partner_url: str) -> None:
     rules = WriteBackRules.load(WORKER_RULES)
-    message, result = won({"handler": "opportunity_closed_won", "action": "order_created", "orderId": 11078})
-    message = message.model_copy(
-        update={"session_id": "00Dx!secret", "partner_url": partner_url, "enterprise_url": partner_url}
+    message, result = won(
+        {"handler": "opportunity_closed_won", "action": "order_created", "orderId": 11078},
+        session_id="00Dx!secret",
+        partner_url=partner_url,
     )
     write_back = rules.after_result(message, result)
     assert write_back is not None
@@ -650,8 +654,7 @@ def test_a_session_is_only_sent_back_to_a_salesforce_instance(partner_url: str) 
 def test_the_archive_never_keeps_a_forwarded_session(stack: Stack) -> None:
     from sf_edge.aws.notification_archive import NotificationArchive
 
-    message, _ = won({})
-    message = message.model_copy(update={"session_id": "00Dx0000000BV7z!AR8AQP0jITN80ESEsj5EbaZTFG0RNBaT1cyWk7T"})
+    message, _ = won({}, session_id=SESSION)
     NotificationArchive(stack.table("NotificationArchiveTable")).record(
         message, why="won Opportunity without AccountId"
     )

@@ -11,7 +11,8 @@ from conftest import ROOT
 PROBE = """
 import sys, outbound_listener
 outbound_listener.intake().registry.get("opportunity")  # composed as on the first request
-print(",".join(sorted(m for m in ("aws_xray_sdk.core", "boto3", "aws_lambda_powertools.utilities.data_classes")
+print(",".join(sorted(m for m in ("aws_xray_sdk.core", "boto3", "aws_lambda_powertools.utilities.data_classes",
+                                 "sf_edge.salesforce.notification_message")  # the listener writes its JSON
                       if m in sys.modules)))
 """
 

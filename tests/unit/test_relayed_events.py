@@ -89,11 +89,13 @@ def test_a_platform_event_is_keyed_on_its_uuid_and_names_its_schema() -> None:
     [notification] = read(event)
     payload = event["detail"]["payload"]
     assert notification.record_id == str(payload.get("EventUuid") or event["detail"]["id"])
-    assert notification.action_id == event["detail"]["schemaId"]
+    assert notification.origin.kind == "event_relay"
+    assert notification.origin.schema_id == event["detail"]["schemaId"]
     del event["detail"]["schemaId"]
     event["detail"]["payload"].pop("EventUuid", None)
     [bare] = read(event)
-    assert (bare.action_id, bare.record_id) == ("", bare.notification_id)
+    assert bare.origin.kind == "event_relay"
+    assert (bare.origin.schema_id, bare.record_id) == (None, bare.notification_id)
 
 
 def test_a_compound_address_is_flattened_and_other_values_are_kept_as_sent() -> None:

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from sf_edge.aws.faults import conditional
 from sf_edge.domain_errors import ConditionNotMet
 from sf_edge.notifications.routing import ReconcileMark
-from sf_edge.salesforce.outbound_messages import NotificationMessage
+from sf_edge.salesforce.notification_message import NotificationMessage
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.service_resource import Table
@@ -32,7 +32,7 @@ class NotificationArchive:
     def record(self, message: NotificationMessage, *, why: str) -> None:
         """Keep the whole message, without its session id (a listener that forwards it does so for a callback,
         not to keep it)."""
-        body = message.model_copy(update={"session_id": None}).to_json()
+        body = message.without_session().to_json()
         item: dict[str, Any] = {
             "NotificationKey": message.idempotency_key,
             "Listener": message.listener,

@@ -16,8 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
 from sf_edge.salesforce.line_items import LineItem
-from sf_edge.salesforce.outbound_messages import NotificationMessage
-from sf_edge.salesforce.relayed_events import EVENT_RELAY_LISTENER
+from sf_edge.salesforce.notification_message import NotificationMessage
 
 SOURCE = "salesforce-integration-edge"
 Channel = Literal["outbound_message", "event_relay"]
@@ -72,7 +71,7 @@ class ChangeEvent(BaseModel):
 
 def change_event(message: NotificationMessage, lines: list[LineItem] | None = None) -> ChangeEvent:
     """The normalized event of an accepted notification (its session id never travels on)."""
-    relayed = message.listener == EVENT_RELAY_LISTENER
+    relayed = message.relayed
     if message.change is not None:
         sobject, change = message.change.entity, _change_name(message.change.change_type)
         stamp: str | None = message.change.stamp

@@ -31,7 +31,7 @@ from sf_edge.order_system.customer_repository import CustomerMerge
 from sf_edge.order_system.entities import SHIP_TO, Customer, Order
 from sf_edge.order_system.order_lines import NOT_READ_BY_BULK, unavailable
 from sf_edge.salesforce.ids import to_18
-from sf_edge.salesforce.outbound_messages import NotificationMessage
+from sf_edge.salesforce.notification_message import NotificationMessage
 
 # The Customer columns an Order's ship-to copies: when one of them changes, the Customer's unshipped Orders follow.
 _SHIP_TO_SOURCES = tuple(SHIP_TO.values())

@@ -34,8 +34,7 @@ from sf_edge.order_system.order_lines import (
 )
 from sf_edge.salesforce.ids import to_18
 from sf_edge.salesforce.line_items import LineItem, OpportunityNotFoundError
-from sf_edge.salesforce.outbound_messages import NotificationMessage
-from sf_edge.salesforce.relayed_events import EVENT_RELAY_LISTENER
+from sf_edge.salesforce.notification_message import EVENT_RELAY_LISTENER, NotificationMessage
 from sf_edge.salesforce.rest_client import SalesforceError
 
 CLOSED_WON = "Closed Won"

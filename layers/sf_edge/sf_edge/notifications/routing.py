@@ -11,7 +11,7 @@ from sf_edge.order_system.entities import AccountLink, Customer, Order, OrderDet
 from sf_edge.order_system.order_lines import NOT_CONFIGURED
 from sf_edge.order_system.product_codes import ProductCodes, declared_codes
 from sf_edge.salesforce.line_items import LineItem
-from sf_edge.salesforce.outbound_messages import NotificationMessage
+from sf_edge.salesforce.notification_message import NotificationMessage
 
 HandlerResult = dict[str, Any]
 

@@ -7,9 +7,10 @@ The EventBridge envelope (`version`, `id`, `detail-type`, `source`, `account`, `
 `ChangeEventHeader`. Fields Salesforce may add later are kept (`extra="allow"`).
 
 Each relayed event becomes one NotificationMessage per record it concerns (listener `event-relay`, the sObject type
-its `detail-type`), so it reaches the handlers through the same registry, idempotency, logging and metrics as an
-Outbound Message notification; its idempotency key is the event's own id (its EventUuid, else its replay id), not
-EventBridge's, which is new on every relay of a replayed event.
+its `detail-type`, a RelayOrigin with the event's id, channel, schema and change header), so it reaches the handlers
+through the same registry, idempotency, logging and metrics as an Outbound Message notification; its idempotency
+key is the event's own id (its EventUuid, else its replay id), not EventBridge's, which is new on every relay of a
+replayed event.
 """
 
 from __future__ import annotations
@@ -20,9 +21,13 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from sf_edge.salesforce.outbound_messages import ChangeInfo, NotificationMessage
+from sf_edge.salesforce.notification_message import (
+    EVENT_RELAY_LISTENER,
+    ChangeInfo,
+    NotificationMessage,
+    RelayOrigin,
+)
 
-EVENT_RELAY_LISTENER = "event-relay"
 _PARTNER_SOURCE = re.compile(r"^aws\.partner/salesforce\.com/(?P<org>[A-Za-z0-9]{15,18})/(?P<channel>[A-Za-z0-9]+)$")
 CHANGE_TYPES = ("CREATE", "UPDATE", "DELETE", "UNDELETE")
 # Compound fields come nested in a change event's payload; their parts are the flat fields an Outbound Message has.
@@ -116,9 +121,17 @@ class RelayedEvent(BaseModel):
 
     @property
     def organization_id(self) -> str:
+        return self._source("org")
+
+    @property
+    def channel(self) -> str:
+        """The Event Relay channel id of the partner event source."""
+        return self._source("channel")
+
+    def _source(self, part: str) -> str:
         found = _PARTNER_SOURCE.match(self.source)
         assert found is not None  # validated
-        return found.group("org")
+        return found.group(part)
 
     @property
     def event_id(self) -> str:
@@ -146,10 +159,7 @@ def notifications_of(event: RelayedEvent, received_at: datetime) -> list[Notific
     base: dict[str, Any] = {
         "listener": EVENT_RELAY_LISTENER,
         "organization_id": event.organization_id,
-        "action_id": event.detail.schema_id or "",
         "sObjectType": event.detail_type,
-        "enterprise_url": "",
-        "partner_url": "",
         "received_at": received_at,
     }
     if header is None:
@@ -159,6 +169,7 @@ def notifications_of(event: RelayedEvent, received_at: datetime) -> list[Notific
                 notification_id=event.event_id,
                 record_id=str(fields.get("EventUuid") or event.event_id),
                 fields=fields,
+                origin=_origin(event, None),
                 **base,
             )
         ]
@@ -181,19 +192,24 @@ def notifications_of(event: RelayedEvent, received_at: datetime) -> list[Notific
         sequence_number=header.sequenceNumber,
         record_ids=header.recordIds,
     )
+    origin = _origin(event, change)
     if not header.recordIds:  # GAP_OVERFLOW: too many changes to list; the whole entity needs reconciling
-        return [NotificationMessage(notification_id=event.event_id, record_id="", fields={}, change=change, **base)]
+        return [NotificationMessage(notification_id=event.event_id, record_id="", fields={}, origin=origin, **base)]
     return [
         NotificationMessage(
             notification_id=f"{event.event_id}/{record_id}" if len(header.recordIds) > 1 else event.event_id,
             record_id=record_id,
             fields={**fields, "Id": record_id},
             null_fields=sorted(nulled),
-            change=change,
+            origin=origin,
             **base,
         )
         for record_id in header.recordIds
     ]
+
+
+def _origin(event: RelayedEvent, change: ChangeInfo | None) -> RelayOrigin:
+    return RelayOrigin(event_id=event.event_id, channel=event.channel, schema_id=event.detail.schema_id, change=change)
 
 
 def _flatten(payload: dict[str, Any]) -> dict[str, Any]:

@@ -35,7 +35,7 @@ from sf_edge.notifications.routing import INVALID, HandlerRegistry, HandlerResul
 from sf_edge.salesforce import bulk_csv
 from sf_edge.salesforce.bulk_api import BulkApi, BulkJob, SchemaDriftError
 from sf_edge.salesforce.ids import is_salesforce_id, to_18
-from sf_edge.salesforce.outbound_messages import NotificationMessage
+from sf_edge.salesforce.notification_message import BULK_SYNC_LISTENER, BulkSyncOrigin, NotificationMessage
 from sf_edge.salesforce.rest_client import SalesforceError
 from sf_edge.sync import SyncError
 from sf_edge.sync.declarations import BY_NAME, MAX_RECONCILE_IDS, SYNC_OBJECTS, SyncObject, Window, soql, soql_time
@@ -44,7 +44,6 @@ from sf_edge.write_back.rules import WriteBackRules
 
 logger = Logger(child=True)
 
-BULK_SYNC_LISTENER = "bulk-sync"
 FIRST_WAIT_SECONDS = 5
 MAX_WAIT_SECONDS = 60
 SPOOL_BYTES = 8 * 1024 * 1024  # a page beyond this spills to /tmp while it is checked and stored
@@ -379,6 +378,7 @@ class BulkSync:
         counts: dict[str, int],
     ) -> None:
         messages: list[NotificationMessage] = []
+        origin = BulkSyncOrigin(job_id=job_id)
         for row in batch:
             counts["rows"] += 1
             if isinstance(row, bulk_csv.BadRow):
@@ -387,7 +387,7 @@ class BulkSync:
                 )
                 counts["failed"] += 1
                 continue
-            messages.append(bulk_message(sobject, row, self.organization_id(), received))
+            messages.append(bulk_message(sobject, row, self.organization_id(), received, origin))
         results = self.registry.dispatch_batch(messages, self.services)
         write_backs: list[WriteBack] = []
         for message, result in zip(messages, results, strict=True):
@@ -419,7 +419,11 @@ def _page_of(key: str) -> tuple[int, str]:
 
 
 def bulk_message(
-    sobject: str, record: Mapping[str, str | None], organization_id: str, received: datetime
+    sobject: str,
+    record: Mapping[str, str | None],
+    organization_id: str,
+    received: datetime,
+    origin: BulkSyncOrigin | None = None,
 ) -> NotificationMessage:
     """A row of a query job's results as the handlers take a notification: its non-null fields, and its null ones
     named apart (an Outbound Message leaves them out too)."""
@@ -428,15 +432,13 @@ def bulk_message(
     return NotificationMessage(
         listener=BULK_SYNC_LISTENER,
         organization_id=organization_id,
-        action_id="",
         notification_id=f"bulk/{sobject}/{record_id}/{stamp}",
         sobject_type=sobject,
         record_id=record_id,
         fields={k: v for k, v in record.items() if v is not None},
         null_fields=[k for k, v in record.items() if v is None],
-        enterprise_url="",
-        partner_url="",
         received_at=received,
+        origin=origin or BulkSyncOrigin(),
     )
 
 

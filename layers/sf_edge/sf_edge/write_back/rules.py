@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from sf_edge.salesforce.instances import instance_url_of
-from sf_edge.salesforce.outbound_messages import NotificationMessage
+from sf_edge.salesforce.notification_message import NotificationMessage, OutboundOrigin
 from sf_edge.write_back import WriteBackError
 from sf_edge.write_back.messages import CallbackSession, FieldValue, WriteBack
 
@@ -125,10 +125,11 @@ def _write_back(
 
 def _callback(message: NotificationMessage) -> CallbackSession | None:
     """The message's own session, when its listener forwards it and its PartnerUrl is a Salesforce instance."""
-    if not message.session_id:
+    origin = message.origin
+    if not isinstance(origin, OutboundOrigin) or not origin.session_id:
         return None
-    instance = instance_url_of(message.partner_url) or instance_url_of(message.enterprise_url)
-    return CallbackSession(session_id=message.session_id, instance_url=instance) if instance else None
+    instance = instance_url_of(origin.partner_url) or instance_url_of(origin.enterprise_url)
+    return CallbackSession(session_id=origin.session_id, instance_url=instance) if instance else None
 
 
 def _fill(value: FieldValue, context: dict[str, Any]) -> FieldValue:
