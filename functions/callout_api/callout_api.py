@@ -7,7 +7,6 @@ documented JSON shape (`ApiError`), with the request id echoed in `X-Request-Id`
 
 from __future__ import annotations
 
-import base64
 import importlib
 import json
 import pkgutil
@@ -31,6 +30,7 @@ import callout_routers
 from callout_routers import CONTEXT_KEY, CalloutServices
 from sf_edge.aws.clients import dynamodb
 from sf_edge.aws.faults import triage
+from sf_edge.aws.http_event import HttpEvent
 from sf_edge.aws.secrets import secret_source
 from sf_edge.callouts.auth import CalloutAuthenticator
 from sf_edge.callouts.errors import ApiError, ApiProblem, FieldError
@@ -121,10 +121,13 @@ def chosen_request_id(headers: Mapping[str, str] | None, gateway_request_id: str
     return sent if _REQUEST_ID.match(sent) else gateway_request_id
 
 
+HTTP_KEY = "http"  # the request as HttpEvent read it, beside the services in the resolver's context
+
+
 def request_id() -> str:
     """The request id of the request being routed."""
-    event = app.current_event
-    return chosen_request_id(event.headers, event.request_context.request_id) or ""
+    http: HttpEvent = app.context[HTTP_KEY]
+    return chosen_request_id(http.headers, http.request_id) or ""
 
 
 def error_response(status: int, code: str, message: str, field_errors: list[FieldError] | None = None) -> Response[str]:
@@ -147,47 +150,45 @@ def is_json(content_type: str) -> bool:
     return kind == "application" and (subtype == "json" or subtype.endswith("+json"))
 
 
-def refuse_early(event: dict[str, Any]) -> dict[str, Any] | None:
+def refuse_early(http: HttpEvent) -> dict[str, Any] | None:
     """Checks that come before routing and validation: credentials (401), media type (415), JSON syntax (400)."""
-    headers = Headers(event.get("headers"))
     try:
-        denied = callouts().authenticator.check(headers)
+        denied = callouts().authenticator.check(http.headers)
     except Unavailable:  # the key or certificate could not be read now: the caller should retry
         logger.exception("Credentials unavailable")
         return _early(
-            event, 503, "SERVICE_UNAVAILABLE", "Credentials could not be checked; retry shortly", {"Retry-After": "1"}
+            http, 503, "SERVICE_UNAVAILABLE", "Credentials could not be checked; retry shortly", {"Retry-After": "1"}
         )
     except Exception as unreadable:  # a parameter or secret that is not there, access denied: ours to fix, not a retry
         logger.exception("Credentials could not be read: the stack's configuration")
         return _early(
-            event,
+            http,
             500,
             "AUTH_NOT_CONFIGURED",
             f"The credentials to check with cannot be read ({type(unreadable).__name__})",
         )
     if denied is not None:
         return _early(
-            event,
+            http,
             401,
             denied.code,
             denied.message,
             {"WWW-Authenticate": "Bearer" if "BEARER" in denied.code else "ApiKey"},
         )
-    body = event.get("body")
-    if body and event.get("httpMethod") in ("POST", "PUT", "PATCH"):
-        if not is_json(headers.get("content-type", "application/json")):
-            return _early(event, 415, "UNSUPPORTED_MEDIA_TYPE", "Send the body as application/json")
+    if http.body and http.method in ("POST", "PUT", "PATCH"):
+        if not is_json(http.headers.get("content-type", "application/json")):
+            return _early(http, 415, "UNSUPPORTED_MEDIA_TYPE", "Send the body as application/json")
         try:
-            json.loads(base64.b64decode(body) if event.get("isBase64Encoded") else body)
+            json.loads(http.body)
         except (ValueError, UnicodeDecodeError, RecursionError):
-            return _early(event, 400, "MALFORMED_JSON", "The request body is not valid JSON")
+            return _early(http, 400, "MALFORMED_JSON", "The request body is not valid JSON")
     return None
 
 
 def _early(
-    event: dict[str, Any], status: int, code: str, message: str, headers: dict[str, str] | None = None
+    http: HttpEvent, status: int, code: str, message: str, headers: dict[str, str] | None = None
 ) -> dict[str, Any]:
-    rid = chosen_request_id(event.get("headers"), (event.get("requestContext") or {}).get("requestId"))
+    rid = chosen_request_id(http.headers, http.request_id)
     body = ApiError(status=status, code=code, message=message, request_id=rid)
     metrics.add_metric(name="CalloutErrors", unit=MetricUnit.Count, value=1)
     logger.warning("Callout refused", status=status, code=code, detail=message)
@@ -278,6 +279,7 @@ def refused(error: DomainError) -> Response[str]:
 @app.not_found
 def no_route(error: NotFoundError) -> Response[str]:
     """404 for an unknown path; 405 (with Allow) for a known path and a method it does not take."""
+    # The resolver's path (without the stage), as it routed on it.
     path, method = app.current_event.path, app.current_event.http_method
     allowed = sorted(m.upper() for pattern, methods in _operations() if pattern.match(path) for m in methods)
     if allowed:
@@ -326,8 +328,9 @@ def _field_path(loc: tuple[Any, ...] | list[Any]) -> str:
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """Route one callout."""
     metrics.add_metric(name="CalloutRequests", unit=MetricUnit.Count, value=1)
-    early = refuse_early(event)
+    http = HttpEvent.from_lambda(event)
+    early = refuse_early(http)
     if early is not None:
         return early
-    app.append_context(**{CONTEXT_KEY: callouts()})  # type: ignore[no-untyped-call]
+    app.append_context(**{CONTEXT_KEY: callouts(), HTTP_KEY: http})  # type: ignore[no-untyped-call]
     return app.resolve(event, context)

@@ -15,7 +15,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from sf_edge.aws.api_gateway import RestApiRequest
+from sf_edge.aws.http_event import HttpEvent
 from sf_edge.aws.large_payloads import large_payloads_in
 from sf_edge.aws.secrets import secret_source
 from sf_edge.aws.sqs_publisher import SqsNotificationPublisher
@@ -86,7 +86,7 @@ intake = CompositionRoot(ListenerSettings, compose)
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """Answer one Outbound Message delivery."""
-    request = to_intake_request(RestApiRequest.model_validate(event))
+    request = to_intake_request(HttpEvent.from_lambda(event))
     logger.append_keys(listener=request.listener)
     receiver = intake()
     # Only known names become a dimension: a caller must not be able to mint metric series.
@@ -101,13 +101,13 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     }
 
 
-def to_intake_request(event: RestApiRequest) -> IntakeRequest:
+def to_intake_request(http: HttpEvent) -> IntakeRequest:
     """Map the API Gateway proxy event; the body stays bytes so the XML parser sees the declared encoding."""
     return IntakeRequest(
-        listener=event.path_parameter("listener"),
-        body=event.raw_body,
-        token=event.query_parameter("token"),
-        source_ip=event.request_context.identity.source_ip,
+        listener=http.path_parameter("listener"),
+        body=http.body,
+        token=http.query_parameter("token"),
+        source_ip=http.source_ip,
     )
 
 
