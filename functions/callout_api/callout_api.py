@@ -97,7 +97,7 @@ def compose(settings: CalloutSettings) -> CalloutServices:
         orders=OrderRepository(
             resource.Table(settings.orders_table), keys, resource.Table(settings.order_details_table)
         ),
-        products=ProductRepository(resource.Table(settings.products_table), resource),
+        products=ProductRepository(resource.Table(settings.products_table)),
         default_credit_limit=settings.default_credit_limit,
     )
     authenticator = CalloutAuthenticator(

@@ -3,12 +3,13 @@ and Salesforce changes applied by their stamps whatever order they come in (the 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import pytest
 
 from conftest import Stack
+from sf_edge.aws.item_table import ItemTable
 from sf_edge.order_system.customer_repository import ConcurrentChange, CustomerRepository, StaleUpdate
 from sf_edge.order_system.entities import AccountLink
 from sf_edge.order_system.key_registry import KeyRegistry
@@ -24,8 +25,7 @@ def customers(stack: Stack) -> CustomerRepository:
 
 
 def item(customers: CustomerRepository, customer_id: str) -> dict[str, Any]:
-    found: dict[str, Any] = customers.table.get_item(Key={"CustomerID": customer_id}).get("Item") or {}
-    return found
+    return customers.table.get({"CustomerID": customer_id}) or {}
 
 
 # Links.
@@ -133,46 +133,47 @@ def test_every_writer_moves_the_one_row_version(customers: CustomerRepository, s
     assert feed.update({"CustomerID": "NEWCO"}, {"Phone": "2"}, expected=3)["_v"] == 4  # the ETag the feed serves
 
 
-class RacingTable:
+class RacingTable(ItemTable):
     """The Customers table, with another writer landing between each of a merge's reads and its write: by
     default an upsert of another column (which moves the row version), or `race(customers, value)`."""
 
     def __init__(
         self,
-        table: Any,
-        customers: CustomerRepository,
+        stack: Stack,
         races: int,
         race: Callable[[CustomerRepository, str], Any] = lambda c, fax: c.upsert("ALFKI", {"Fax": fax}, modstamp=None),
+        customers: CustomerRepository | None = None,
     ) -> None:
-        self.table, self.customers, self.races, self.race = table, customers, races, race
+        super().__init__(stack.table("CustomersTable"))
+        self.customers = customers or CustomerRepository(
+            stack.table("CustomersTable"), KeyRegistry(stack.table("KeyRegistryTable"))
+        )
+        self.races, self.race = races, race
 
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.table, name)
-
-    def get_item(self, **kwargs: Any) -> Any:
-        read = self.table.get_item(**kwargs)
+    def get(self, key: Mapping[str, Any], *, consistent: bool = True) -> dict[str, Any] | None:
+        read = super().get(key, consistent=consistent)
         if self.races:
             self.races -= 1
             self.race(self.customers, f"race-{self.races}")
         return read
 
 
-def test_a_merge_overtaken_by_another_write_reads_again_and_keeps_both(customers: CustomerRepository) -> None:
+def test_a_merge_overtaken_by_another_write_reads_again_and_keeps_both(
+    customers: CustomerRepository, stack: Stack
+) -> None:
     customers.merge("ALFKI", {"Phone": "1"}, stamp=T1)
-    real = customers.table
-    customers.table = RacingTable(real, CustomerRepository(real, customers.keys), races=2)  # type: ignore[assignment]
+    customers.table = RacingTable(stack, races=2)
     assert customers.merge("ALFKI", {"City": "Berlin"}, stamp=T2) == ["City"]
     stored = item(customers, "ALFKI")
     assert (stored["Phone"], stored["City"], stored["Fax"]) == ("1", "Berlin", "race-0")
 
 
-def test_two_merges_racing_on_one_read_both_land_with_their_stamps(customers: CustomerRepository) -> None:
+def test_two_merges_racing_on_one_read_both_land_with_their_stamps(customers: CustomerRepository, stack: Stack) -> None:
     # Each merge must move the revision, or the second writer's condition passes on a stale read and its stamps
     # map (written whole) drops the first writer's stamp.
     customers.merge("ALFKI", {"Phone": "1"}, stamp=T1)
-    real = customers.table
     other_merge = lambda c, fax: c.merge("ALFKI", {"Fax": fax}, stamp=T3)  # noqa: E731 - another column's change
-    customers.table = RacingTable(real, CustomerRepository(real, customers.keys), 1, other_merge)  # type: ignore[assignment]
+    customers.table = RacingTable(stack, 1, other_merge)
     assert customers.merge("ALFKI", {"City": "Berlin"}, stamp=T2) == ["City"]
     stored = item(customers, "ALFKI")
     assert (stored["Phone"], stored["City"], stored["Fax"]) == ("1", "Berlin", "race-0")
@@ -189,17 +190,15 @@ def test_a_merge_overtaken_by_a_salesforce_connect_write_reads_again_and_keeps_i
     customers.merge("ALFKI", {"Phone": "1"}, stamp=T1)
     feed = EntityWrites(BY_NAME["Customers"], stack.table("CustomersTable"))
     racer = lambda _c, fax: feed.update({"CustomerID": "ALFKI"}, {"Fax": fax}, expected=None)  # noqa: E731
-    real = customers.table
-    customers.table = RacingTable(real, customers, 1, racer)  # type: ignore[assignment]
+    customers.table = RacingTable(stack, 1, racer, customers)
     assert customers.merge("ALFKI", {"City": "Berlin"}, stamp=T2) == ["City"]
     stored = item(customers, "ALFKI")
     assert (stored["Phone"], stored["City"], stored["Fax"], stored["_v"]) == ("1", "Berlin", "race-0", 3)
 
 
-def test_a_merge_always_overtaken_gives_up_for_sqs_to_retry(customers: CustomerRepository) -> None:
+def test_a_merge_always_overtaken_gives_up_for_sqs_to_retry(customers: CustomerRepository, stack: Stack) -> None:
     customers.merge("ALFKI", {"Phone": "1"}, stamp=T1)
-    real = customers.table
-    customers.table = RacingTable(real, CustomerRepository(real, customers.keys), races=100)  # type: ignore[assignment]
+    customers.table = RacingTable(stack, races=100)
     with pytest.raises(ConcurrentChange):
         customers.merge("ALFKI", {"City": "Berlin"}, stamp=T2)
     assert "City" not in item(customers, "ALFKI")

@@ -57,3 +57,48 @@ def test_the_error_code_is_read_in_one_place() -> None:
         if "ConditionalCheckFailedException" in path.read_text(encoding="utf-8")
     )
     assert readers == ["aws/faults.py"]
+
+
+# The order system's repositories make no AWS call of their own: ItemTable (sf_edge.aws.item_table) makes them.
+_TABLE_CALLS = {
+    "get_item", "put_item", "update_item", "delete_item", "query", "scan", "batch_writer", "batch_get_item",
+    "transact_write_items", "batch_write_item",
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("module", sorted(p.name for p in (LAYER / "order_system").glob("*.py")))
+def test_the_order_system_calls_dynamodb_only_through_its_table_adapter(module: str) -> None:
+    import ast
+
+    tree = ast.parse((LAYER / "order_system" / module).read_text())
+    calls = sorted(
+        ast.unparse(node.func)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in _TABLE_CALLS
+    )
+    imported = sorted(
+        node.module or ""
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith(("boto3", "botocore", "sf_edge.aws"))
+    )
+    # A Query's own calls go through the adapter too: `self.table.query(...)` is ItemTable.query, not boto3's.
+    assert [c for c in calls if not c.startswith(("self.table.", "self._details_table()."))] == []
+    # What they may use of AWS: the adapter, and the builders of the expressions they hand it (no calls in either).
+    assert set(imported) <= {"sf_edge.aws.item_table", "sf_edge.aws.update_expressions", "boto3.dynamodb.conditions"}
+
+
+def test_the_table_adapter_answers_a_failed_condition_as_condition_not_met() -> None:
+    from sf_edge.aws.item_table import ItemTable
+
+    class Refusing:
+        name = "T"
+        put_item = update_item = delete_item = staticmethod(_failing("ConditionalCheckFailedException"))
+
+    table = ItemTable(Refusing())  # type: ignore[arg-type]
+    for write in (
+        lambda: table.put({"K": 1}, ConditionExpression="attribute_not_exists(K)"),
+        lambda: table.update({"K": 1}, UpdateExpression="SET A = :a", ConditionExpression="attribute_exists(K)"),
+        lambda: table.delete({"K": 1}, ConditionExpression="attribute_exists(K)"),
+    ):
+        with pytest.raises(ConditionNotMet):
+            write()

@@ -28,9 +28,9 @@ _TRANSIENT = frozenset(
 )
 
 
-def get_many(table: Table, keys: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """The items with these keys (read consistently; absent ones left out), 100 keys a call. The table's client
-    is the resource's, which takes and answers Python values."""
+def get_many(table: Table, keys: Sequence[Mapping[str, Any]], *, consistent: bool = True) -> list[dict[str, Any]]:
+    """The items with these keys (read consistently unless told not to; absent ones left out), 100 keys a call. The
+    table's client is the resource's, which takes and answers Python values."""
     client = table.meta.client
     found: list[dict[str, Any]] = []
     unique = list({tuple(sorted(k.items())): k for k in keys}.values())
@@ -38,7 +38,7 @@ def get_many(table: Table, keys: Sequence[Mapping[str, Any]]) -> list[dict[str, 
         pending: dict[str, Any] = {
             table.name: {
                 "Keys": list(unique[start : start + MAX_BATCH_GET]),
-                "ConsistentRead": True,
+                "ConsistentRead": consistent,
             }
         }
         for attempt in range(_ATTEMPTS):

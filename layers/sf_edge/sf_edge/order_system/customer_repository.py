@@ -13,7 +13,7 @@ from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from sf_edge.aws.faults import conditional
+from sf_edge.aws.item_table import ItemTable
 from sf_edge.domain_errors import ConditionNotMet
 from sf_edge.order_system import OrderSystemError
 from sf_edge.order_system.entities import AccountLink, Customer
@@ -32,13 +32,17 @@ class CustomerRepository:
     """Reads and writes Customers (partition key `CustomerID`)."""
 
     def __init__(self, table: Table, keys: KeyRegistry) -> None:
-        self.table = table
+        self.table = ItemTable(table)
         self.keys = keys
 
     def get(self, customer_id: str) -> Customer | None:
         """The Customer with this id, if any."""
-        item = self.table.get_item(Key={"CustomerID": customer_id}, ConsistentRead=True).get("Item")
+        item = self._item(customer_id)
         return Customer.model_validate(item) if item else None
+
+    def _item(self, customer_id: str) -> dict[str, Any]:
+        """The stored Customer as an item, read consistently (empty when there is none)."""
+        return self.table.get({"CustomerID": customer_id}) or {}
 
     def customer_id_for_account(self, account_id: str) -> str | None:
         """The CustomerID linked to a Salesforce Account (18-character id), if linked."""
@@ -67,19 +71,7 @@ class CustomerRepository:
 
     def confirm_link(self, account_id: str, customer_id: str) -> AccountLink:
         """Turn a placeholder link into the real one (idempotent); a link already confirmed is left as it is."""
-        try:
-            conditional(
-                self.keys.table.update_item,
-                Key={"Key": f"account#{account_id}"},
-                UpdateExpression="SET CustomerID = :c REMOVE Placeholder",
-                ConditionExpression="attribute_exists(Placeholder) OR CustomerID = :c",
-                ExpressionAttributeValues={":c": customer_id},
-            )
-        except ConditionNotMet:
-            current = self.account_link(account_id)
-            assert current is not None  # a link is never deleted
-            return current
-        return AccountLink(customer_id)
+        return _link(self.keys.confirm(f"account#{account_id}", "CustomerID", customer_id))
 
     def create_placeholder(self, account_id: str) -> None:
         """The placeholder Customer of an Account not yet heard of (keyed by the Account id); kept if present."""
@@ -88,11 +80,7 @@ class CustomerRepository:
     def remove_placeholder(self, customer_id: str) -> bool:
         """Delete the Customer if it is (still) a placeholder; True when one was deleted."""
         try:
-            conditional(
-                self.table.delete_item,
-                Key={"CustomerID": customer_id},
-                ConditionExpression="attribute_exists(Placeholder)",
-            )
+            self.table.delete({"CustomerID": customer_id}, ConditionExpression="attribute_exists(Placeholder)")
         except ConditionNotMet:
             return False
         return True
@@ -107,7 +95,6 @@ class CustomerRepository:
         )
         names = update.names | {"#v": VERSION}
         kwargs: dict[str, Any] = {
-            "Key": {"CustomerID": customer_id},
             "UpdateExpression": update.expression,
             "ExpressionAttributeNames": names,
             "ExpressionAttributeValues": update.values | {":zero": 0, ":one": 1},
@@ -117,7 +104,7 @@ class CustomerRepository:
             kwargs["ConditionExpression"] = "attribute_not_exists(#ms) OR #ms <= :ms"
             kwargs["ExpressionAttributeValues"][":ms"] = modstamp
         try:
-            conditional(self.table.update_item, **kwargs)
+            self.table.update({"CustomerID": customer_id}, **kwargs)
         except ConditionNotMet:
             raise StaleUpdate(customer_id) from None
 
@@ -130,14 +117,12 @@ class CustomerRepository:
         landed in between."""
         stamp_of = stamps_of(stamp)
         for _ in range(_MERGE_ATTEMPTS):
-            item = self.table.get_item(Key={"CustomerID": customer_id}, ConsistentRead=True).get("Item") or {}
+            item = self._item(customer_id)
             applied = winning_changes(item, changes, stamp_of)
             if not applied:
                 return []
             try:
-                conditional(
-                    self.table.update_item, Key={"CustomerID": customer_id}, **merge_update(item, applied, stamp_of)
-                )
+                self.table.update({"CustomerID": customer_id}, **merge_update(item, applied, stamp_of))
             except ConditionNotMet:
                 continue
             return sorted(applied)
@@ -145,9 +130,7 @@ class CustomerRepository:
 
     def items(self, customer_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
         """The stored Customers (as items) with these ids, read consistently in batches; absent ones left out."""
-        from sf_edge.aws.batch_items import get_many
-
-        return {str(i["CustomerID"]): i for i in get_many(self.table, [{"CustomerID": c} for c in customer_ids])}
+        return {str(i["CustomerID"]): i for i in self.table.get_many([{"CustomerID": c} for c in customer_ids])}
 
     def merge_many(
         self, merges: Mapping[str, CustomerMerge], read: Mapping[str, dict[str, Any]] | None = None
@@ -156,8 +139,6 @@ class CustomerRepository:
         the winning changes written 100 a transaction, each conditional on its row as read. A Customer another
         writer changed in between takes the one-row path (`ensure`, then `merge`), so it is merged on what that
         writer left. A Customer not stored yet is created with its `new` attributes (what `ensure` writes)."""
-        from sf_edge.aws.batch_items import write_conditionally
-
         items = dict(read) if read is not None else self.items(list(merges))
         outcomes: dict[str, MergeOutcome] = {}
         writes: list[tuple[str, dict[str, Any], dict[str, Any]]] = []
@@ -186,22 +167,21 @@ class CustomerRepository:
                 action = {"Put": {"Item": after, "ConditionExpression": "attribute_not_exists(CustomerID)"}}
             writes.append((customer_id, action, after))
             outcomes[customer_id] = MergeOutcome(sorted(applied), bool(item), after)
-        lost = write_conditionally(self.table, [[action] for _, action, _ in writes])
+        lost = self.table.write_conditionally([[action] for _, action, _ in writes])
         for index in sorted(lost):
             customer_id = writes[index][0]
             wanted = merges[customer_id]
-            existed = bool(self.table.get_item(Key={"CustomerID": customer_id}, ConsistentRead=True).get("Item"))
+            existed = bool(self._item(customer_id))
             if wanted.new:
                 self.ensure(customer_id, str(wanted.new.get("SalesforceAccountId", "")))
             columns = self.merge(customer_id, wanted.changes, stamp=wanted.stamp)
-            after = self.table.get_item(Key={"CustomerID": customer_id}, ConsistentRead=True).get("Item") or {}
-            outcomes[customer_id] = MergeOutcome(columns, existed, dict(after))
+            outcomes[customer_id] = MergeOutcome(columns, existed, self._item(customer_id))
         return outcomes
 
     def stamped_fields(self, customer_id: str) -> tuple[dict[str, Any], dict[str, str]]:
         """The Customer's columns written by merge, with their stamps (what a placeholder hands on)."""
-        item = self.table.get_item(Key={"CustomerID": customer_id}, ConsistentRead=True).get("Item") or {}
-        stamps = {str(k): str(v) for k, v in (item.get("FieldStamps") or {}).items()}  # type: ignore[union-attr]
+        item = self._item(customer_id)
+        stamps = {str(k): str(v) for k, v in (item.get("FieldStamps") or {}).items()}
         return {c: item.get(c) for c in stamps}, stamps
 
     def ensure(self, customer_id: str, account_id: str, *, placeholder: bool = False) -> None:
@@ -213,9 +193,8 @@ class CustomerRepository:
             VERSION: 1,
         }
         with suppress(ConditionNotMet):  # the customer is there already (created meanwhile): it stands
-            conditional(
-                self.table.put_item,
-                Item=item | ({"Placeholder": True} if placeholder else {}),
+            self.table.put(
+                item | ({"Placeholder": True} if placeholder else {}),
                 ConditionExpression="attribute_not_exists(CustomerID)",
             )
 

@@ -8,6 +8,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from sf_edge.aws.item_table import ItemTable
 from sf_edge.order_system.key_registry import KeyRegistry
 from sf_edge.order_system.order_repository import ORDER_SEQUENCE
 
@@ -32,9 +33,7 @@ def seed(
     counts = {}
     for entity_set, table in tables.items():
         rows = load_rows(data_dir, entity_set)
-        with table.batch_writer() as batch:
-            for row in rows:
-                batch.put_item(Item=annotate(entity_set, row))
+        ItemTable(table).put_all(annotate(entity_set, row) for row in rows)
         counts[entity_set] = len(rows)
         if entity_set == "Orders" and rows:
             keys.ensure_sequence_at_least(ORDER_SEQUENCE, max(int(r["OrderID"]) for r in rows))

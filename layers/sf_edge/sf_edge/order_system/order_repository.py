@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from sf_edge.aws.faults import conditional
+from sf_edge.aws.item_table import MAX_TRANSACTION, ItemTable
 from sf_edge.domain_errors import ConditionNotMet
 from sf_edge.order_system.entities import Customer, Order, OrderDetail, ship_to
 from sf_edge.order_system.key_registry import KeyRegistry
@@ -22,24 +22,22 @@ class OrderRepository:
     """Reads and writes Orders (partition key `OrderID`)."""
 
     def __init__(self, table: Table, keys: KeyRegistry, details: Table | None = None) -> None:
-        self.table = table
+        self.table = ItemTable(table)
         self.keys = keys
-        self.details = details
+        self.details = ItemTable(details) if details is not None else None
 
     def lines(self, order_id: int) -> list[OrderDetail]:
         """The Order's lines (a Query on the Order_Details key)."""
         from boto3.dynamodb.conditions import Key
 
-        items = _query_all(self._details_table(), KeyConditionExpression=Key("OrderID").eq(order_id))
+        items = self._details_table().query(KeyConditionExpression=Key("OrderID").eq(order_id))
         return [OrderDetail.model_validate(item) for item in items]
 
     def for_customer(self, customer_id: str) -> list[Order]:
         """Every Order of a Customer (a Query on the CustomerID index)."""
         from boto3.dynamodb.conditions import Key
 
-        items = _query_all(
-            self.table, IndexName=CUSTOMER_INDEX, KeyConditionExpression=Key("CustomerID").eq(customer_id)
-        )
+        items = self.table.query(IndexName=CUSTOMER_INDEX, KeyConditionExpression=Key("CustomerID").eq(customer_id))
         return [Order.model_validate(item) for item in items]
 
     def order_id_for_opportunity(self, opportunity_id: str) -> int | None:
@@ -54,7 +52,7 @@ class OrderRepository:
 
     def get(self, order_id: int) -> Order | None:
         """The Order with this id, if any."""
-        item = self.table.get_item(Key={"OrderID": order_id}, ConsistentRead=True).get("Item")
+        item = self.table.get({"OrderID": order_id})
         return Order.model_validate(item) if item else None
 
     def create_for_opportunity(
@@ -80,12 +78,10 @@ class OrderRepository:
 
     def _put_new(self, order: Order, details: Sequence[OrderDetail]) -> bool:
         """Write a new Order and its lines; False when the Order exists (nothing written)."""
-        from sf_edge.aws.batch_items import MAX_TRANSACTION, write_conditionally
-
         item = order.model_dump(exclude_none=True) | {VERSION: 1}
         if not details:
             try:
-                conditional(self.table.put_item, Item=item, ConditionExpression="attribute_not_exists(OrderID)")
+                self.table.put(item, ConditionExpression="attribute_not_exists(OrderID)")
             except ConditionNotMet:
                 return False
             return True
@@ -93,20 +89,16 @@ class OrderRepository:
         put_order = {"Put": {"Item": item, "ConditionExpression": "attribute_not_exists(OrderID)"}}
         if len(details) < MAX_TRANSACTION:
             unit = [put_order, *({"Put": {"TableName": details_table.name, "Item": _line_item(d)}} for d in details)]
-            return not write_conditionally(self.table, [unit])
+            return not self.table.write_conditionally([unit])
         if self.get(order.OrderID) is not None:
             return False
-        with details_table.batch_writer() as batch:
-            for detail in details:
-                batch.put_item(Item=_line_item(detail))
-        return not write_conditionally(self.table, [[put_order]])
+        details_table.put_all(_line_item(d) for d in details)
+        return not self.table.write_conditionally([[put_order]])
 
     def complete_lines(self, order_id: int, lines: Sequence[OrderDetail]) -> bool:
         """Give an Order created without its lines (LinesStatus other than complete) the lines read since, in one
         transaction with its status; True when this call did. An Order that shipped, was completed meanwhile, or
         already has one of these lines (written by the order system) is left as it is."""
-        from sf_edge.aws.batch_items import MAX_TRANSACTION, write_conditionally
-
         if not 0 < len(lines) < MAX_TRANSACTION:
             return False  # more lines than one transaction: reported on the Order, completed by hand
         details_table = self._details_table()
@@ -131,17 +123,15 @@ class OrderRepository:
             }
             for line in lines
         ]
-        return not write_conditionally(self.table, [[update, *puts]])
+        return not self.table.write_conditionally([[update, *puts]])
 
-    def _details_table(self) -> Table:
+    def _details_table(self) -> ItemTable:
         assert self.details is not None, "OrderRepository built without the Order_Details table"
         return self.details
 
     def get_many(self, order_ids: Sequence[int]) -> dict[int, Order]:
         """The stored Orders with these ids, read consistently in batches; absent ones left out."""
-        from sf_edge.aws.batch_items import get_many
-
-        found = get_many(self.table, [{"OrderID": i} for i in order_ids])
+        found = self.table.get_many([{"OrderID": i} for i in order_ids])
         return {int(item["OrderID"]): Order.model_validate(item) for item in found}
 
     def create_many_for_opportunities(self, orders: Mapping[str, Order]) -> dict[str, Order]:
@@ -149,8 +139,6 @@ class OrderRepository:
         claim written with its Order in one transaction (100 actions each), so neither is ever written alone.
         Return the Orders created; an Opportunity claimed meanwhile (another channel brought it first) is left
         out, for the one-row path."""
-        from sf_edge.aws.batch_items import write_conditionally
-
         opportunities = list(orders)
         ids = self.keys.next_values(ORDER_SEQUENCE, len(opportunities)) if opportunities else []
         created = {
@@ -170,15 +158,14 @@ class OrderRepository:
             ]
             for opportunity, order in created.items()
         ]
-        lost = write_conditionally(self.table, units)
+        lost = self.table.write_conditionally(units)
         return {o: order for i, (o, order) in enumerate(created.items()) if i not in lost}
 
     def mark_deleted(self, order_id: int) -> bool:
         """Mark the Order as deleted in Salesforce (its Opportunity was); True when this call marked it."""
         try:
-            conditional(
-                self.table.update_item,
-                Key={"OrderID": order_id},
+            self.table.update(
+                {"OrderID": order_id},
                 UpdateExpression="SET SalesforceDeleted = :yes, #v = if_not_exists(#v, :zero) + :one",
                 ConditionExpression="attribute_exists(OrderID) AND attribute_not_exists(SalesforceDeleted)",
                 ExpressionAttributeNames={"#v": VERSION},
@@ -200,9 +187,8 @@ class OrderRepository:
             return False
         update = set_or_remove(wanted, more_sets=["#v = if_not_exists(#v, :zero) + :one"])
         try:
-            conditional(
-                self.table.update_item,
-                Key={"OrderID": order.OrderID},
+            self.table.update(
+                {"OrderID": order.OrderID},
                 UpdateExpression=update.expression,
                 ConditionExpression="attribute_exists(OrderID) AND attribute_not_exists(ShippedDate)",
                 ExpressionAttributeNames=update.names | {"#v": VERSION},
@@ -215,14 +201,3 @@ class OrderRepository:
 
 def _line_item(detail: OrderDetail) -> dict[str, Any]:
     return detail.model_dump() | {VERSION: 1}
-
-
-def _query_all(table: Table, **kwargs: Any) -> list[dict[str, Any]]:
-    """Every item a Query returns, following LastEvaluatedKey."""
-    items: list[dict[str, Any]] = []
-    while True:
-        response = table.query(**kwargs)
-        items.extend(response.get("Items", []))
-        if "LastEvaluatedKey" not in response:
-            return items
-        kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
