@@ -217,6 +217,16 @@ TARGETS = (
         ),
         "changes converge in any order",
     ),
+    Target(
+        "item_table",
+        f"{LAYER}/aws/item_table.py",
+        (
+            "tests/integration/test_item_table.py",
+            "tests/unit/test_conditional_writes.py",
+            "tests/integration/test_customer_repository.py",
+        ),
+        "the order system's reads are consistent, its queries whole and its failed conditions ConditionNotMet",
+    ),
 )
 
 # One or two meaningful replacements per operator. Left out: `|` variants (nearly all are type annotations, which
@@ -263,6 +273,11 @@ EQUIVALENT = (
         "ReplaceBinaryOperator_Mul_Div",
         r"^\*,$|\(self, \*,|, \*, ",
         "`*` marks keyword-only parameters: as `/` every call in the code is still valid and means the same",
+    ),
+    (
+        "AddNot",
+        r"^if TYPE_CHECKING:$",
+        "type-only imports (boto3 stubs): the dev virtualenv has them, so importing them at run time changes nothing",
     ),
 )
 

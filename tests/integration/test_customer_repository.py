@@ -10,7 +10,12 @@ import pytest
 
 from conftest import Stack
 from sf_edge.aws.item_table import ItemTable
-from sf_edge.order_system.customer_repository import ConcurrentChange, CustomerRepository, StaleUpdate
+from sf_edge.order_system.customer_repository import (
+    ConcurrentChange,
+    CustomerMerge,
+    CustomerRepository,
+    StaleUpdate,
+)
 from sf_edge.order_system.entities import AccountLink
 from sf_edge.order_system.key_registry import KeyRegistry
 
@@ -202,3 +207,62 @@ def test_a_merge_always_overtaken_gives_up_for_sqs_to_retry(customers: CustomerR
     with pytest.raises(ConcurrentChange):
         customers.merge("ALFKI", {"City": "Berlin"}, stamp=T2)
     assert "City" not in item(customers, "ALFKI")
+
+
+# Many merges at once (the bulk sync's pages): the same outcome as one merge each, written 100 a transaction.
+
+
+def test_many_merges_update_the_stored_create_the_new_and_skip_what_is_there(customers: CustomerRepository) -> None:
+    customers.merge("ALFKI", {"Phone": "1", "Fax": "9"}, stamp=T1)  # version 1
+    customers.merge("ANATR", {"City": "México D.F."}, stamp=T2)  # version 1, already as the sync brings it
+    outcomes = customers.merge_many(
+        {
+            "ALFKI": CustomerMerge({"Phone": "2", "Fax": None}, stamp=T2),  # None removes the column
+            "ANATR": CustomerMerge({"City": "México D.F."}, stamp=T2),
+            "NEWCO": CustomerMerge({"City": "Lyon"}, stamp=T2, new={"CompanyName": "New Co", "Fax": None}),
+        }
+    )
+    assert {k: (o.applied, o.existed) for k, o in outcomes.items()} == {
+        "ALFKI": (["Fax", "Phone"], True),
+        "ANATR": ([], True),
+        "NEWCO": (["City"], False),
+    }
+    alfki = item(customers, "ALFKI")
+    assert (alfki["Phone"], "Fax" in alfki, alfki["_v"]) == ("2", False, 2)  # the version moved by one
+    assert alfki["FieldStamps"] == {"Phone": T2, "Fax": T2}
+    assert outcomes["ALFKI"].item == alfki  # the outcome is the row as written
+    assert item(customers, "ANATR")["_v"] == 1  # nothing to apply: not written
+    newco = item(customers, "NEWCO")
+    assert (newco["CompanyName"], newco["City"], "Fax" in newco, newco["_v"]) == ("New Co", "Lyon", False, 1)
+
+
+def test_a_merge_among_many_that_lost_its_row_to_another_writer_is_merged_on_what_that_writer_left(
+    customers: CustomerRepository,
+) -> None:
+    customers.merge("ALFKI", {"Phone": "1"}, stamp=T1)
+    customers.merge("BLAUS", {"Phone": "1"}, stamp=T1)
+    read = customers.items(["ALFKI", "BLAUS"])  # what the page read...
+    customers.upsert("BLAUS", {"Fax": "racer"}, modstamp=None)  # ...before another writer moved BLAUS
+    outcomes = customers.merge_many(
+        {"ALFKI": CustomerMerge({"City": "Berlin"}, stamp=T2), "BLAUS": CustomerMerge({"City": "Mannheim"}, stamp=T2)},
+        read=read,
+    )
+    assert (outcomes["ALFKI"].applied, outcomes["BLAUS"].applied) == (["City"], ["City"])
+    blaus = item(customers, "BLAUS")
+    assert (blaus["Fax"], blaus["City"], blaus["_v"]) == ("racer", "Mannheim", 3)  # both writes kept
+    assert outcomes["BLAUS"].item == blaus
+    assert outcomes["BLAUS"].existed
+    assert item(customers, "ALFKI")["City"] == "Berlin"
+
+
+def test_a_new_customer_created_meanwhile_is_merged_not_overwritten(customers: CustomerRepository) -> None:
+    read: dict[str, dict[str, Any]] = {}  # the page read no NEWCO...
+    customers.merge("NEWCO", {"Phone": "racer"}, stamp=T1)  # ...then another writer created it
+    outcomes = customers.merge_many(
+        {"NEWCO": CustomerMerge({"City": "Lyon"}, stamp=T2, new={"SalesforceAccountId": ACCOUNT})},
+        read=read,
+    )
+    newco = item(customers, "NEWCO")
+    assert (newco["Phone"], newco["City"]) == ("racer", "Lyon")
+    assert outcomes["NEWCO"].applied == ["City"]
+    assert outcomes["NEWCO"].existed

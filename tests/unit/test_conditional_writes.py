@@ -50,13 +50,35 @@ def test_the_write_and_its_answer_pass_through() -> None:
     assert seen == {"Key": {"k": 1}, "ConditionExpression": "attribute_exists(k)"}
 
 
-def test_the_error_code_is_read_in_one_place() -> None:
+@pytest.mark.parametrize("code", ["ConditionalCheckFailed", "TransactionCanceledException", "CancellationReasons"])
+def test_the_error_code_is_read_in_one_place(code: str) -> None:
+    """A single write's failed condition and a cancelled transaction's reasons are both read in faults.py."""
     readers = sorted(
-        path.relative_to(LAYER).as_posix()
-        for path in LAYER.rglob("*.py")
-        if "ConditionalCheckFailedException" in path.read_text(encoding="utf-8")
+        path.relative_to(LAYER).as_posix() for path in LAYER.rglob("*.py") if code in path.read_text(encoding="utf-8")
     )
     assert readers == ["aws/faults.py"]
+
+
+def _cancelled(*codes: str | None) -> ClientError:
+    reasons = [{"Code": c} if c else {} for c in codes]
+    return ClientError(
+        {"Error": {"Code": "TransactionCanceledException"}, "CancellationReasons": reasons},  # type: ignore[typeddict-unknown-key]
+        "TransactWriteItems",
+    )
+
+
+def test_a_cancelled_transactions_reasons_are_read_one_per_action() -> None:
+    from sf_edge.aws.faults import CONDITION_FAILED, cancellation_reasons
+
+    assert cancellation_reasons(_cancelled("None", CONDITION_FAILED, None, "TransactionConflict")) == [
+        "None",
+        "ConditionalCheckFailed",
+        "None",
+        "TransactionConflict",
+    ]
+    single = ClientError({"Error": {"Code": "ConditionalCheckFailedException"}}, "PutItem")
+    assert cancellation_reasons(single) is None  # one write's failed condition, not a transaction's
+    assert cancellation_reasons(ValueError("not AWS")) is None
 
 
 # The order system's repositories make no AWS call of their own: ItemTable (sf_edge.aws.item_table) makes them.

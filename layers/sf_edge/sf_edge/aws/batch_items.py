@@ -16,6 +16,8 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from sf_edge.aws.faults import CONDITION_FAILED, cancellation_reasons
+
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.service_resource import Table
 
@@ -72,14 +74,14 @@ def write_conditionally(table: Table, units: Sequence[Sequence[Mapping[str, Any]
                 client.transact_write_items(TransactItems=items)  # type: ignore[arg-type]
                 break
             except ClientError as refused:
-                if refused.response["Error"]["Code"] != "TransactionCanceledException":
+                reasons = cancellation_reasons(refused)
+                if reasons is None:
                     raise
-                reasons = [r.get("Code", "None") for r in refused.response.get("CancellationReasons") or []]
             if len(reasons) != len(items):
                 raise RuntimeError(f"a cancelled transaction on {table.name} gave {len(reasons)} reasons")
             owners = [i for i in waiting for _ in units[i]]
-            conflicted = {i for i, code in zip(owners, reasons, strict=True) if code == "ConditionalCheckFailed"}
-            unknown = {c for c in reasons if c not in ("None", "ConditionalCheckFailed") and c not in _TRANSIENT}
+            conflicted = {i for i, code in zip(owners, reasons, strict=True) if code == CONDITION_FAILED}
+            unknown = {c for c in reasons if c not in ("None", CONDITION_FAILED) and c not in _TRANSIENT}
             if unknown:
                 raise RuntimeError(f"a transaction on {table.name} was cancelled: {sorted(unknown)}")
             failed |= conflicted

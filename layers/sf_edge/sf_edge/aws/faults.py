@@ -79,7 +79,7 @@ def is_client_fault(error: BaseException) -> bool:
 def conditional[T](write: Callable[..., T], **arguments: Any) -> T:
     """One conditional DynamoDB write (a Table's or a client's put, update or delete): its failed condition as the
     domain's ConditionNotMet, the one place ConditionalCheckFailedException is recognised; any other error as it
-    is (a transaction's cancellation reasons are batch_items' to read)."""
+    is (a transaction's are read by `cancellation_reasons`)."""
     from botocore.exceptions import ClientError
 
     try:
@@ -88,6 +88,20 @@ def conditional[T](write: Callable[..., T], **arguments: Any) -> T:
         if _code(exc)[0] == "ConditionalCheckFailedException":
             raise ConditionNotMet("the write's condition did not hold") from exc
         raise
+
+
+# A cancelled transaction's reason for an action whose condition did not hold (another writer got there first).
+CONDITION_FAILED = "ConditionalCheckFailed"
+
+
+def cancellation_reasons(error: BaseException) -> list[str] | None:
+    """Why DynamoDB cancelled a transaction: one reason code per action, in the order sent (`CONDITION_FAILED`,
+    "TransactionConflict", ..., "None" for an action that was not the cause); None when `error` is not a cancelled
+    transaction."""
+    if _code(error)[0] != "TransactionCanceledException":
+        return None
+    reasons = getattr(error, "response", {}).get("CancellationReasons") or []
+    return [str(r.get("Code") or "None") for r in reasons]
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from sf_edge.aws import AdapterError
-from sf_edge.aws.faults import conditional
+from sf_edge.aws.faults import CONDITION_FAILED, cancellation_reasons, conditional
 from sf_edge.domain_errors import ConditionNotMet
 from sf_edge.odata.indexing import (
     IndexState,
@@ -184,9 +184,8 @@ class IndexMaintainer:
         """False when a state's condition failed (another writer moved it); other failures raise."""
         try:
             self.client.transact_write_items(TransactItems=actions)  # type: ignore[arg-type]
-        except self.client.exceptions.TransactionCanceledException as exc:
-            reasons = [r.get("Code") for r in exc.response.get("CancellationReasons", [])]
-            if "ConditionalCheckFailed" in reasons:
+        except self.client.exceptions.ClientError as exc:
+            if CONDITION_FAILED in (cancellation_reasons(exc) or []):
                 return False
             raise
         return True
