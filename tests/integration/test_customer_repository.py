@@ -266,3 +266,17 @@ def test_a_new_customer_created_meanwhile_is_merged_not_overwritten(customers: C
     assert (newco["Phone"], newco["City"]) == ("racer", "Lyon")
     assert outcomes["NEWCO"].applied == ["City"]
     assert outcomes["NEWCO"].existed
+
+
+def test_a_merge_among_many_whose_row_was_deleted_meanwhile_makes_only_what_it_changes(
+    customers: CustomerRepository,
+) -> None:
+    """Without `new` attributes nothing is made up for the Customer: no placeholder name, no Account id."""
+    customers.merge("ALFKI", {"Phone": "1"}, stamp=T1)
+    read = customers.items(["ALFKI"])
+    customers.table.delete({"CustomerID": "ALFKI"})  # another writer removed the row after the page read it
+    customers.merge_many({"ALFKI": CustomerMerge({"City": "Berlin"}, stamp=T2)}, read=read)
+    stored = item(customers, "ALFKI")
+    assert stored["City"] == "Berlin"
+    assert "CompanyName" not in stored
+    assert "SalesforceAccountId" not in stored
